@@ -1,0 +1,237 @@
+// The one error tree of image-promoter. Every error a caller may see is a PromoterError, and every
+// PromoterError answers the only question callers ask: retry, or give up? (`retryable`).
+// Messages are one line a user can act on: what failed, where, and what to do.
+// Pure: no I/O, no AWS SDK, no clock.
+
+export interface PromoterErrorOptions {
+  readonly cause?: unknown;
+}
+
+export abstract class PromoterError extends Error {
+  /** Stable machine-readable code, e.g. `TAG_CONFLICT`. */
+  abstract readonly code: string;
+  /** True when the same operation may succeed if tried again later. */
+  abstract readonly retryable: boolean;
+
+  constructor(message: string, options: PromoterErrorOptions = {}) {
+    super(oneLine(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** Collapses whitespace so every message fits one log line or one commit status description. */
+export function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// User input: configuration, references, overlays, jobs. Never retryable: the input must change.
+
+export class InvalidReferenceError extends PromoterError {
+  readonly code = 'INVALID_REFERENCE';
+  readonly retryable = false;
+  constructor(
+    readonly reference: string,
+    readonly reason: string,
+  ) {
+    super(`invalid image reference "${reference}": ${reason}`);
+  }
+}
+
+export class ConfigError extends PromoterError {
+  readonly code = 'INVALID_CONFIG';
+  readonly retryable = false;
+  constructor(
+    /** Dotted key path, e.g. `environments[0].source.registry`, or '' for the whole document. */
+    readonly keyPath: string,
+    readonly reason: string,
+    readonly file?: string,
+  ) {
+    super(`${file ?? 'config'}${keyPath ? `: ${keyPath}` : ''}: ${reason}`);
+  }
+}
+
+export class OverlayError extends PromoterError {
+  readonly code = 'INVALID_OVERLAY';
+  readonly retryable = false;
+  constructor(
+    /** Repository-relative path of the offending file. */
+    readonly file: string,
+    readonly reason: string,
+    /** 1-based line, when known. */
+    readonly line?: number,
+  ) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${reason}`);
+  }
+}
+
+export class JobValidationError extends PromoterError {
+  readonly code = 'INVALID_JOB';
+  readonly retryable = false;
+  constructor(
+    readonly reason: string,
+    options: PromoterErrorOptions = {},
+  ) {
+    super(`invalid promotion job: ${reason}`, options);
+  }
+}
+
+export class UsageError extends PromoterError {
+  readonly code = 'USAGE';
+  readonly retryable = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registries (OCI distribution API).
+
+export interface RegistryErrorDetails {
+  /** Registry host, e.g. `111111111111.dkr.ecr.us-east-1.amazonaws.com`. */
+  readonly registry: string;
+  /** Repository path, when the failure concerns one. */
+  readonly repository?: string;
+  /** HTTP status, when there was a response. */
+  readonly status?: number;
+  /** OCI error code from the response body (`MANIFEST_UNKNOWN`, `DENIED`...), when given. */
+  readonly registryCode?: string;
+}
+
+export abstract class RegistryError extends PromoterError {
+  readonly registry: string;
+  readonly repository: string | undefined;
+  readonly status: number | undefined;
+  readonly registryCode: string | undefined;
+
+  constructor(message: string, details: RegistryErrorDetails, options: PromoterErrorOptions = {}) {
+    super(message, options);
+    this.registry = details.registry;
+    this.repository = details.repository;
+    this.status = details.status;
+    this.registryCode = details.registryCode;
+  }
+}
+
+/** 401 after presenting credentials, or no credentials where some are needed. */
+export class UnauthorizedError extends RegistryError {
+  readonly code = 'UNAUTHORIZED';
+  readonly retryable = false;
+}
+
+/** 403: authenticated, but not allowed (IAM policy, repository policy). */
+export class DeniedError extends RegistryError {
+  readonly code = 'DENIED';
+  readonly retryable = false;
+}
+
+/** The manifest, tag, digest or repository does not exist. */
+export class ManifestUnknownError extends RegistryError {
+  readonly code = 'MANIFEST_UNKNOWN';
+  readonly retryable = false;
+}
+
+/** A blob the manifest names does not exist in the source. */
+export class BlobUnknownError extends RegistryError {
+  readonly code = 'BLOB_UNKNOWN';
+  readonly retryable = false;
+}
+
+/** The destination tag exists and points at another digest (and overwrite is off). */
+export class TagConflictError extends RegistryError {
+  readonly code = 'TAG_CONFLICT';
+  readonly retryable = false;
+  constructor(
+    readonly destination: string,
+    readonly existingDigest: string,
+    readonly wantedDigest: string,
+    details: RegistryErrorDetails,
+  ) {
+    super(
+      `tag conflict: ${destination} already points at ${existingDigest}, not ${wantedDigest}; ` +
+        `tags are immutable here — promote a new tag, or pass --overwrite`,
+      details,
+    );
+  }
+}
+
+/** The registry refused the request as malformed or unsupported (4xx other than the above). */
+export class RegistryRequestError extends RegistryError {
+  readonly code = 'REGISTRY_REQUEST_REJECTED';
+  readonly retryable = false;
+}
+
+/** Bytes received do not match the digest or size they were announced with. */
+export class DigestMismatchError extends RegistryError {
+  readonly code = 'DIGEST_MISMATCH';
+  // A corrupted transfer usually succeeds when repeated; a registry that keeps serving wrong bytes
+  // exhausts the retries and ends in the DLQ, which is what we want.
+  readonly retryable = true;
+}
+
+/** 429: rate limited. `retryAfterMs` comes from `Retry-After` when the registry sent one. */
+export class RateLimitedError extends RegistryError {
+  readonly code = 'RATE_LIMITED';
+  readonly retryable = true;
+  constructor(
+    message: string,
+    details: RegistryErrorDetails,
+    readonly retryAfterMs: number | undefined,
+    options: PromoterErrorOptions = {},
+  ) {
+    super(message, details, options);
+  }
+}
+
+/** 5xx, connection reset, timeout: the registry may answer next time. */
+export class RegistryUnavailableError extends RegistryError {
+  readonly code = 'REGISTRY_UNAVAILABLE';
+  readonly retryable = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other outside systems: AWS (STS, ECR control plane, SQS, Secrets Manager, DynamoDB), GitHub, git.
+
+export class AwsServiceError extends PromoterError {
+  readonly code: string;
+  readonly retryable: boolean;
+  constructor(
+    message: string,
+    readonly service: string,
+    retryable: boolean,
+    options: PromoterErrorOptions & { readonly awsCode?: string } = {},
+  ) {
+    super(message, options);
+    this.code = `AWS_${(options.awsCode ?? 'ERROR').toUpperCase()}`;
+    this.retryable = retryable;
+  }
+}
+
+export class GitHubError extends PromoterError {
+  readonly code = 'GITHUB';
+  readonly retryable: boolean;
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options: PromoterErrorOptions = {},
+  ) {
+    super(message, options);
+    this.retryable = status === undefined || status === 429 || status >= 500;
+  }
+}
+
+export class GitError extends PromoterError {
+  readonly code = 'GIT';
+  readonly retryable = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Retry or give up? Anything that is not a PromoterError is a surprise: retried, so it ends in
+ * the DLQ with its stack rather than being acknowledged and lost. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof PromoterError ? error.retryable : true;
+}
+
+/** The one line to show a user for any thrown value. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return oneLine(error.message) || error.name;
+  return oneLine(String(error));
+}

@@ -1,0 +1,22 @@
+// How the pure core reads a repository at a revision: the overlay resolver and planner see only
+// this interface. Adapters implement it over the git CLI (local) and GitHub's REST API (webhook).
+
+export type EntryKind = 'file' | 'directory';
+
+export interface DirectoryEntry {
+  readonly name: string;
+  readonly kind: EntryKind;
+}
+
+export interface FileSource {
+  /** What is at `path` (repository-relative, no leading slash; '' is the root) at `revision`, or
+   * undefined when nothing is. */
+  kindOf(revision: string, path: string): Promise<EntryKind | undefined>;
+  /** The file's bytes as UTF-8 text. Throws when it is not a file. */
+  readFile(revision: string, path: string): Promise<string>;
+  /** Entries directly inside the directory, sorted by name. Throws when it is not a directory. */
+  listDirectory(revision: string, path: string): Promise<readonly DirectoryEntry[]>;
+}
+
+/** The all-zero SHA GitHub sends as `before` for a created branch (and `after` for a deleted one). */
+export const NULL_SHA = '0000000000000000000000000000000000000000';

@@ -1,0 +1,71 @@
+// A real CNCF distribution registry (Debian `docker-registry`) on a free loopback port, with
+// htpasswd basic auth for user `AWS`: how ECR authenticates, with the password standing for the
+// token (`<account>-auth-token` when it stands for an account moto issues tokens for).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { answers, freePort, startProcess, type ManagedProcess } from './processes';
+
+export interface RegistryServer {
+  /** `127.0.0.1:PORT`: the host part of image references pointing at this registry. */
+  readonly host: string;
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** Storage root on disk (for tests that inspect or corrupt storage). */
+  readonly rootDirectory: string;
+  stop(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  /** Basic-auth password for user AWS; omit `auth` to run without authentication. */
+  readonly password?: string;
+  readonly auth?: boolean;
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<RegistryServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'ip-registry-'));
+  const port = await freePort();
+  const username = 'AWS';
+  const password = options.password ?? 'test-password';
+  const auth = options.auth ?? true;
+  const htpasswd = join(dir, 'htpasswd');
+  await writeFile(htpasswd, `${username}:${bcrypt.hashSync(password, 5)}\n`);
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${join(dir, 'data')}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    `  secret: ${Math.random().toString(36).slice(2)}`,
+    ...(auth ? ['auth:', '  htpasswd:', '    realm: basic-realm', `    path: ${htpasswd}`] : []),
+    '',
+  ].join('\n');
+  const configPath = join(dir, 'config.yml');
+  await writeFile(configPath, config);
+  const url = `http://127.0.0.1:${port}`;
+  const server: ManagedProcess = await startProcess('docker-registry', ['serve', configPath], {
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+    ready: () => answers(`${url}/v2/`),
+  });
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    username,
+    password,
+    rootDirectory: join(dir, 'data'),
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
