@@ -134,6 +134,12 @@ export class BlobUnknownError extends RegistryError {
   readonly retryable = false;
 }
 
+/** The registry served a manifest that is not valid JSON of a known manifest type. */
+export class ManifestInvalidError extends RegistryError {
+  readonly code = 'MANIFEST_INVALID';
+  readonly retryable = false;
+}
+
 /** The destination tag exists and points at another digest (and overwrite is off). */
 export class TagConflictError extends RegistryError {
   readonly code = 'TAG_CONFLICT';
