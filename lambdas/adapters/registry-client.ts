@@ -1,0 +1,734 @@
+// The OCI distribution API client: one instance per registry host. Handles the auth handshake
+// (ping, Basic or Bearer token per scope, one re-authentication on 401), retries what may succeed
+// next time (5xx, 429 with Retry-After, connection errors) with capped exponential backoff, streams
+// blobs without buffering them, and turns every failure into a RegistryError from core/errors.
+// It verifies every byte it hands out against the digest it was asked for. It never re-serializes
+// a manifest and never decides what to copy: that is lambdas/copy.
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BlobUnknownError,
+  DeniedError,
+  DigestMismatchError,
+  ManifestInvalidError,
+  ManifestUnknownError,
+  PromoterError,
+  RateLimitedError,
+  RegistryRequestError,
+  RegistryUnavailableError,
+  UnauthorizedError,
+  type RegistryError,
+  type RegistryErrorDetails,
+} from '../core/errors';
+import { formatImageRef, isDigest } from '../core/image-ref';
+import {
+  MANIFEST_MEDIA_TYPES,
+  MAX_MANIFEST_BYTES,
+  MEDIA_TYPES,
+  ManifestFormatError,
+  computeDigest,
+  parseManifest,
+  type Descriptor,
+} from '../core/manifest';
+
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Credentials for a registry host, asked for once per client (ECR tokens, `user:pass`...). */
+export type CredentialProvider = (registry: string) => Promise<RegistryCredentials | undefined>;
+
+export interface RetryPolicy {
+  /** Total tries, the first included. */
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 8000 };
+
+export interface RegistryClientOptions {
+  /** Registry host as in an ImageRef: `111111111111.dkr.ecr.us-east-1.amazonaws.com`, `127.0.0.1:5000`. */
+  readonly registry: string;
+  /** Base URL to reach it at. Default `https://<registry>`, or `http://` for loopback hosts. */
+  readonly endpoint?: string;
+  readonly credentials?: RegistryCredentials | CredentialProvider;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Time limit for one request without a streamed body. */
+  readonly requestTimeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+export interface FetchedManifest {
+  /** The exact bytes served. */
+  readonly bytes: Buffer;
+  readonly mediaType: string;
+  /** Computed over `bytes`. */
+  readonly digest: string;
+}
+
+export interface ManifestHead {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface PutManifestResult {
+  readonly digest: string;
+  /** The registry said (`OCI-Subject`) that it indexed the manifest's subject itself. */
+  readonly subjectIndexed: boolean;
+}
+
+export type BlobUploadResult = 'mounted' | 'uploaded';
+
+type Challenge =
+  | { readonly scheme: 'none' }
+  | { readonly scheme: 'basic' }
+  | { readonly scheme: 'bearer'; readonly realm: string; readonly service: string | undefined };
+
+interface Request {
+  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  /** Path under the endpoint (`/v2/...`) or an absolute upload URL from a Location header. */
+  readonly url: string;
+  readonly repository: string;
+  /** Token scopes (`repository:name:pull`), only used with Bearer auth. */
+  readonly scopes: readonly string[];
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array | ReadableStream<Uint8Array>;
+  /** What the failure is about, for the one-line message: `manifest shop/api:1.0`. */
+  readonly what: string;
+  /** 404 means this kind of thing does not exist. */
+  readonly notFound?: 'manifest' | 'blob';
+  /** Statuses returned to the caller instead of thrown. */
+  readonly accept?: readonly number[];
+  /** Whether a failed attempt may be repeated here (false for streamed bodies). */
+  readonly replayable?: boolean;
+  readonly timeoutMs?: number | null;
+}
+
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly endpoint: string;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly requestTimeoutMs: number;
+  private readonly userAgent: string;
+  private readonly credentialSource: CredentialProvider;
+  private credentials: Promise<RegistryCredentials | undefined> | undefined;
+  private challenge: Promise<Challenge> | undefined;
+  private readonly tokens = new Map<string, Promise<string>>();
+
+  constructor(options: RegistryClientOptions) {
+    this.registry = options.registry;
+    const scheme = LOOPBACK.test(options.registry) ? 'http' : 'https';
+    this.endpoint = (options.endpoint ?? `${scheme}://${options.registry}`).replace(/\/+$/, '');
+    this.retryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.userAgent = options.userAgent ?? 'image-promoter';
+    const credentials = options.credentials;
+    this.credentialSource =
+      typeof credentials === 'function' ? credentials : () => Promise.resolve(credentials);
+  }
+
+  /** The manifest's exact bytes; when `reference` is a digest, verified against it. */
+  async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    const response = await this.send({
+      method: 'GET',
+      url: `/v2/${repository}/manifests/${reference}`,
+      repository,
+      scopes: [pullScope(repository)],
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
+      what: `manifest ${describe(this.registry, repository, reference)}`,
+      notFound: 'manifest',
+    });
+    const length = Number(response.headers.get('content-length') ?? '0');
+    if (length > MAX_MANIFEST_BYTES) {
+      await response.body?.cancel();
+      throw this.invalid(repository, reference, `manifest is ${length} bytes, over ${MAX_MANIFEST_BYTES}`);
+    }
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const details = this.details(repository, response.status);
+    const expected = isDigest(reference) ? reference : response.headers.get('docker-content-digest');
+    const algorithm = expected?.startsWith('sha512:') ? 'sha512' : 'sha256';
+    const digest = computeDigest(bytes, algorithm);
+    if (expected !== null && isDigest(expected) && digest !== expected) {
+      throw new DigestMismatchError(
+        `manifest ${describe(this.registry, repository, reference)} hashes to ${digest}, not ${expected}; ` +
+          'the registry served other bytes than it announced — retry, or check the registry',
+        details,
+      );
+    }
+    const mediaType = manifestMediaType(bytes, response.headers.get('content-type'));
+    return { bytes, mediaType, digest };
+  }
+
+  /** Digest, media type and size of a manifest, or undefined when there is none. */
+  async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
+    const response = await this.send({
+      method: 'HEAD',
+      url: `/v2/${repository}/manifests/${reference}`,
+      repository,
+      scopes: [pullScope(repository)],
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
+      what: `manifest ${describe(this.registry, repository, reference)}`,
+      notFound: 'manifest',
+      accept: [404],
+    });
+    if (response.status === 404) return undefined;
+    const digest = response.headers.get('docker-content-digest');
+    if (digest === null || !isDigest(digest)) {
+      // Some registries omit the header on HEAD: fall back to reading the manifest.
+      const manifest = await this.getManifest(repository, reference);
+      return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.bytes.byteLength };
+    }
+    return {
+      digest,
+      mediaType: response.headers.get('content-type')?.split(';')[0]?.trim() ?? '',
+      size: Number(response.headers.get('content-length') ?? '-1'),
+    };
+  }
+
+  /** Stores `bytes` as they are under `reference` (tag or digest); checks the digest the registry
+   * computed equals ours. */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<PutManifestResult> {
+    const algorithm = isDigest(reference) && reference.startsWith('sha512:') ? 'sha512' : 'sha256';
+    const digest = computeDigest(bytes, algorithm);
+    const response = await this.send({
+      method: 'PUT',
+      url: `/v2/${repository}/manifests/${reference}`,
+      repository,
+      scopes: [pushScope(repository)],
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      what: `manifest ${describe(this.registry, repository, reference)}`,
+      notFound: 'manifest',
+    });
+    await response.body?.cancel();
+    const stored = response.headers.get('docker-content-digest');
+    if (stored !== null && isDigest(stored) && stored !== digest) {
+      throw new DigestMismatchError(
+        `${describe(this.registry, repository, reference)} was stored as ${stored}, not ${digest}; ` +
+          'the registry rewrote the manifest — it cannot hold a byte-identical copy',
+        this.details(repository, response.status),
+      );
+    }
+    return { digest, subjectIndexed: response.headers.get('oci-subject') !== null };
+  }
+
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    const response = await this.send({
+      method: 'HEAD',
+      url: `/v2/${repository}/blobs/${digest}`,
+      repository,
+      scopes: [pullScope(repository)],
+      what: `blob ${describe(this.registry, repository, digest)}`,
+      notFound: 'blob',
+      accept: [404],
+    });
+    return response.status !== 404;
+  }
+
+  /**
+   * A stream of the blob's bytes that fails with DigestMismatchError when they do not hash to
+   * `descriptor.digest` or are not `descriptor.size` long (size -1: unknown, not checked).
+   */
+  async openBlob(repository: string, descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.send({
+      method: 'GET',
+      url: `/v2/${repository}/blobs/${descriptor.digest}`,
+      repository,
+      scopes: [pullScope(repository)],
+      what: `blob ${describe(this.registry, repository, descriptor.digest)}`,
+      notFound: 'blob',
+      timeoutMs: null,
+    });
+    if (response.body === null) return new Blob([]).stream();
+    return response.body.pipeThrough(
+      verifyingStream(
+        descriptor,
+        this.details(repository),
+        describe(this.registry, repository, descriptor.digest),
+      ),
+    );
+  }
+
+  /**
+   * Puts a blob into `repository`: mounted from `mountFrom` (same registry) when the registry can,
+   * else uploaded from `open()` in one streamed PATCH and a closing PUT — what docker and crane do,
+   * and what ECR accepts (ECR answers PATCH with 201 rather than 202; both are fine here).
+   */
+  async uploadBlob(
+    repository: string,
+    descriptor: Descriptor,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    mountFrom?: string,
+  ): Promise<BlobUploadResult> {
+    const what = `blob upload ${describe(this.registry, repository, descriptor.digest)}`;
+    const query = mountFrom === undefined ? '' : `?mount=${descriptor.digest}&from=${mountFrom}`;
+    const started = await this.send({
+      method: 'POST',
+      url: `/v2/${repository}/blobs/uploads/${query}`,
+      repository,
+      scopes:
+        mountFrom === undefined ? [pushScope(repository)] : [pushScope(repository), pullScope(mountFrom)],
+      what,
+    });
+    await started.body?.cancel();
+    if (mountFrom !== undefined && started.status === 201) return 'mounted';
+    let location = this.uploadLocation(started, repository);
+
+    const body = await open();
+    let patched: Response;
+    try {
+      patched = await this.send({
+        method: 'PATCH',
+        url: location,
+        repository,
+        scopes: [pushScope(repository)],
+        headers: { 'content-type': 'application/octet-stream' },
+        body,
+        what,
+        replayable: false,
+        timeoutMs: null,
+      });
+    } catch (e: unknown) {
+      await this.cancelUpload(location, repository);
+      throw promoterCause(e) ?? e;
+    }
+    await patched.body?.cancel();
+    location = this.uploadLocation(patched, repository, location);
+
+    const finish = new URL(location);
+    finish.searchParams.set('digest', descriptor.digest);
+    const closed = await this.send({
+      method: 'PUT',
+      url: finish.toString(),
+      repository,
+      scopes: [pushScope(repository)],
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(0),
+      what,
+      replayable: false,
+    });
+    await closed.body?.cancel();
+    return 'uploaded';
+  }
+
+  /**
+   * Referrers of `digest` from the OCI 1.1 referrers API (all pages), or undefined when the
+   * registry does not offer the API (then the caller falls back to the `sha256-<hex>` tag).
+   */
+  async listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined> {
+    const referrers: Descriptor[] = [];
+    let url: string | undefined = `/v2/${repository}/referrers/${digest}`;
+    for (let page = 0; url !== undefined && page < 100; page++) {
+      const response = await this.send({
+        method: 'GET',
+        url,
+        repository,
+        scopes: [pullScope(repository)],
+        headers: { accept: MEDIA_TYPES.ociIndex },
+        what: `referrers of ${describe(this.registry, repository, digest)}`,
+        accept: [400, 404, 405, 501],
+      });
+      const contentType = response.headers.get('content-type')?.split(';')[0]?.trim();
+      if (response.status !== 200 || contentType !== MEDIA_TYPES.ociIndex) {
+        await response.body?.cancel();
+        if (page === 0) return undefined;
+        break;
+      }
+      const bytes = Buffer.from(await response.arrayBuffer());
+      try {
+        referrers.push(...parseManifest(bytes, contentType).manifests);
+      } catch (e: unknown) {
+        throw this.invalid(repository, `referrers/${digest}`, describeFormat(e), e);
+      }
+      url = nextLink(response.headers.get('link'), this.endpoint);
+    }
+    return referrers;
+  }
+
+  /** Runs `operation` again while it fails with a retryable error, with capped backoff. */
+  async retry<T>(operation: (attempt: number) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation(attempt);
+      } catch (e: unknown) {
+        if (!(e instanceof PromoterError) || !e.retryable || attempt >= this.retryPolicy.attempts) throw e;
+        await sleep(this.backoff(attempt, e));
+      }
+    }
+  }
+
+  private backoff(attempt: number, error: PromoterError): number {
+    if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) {
+      return Math.min(error.retryAfterMs, 30_000);
+    }
+    const ceiling = Math.min(this.retryPolicy.maxDelayMs, this.retryPolicy.baseDelayMs * 2 ** (attempt - 1));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private async cancelUpload(location: string, repository: string): Promise<void> {
+    try {
+      const response = await this.send({
+        method: 'DELETE',
+        url: location,
+        repository,
+        scopes: [pushScope(repository)],
+        what: 'cancel upload',
+        accept: [404, 405],
+        replayable: false,
+      });
+      await response.body?.cancel();
+    } catch {
+      // Best effort: registries expire abandoned uploads on their own.
+    }
+  }
+
+  private uploadLocation(response: Response, repository: string, previous?: string): string {
+    const location = response.headers.get('location');
+    if (location === null) {
+      if (previous !== undefined) return previous;
+      throw new RegistryRequestError(
+        `${this.registry} started a blob upload in ${repository} without a Location header`,
+        this.details(repository, response.status),
+      );
+    }
+    return new URL(location, `${this.endpoint}/`).toString();
+  }
+
+  /** One request, authenticated, retried when it may be, failures mapped to RegistryError. */
+  private async send(request: Request): Promise<Response> {
+    const replayable = request.replayable ?? true;
+    if (!replayable) return this.sendOnce(request);
+    return this.retry(() => this.sendOnce(request));
+  }
+
+  private async sendOnce(request: Request): Promise<Response> {
+    let response = await this.fetchAuthorized(request, false);
+    if (response.status === 401 && (request.replayable ?? true)) {
+      // Token expired, or the registry wants another scheme than the ping said: learn it again.
+      const challenge = parseChallenge(response.headers.get('www-authenticate'));
+      await response.body?.cancel();
+      this.challenge = Promise.resolve(challenge);
+      this.tokens.clear();
+      response = await this.fetchAuthorized(request, true);
+    }
+    const accepted = request.accept ?? [];
+    if (response.ok || accepted.includes(response.status)) return response;
+    throw await this.toError(request, response);
+  }
+
+  private async fetchAuthorized(request: Request, fresh: boolean): Promise<Response> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...request.headers };
+    const authorization = await this.authorization(request.scopes, request.repository, fresh);
+    if (authorization !== undefined) headers['authorization'] = authorization;
+    const url = request.url.startsWith('/') ? `${this.endpoint}${request.url}` : request.url;
+    const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
+    const init: RequestInit & { duplex?: 'half' } = {
+      method: request.method,
+      headers,
+      redirect: 'follow',
+      ...(timeoutMs === null ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
+    };
+    if (request.body !== undefined) {
+      init.body = request.body;
+      if (request.body instanceof ReadableStream) init.duplex = 'half';
+    }
+    try {
+      return await fetch(url, init);
+    } catch (e: unknown) {
+      const cause = promoterCause(e);
+      if (cause !== undefined) throw cause;
+      throw new RegistryUnavailableError(
+        `${request.what}: cannot reach ${this.registry} (${networkReason(e)}); retry later`,
+        this.details(request.repository),
+        { cause: e },
+      );
+    }
+  }
+
+  private async authorization(
+    scopes: readonly string[],
+    repository: string,
+    fresh: boolean,
+  ): Promise<string | undefined> {
+    this.challenge ??= this.ping();
+    const challenge = await this.challenge;
+    if (challenge.scheme === 'none') return undefined;
+    const credentials = await this.loadCredentials();
+    if (challenge.scheme === 'basic') {
+      if (credentials === undefined) return undefined;
+      return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    }
+    const key = [...scopes].sort().join(' ');
+    let token = fresh ? undefined : this.tokens.get(key);
+    if (token === undefined) {
+      token = this.fetchToken(challenge, scopes, credentials, repository);
+      this.tokens.set(key, token);
+      token.catch(() => this.tokens.delete(key));
+    }
+    return `Bearer ${await token}`;
+  }
+
+  private loadCredentials(): Promise<RegistryCredentials | undefined> {
+    this.credentials ??= this.credentialSource(this.registry);
+    return this.credentials;
+  }
+
+  /** GET /v2/: which auth scheme the registry wants (what crane's transport does first). */
+  private async ping(): Promise<Challenge> {
+    const url = `${this.endpoint}/v2/`;
+    const response = await this.retry(async () => {
+      let answer: Response;
+      try {
+        answer = await fetch(url, {
+          headers: { 'user-agent': this.userAgent },
+          signal: AbortSignal.timeout(this.requestTimeoutMs),
+        });
+      } catch (e: unknown) {
+        throw new RegistryUnavailableError(
+          `cannot reach ${this.registry} at ${url} (${networkReason(e)}); check the endpoint or retry later`,
+          { registry: this.registry },
+          { cause: e },
+        );
+      }
+      if (answer.status >= 500 || answer.status === 429) {
+        throw await this.toError({ what: `ping ${url}`, repository: '' }, answer);
+      }
+      return answer;
+    });
+    await response.body?.cancel();
+    if (response.status !== 401) return { scheme: 'none' };
+    return parseChallenge(response.headers.get('www-authenticate'));
+  }
+
+  private async fetchToken(
+    challenge: Extract<Challenge, { scheme: 'bearer' }>,
+    scopes: readonly string[],
+    credentials: RegistryCredentials | undefined,
+    repository: string,
+  ): Promise<string> {
+    const url = new URL(challenge.realm);
+    if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent };
+    if (credentials !== undefined) {
+      headers['authorization'] =
+        `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    }
+    const response = await this.retry(async () => {
+      let answer: Response;
+      try {
+        answer = await fetch(url, { headers, signal: AbortSignal.timeout(this.requestTimeoutMs) });
+      } catch (e: unknown) {
+        throw new RegistryUnavailableError(
+          `cannot reach the token service of ${this.registry} (${networkReason(e)}); retry later`,
+          this.details(repository),
+          { cause: e },
+        );
+      }
+      if (!answer.ok) {
+        throw await this.toError({ what: `token for ${scopes.join(' ')}`, repository }, answer);
+      }
+      return answer;
+    });
+    const body = (await response.json()) as { token?: unknown; access_token?: unknown };
+    const token = typeof body.token === 'string' ? body.token : body.access_token;
+    if (typeof token !== 'string' || token === '') {
+      throw new UnauthorizedError(
+        `the token service of ${this.registry} answered without a token; check the credentials`,
+        this.details(repository, response.status),
+      );
+    }
+    return token;
+  }
+
+  private async toError(
+    request: Pick<Request, 'what' | 'repository' | 'notFound'>,
+    response: Response,
+  ): Promise<RegistryError> {
+    const text = await response.text().catch(() => '');
+    const { code, message } = parseErrorBody(text);
+    const details: RegistryErrorDetails = {
+      ...this.details(request.repository, response.status),
+      ...(code === undefined ? {} : { registryCode: code }),
+    };
+    const said = message === undefined ? '' : ` (${code === undefined ? '' : `${code}: `}${message})`;
+    const status = response.status;
+    const where = `${request.what}: ${this.registry} answered ${status}${said}`;
+    if (status === 401) {
+      return new UnauthorizedError(`${where}; check the registry credentials`, details);
+    }
+    if (status === 403) {
+      return new DeniedError(`${where}; the credentials may not do this (IAM or repository policy)`, details);
+    }
+    if (status === 404 && (code === 'BLOB_UNKNOWN' || request.notFound === 'blob')) {
+      return new BlobUnknownError(`${where}; the source is missing a blob its manifest names`, details);
+    }
+    if (status === 404) {
+      const hint =
+        code === 'NAME_UNKNOWN' || code === 'REPOSITORY_NOT_FOUND'
+          ? 'does the repository exist?'
+          : 'check the reference';
+      return new ManifestUnknownError(`${where}; ${hint}`, details);
+    }
+    if (status === 429) {
+      return new RateLimitedError(`${where}; rate limited, retry later`, details, retryAfter(response));
+    }
+    if (status >= 500) {
+      return new RegistryUnavailableError(`${where}; retry later`, details);
+    }
+    return new RegistryRequestError(`${where}; the registry refused the request`, details);
+  }
+
+  private invalid(
+    repository: string,
+    reference: string,
+    reason: string,
+    cause?: unknown,
+  ): ManifestInvalidError {
+    return new ManifestInvalidError(
+      `manifest ${describe(this.registry, repository, reference)} is not usable: ${reason}`,
+      this.details(repository),
+      cause === undefined ? {} : { cause },
+    );
+  }
+
+  private details(repository: string, status?: number): RegistryErrorDetails {
+    return {
+      registry: this.registry,
+      ...(repository === '' ? {} : { repository }),
+      ...(status === undefined ? {} : { status }),
+    };
+  }
+}
+
+/** The media type of manifest bytes: the body's `mediaType`, else the Content-Type header. */
+function manifestMediaType(bytes: Buffer, contentType: string | null): string {
+  const header = contentType?.split(';')[0]?.trim();
+  try {
+    const body = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    if (typeof body.mediaType === 'string' && body.mediaType !== '') return body.mediaType;
+    return parseManifest(bytes, header).mediaType;
+  } catch {
+    return header ?? 'application/octet-stream';
+  }
+}
+
+function verifyingStream(
+  descriptor: Descriptor,
+  details: RegistryErrorDetails,
+  where: string,
+): TransformStream<Uint8Array, Uint8Array> {
+  const algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
+  const hash = createHash(algorithm);
+  let received = 0;
+  const mismatch = (reason: string): DigestMismatchError =>
+    new DigestMismatchError(`blob ${where}: ${reason}; the source served other bytes — retry`, details);
+  return new TransformStream({
+    transform(chunk, controller) {
+      received += chunk.byteLength;
+      if (descriptor.size >= 0 && received > descriptor.size) {
+        controller.error(mismatch(`more than the ${descriptor.size} bytes announced`));
+        return;
+      }
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      if (descriptor.size >= 0 && received !== descriptor.size) {
+        controller.error(mismatch(`${received} bytes, not the ${descriptor.size} announced`));
+        return;
+      }
+      const digest = `${algorithm}:${hash.digest('hex')}`;
+      if (digest !== descriptor.digest) controller.error(mismatch(`bytes hash to ${digest}`));
+    },
+  });
+}
+
+function parseChallenge(header: string | null): Challenge {
+  if (header === null) return { scheme: 'none' };
+  const space = header.indexOf(' ');
+  const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
+  const params = new Map<string, string>();
+  for (const match of header.slice(space + 1).matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) {
+    params.set(match[1]!.toLowerCase(), match[2]!);
+  }
+  if (scheme === 'bearer' && params.has('realm')) {
+    return { scheme: 'bearer', realm: params.get('realm')!, service: params.get('service') };
+  }
+  return { scheme: scheme === 'basic' ? 'basic' : 'none' };
+}
+
+function parseErrorBody(text: string): { code?: string; message?: string } {
+  try {
+    const body = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[] };
+    const first = body.errors?.[0];
+    return {
+      ...(typeof first?.code === 'string' ? { code: first.code } : {}),
+      ...(typeof first?.message === 'string' && first.message !== '' ? { message: first.message } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function retryAfter(response: Response): number | undefined {
+  const value = response.headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function nextLink(header: string | null, endpoint: string): string | undefined {
+  const match = header === null ? null : /<([^>]+)>\s*;\s*rel="?next"?/.exec(header);
+  if (match === null) return undefined;
+  const url = new URL(match[1]!, `${endpoint}/`);
+  return url.origin === new URL(endpoint).origin ? `${url.pathname}${url.search}` : url.toString();
+}
+
+function networkReason(e: unknown): string {
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code ?? (cause.name === 'TimeoutError' ? 'timed out' : cause.message);
+  }
+  return String(cause);
+}
+
+/** A PromoterError somewhere in the cause chain (a verifying stream that failed mid-upload). */
+function promoterCause(e: unknown): PromoterError | undefined {
+  for (let current: unknown = e, depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (current instanceof PromoterError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+function describeFormat(e: unknown): string {
+  return e instanceof ManifestFormatError ? e.reason : String(e);
+}
+
+function describe(registry: string, repository: string, reference: string): string {
+  return isDigest(reference)
+    ? formatImageRef({ registry, repository, digest: reference })
+    : formatImageRef({ registry, repository, tag: reference });
+}
+
+function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
