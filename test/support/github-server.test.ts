@@ -1,0 +1,245 @@
+// The GitHub REST test server: serves what git holds, shaped as GitHub's REST docs say, and refuses
+// what GitHub refuses.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { startGitHubServer, type GitHubServer } from './github-server';
+
+const run = promisify(execFile);
+
+async function commitFiles(dir: string, files: Readonly<Record<string, string>>): Promise<string> {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+  await run('git', ['-C', dir, 'add', '-A']);
+  await run('git', ['-C', dir, 'commit', '-q', '-m', 'test']);
+  return (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
+}
+
+describe('github test server', () => {
+  let dir: string;
+  let server: GitHubServer;
+  let commit: string;
+  let auth: Record<string, string>;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ip-gh-'));
+    await run('git', ['-C', dir, 'init', '-q', '-b', 'main']);
+    await run('git', ['-C', dir, 'config', 'user.email', 'test@example.com']);
+    await run('git', ['-C', dir, 'config', 'user.name', 'Test']);
+    commit = await commitFiles(dir, {
+      'README.md': 'hello\n',
+      'overlays/prod/kustomization.yaml': 'images: []\n',
+      'overlays/dev/kustomization.yaml': 'images: []\n',
+    });
+    server = await startGitHubServer({ repository: 'acme/deploy', gitDirectory: dir });
+    auth = { authorization: `token ${server.token}` };
+  });
+  after(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const get = (path: string, headers: Record<string, string> = auth): Promise<Response> =>
+    fetch(`${server.url}${path}`, { headers });
+
+  it('serves a recursive tree of a commit with GitHub fields', async () => {
+    // Act
+    const response = await get(`/repos/acme/deploy/git/trees/${commit}?recursive=1`);
+    const body = (await response.json()) as {
+      sha: string;
+      truncated: boolean;
+      tree: { path: string; type: string; mode: string; sha: string; size?: number; url: string }[];
+    };
+    // Assess
+    assert.equal(response.status, 200);
+    const expectedTree = (await run('git', ['-C', dir, 'rev-parse', `${commit}^{tree}`])).stdout.trim();
+    assert.equal(body.sha, expectedTree);
+    assert.equal(body.truncated, false);
+    assert.deepEqual(
+      body.tree.map((e) => `${e.type} ${e.path}`),
+      [
+        'blob README.md',
+        'tree overlays',
+        'tree overlays/dev',
+        'blob overlays/dev/kustomization.yaml',
+        'tree overlays/prod',
+        'blob overlays/prod/kustomization.yaml',
+      ],
+    );
+    const readme = body.tree[0]!;
+    assert.equal(readme.mode, '100644');
+    assert.equal(readme.size, 6);
+    assert.equal(readme.url, `${server.url}/repos/acme/deploy/git/blobs/${readme.sha}`);
+  });
+
+  it('serves a blob as base64 and 404s what git does not hold', async () => {
+    // Prepare
+    const sha = (await run('git', ['-C', dir, 'rev-parse', `${commit}:README.md`])).stdout.trim();
+    // Act
+    const blob = (await (await get(`/repos/acme/deploy/git/blobs/${sha}`)).json()) as {
+      content: string;
+      encoding: string;
+      size: number;
+    };
+    const missing = await get(`/repos/acme/deploy/git/blobs/${'1'.repeat(40)}`);
+    // Assess
+    assert.equal(blob.encoding, 'base64');
+    assert.equal(Buffer.from(blob.content, 'base64').toString('utf8'), 'hello\n');
+    assert.equal(blob.size, 6);
+    assert.equal(missing.status, 404);
+  });
+
+  it('cuts recursive trees over the limit and marks them truncated', async () => {
+    // Prepare
+    const small = await startGitHubServer({
+      repository: 'acme/deploy',
+      gitDirectory: dir,
+      recursiveTreeLimit: 2,
+    });
+    try {
+      // Act
+      const response = await fetch(`${small.url}/repos/acme/deploy/git/trees/${commit}?recursive=1`, {
+        headers: { authorization: `Bearer ${small.token}` },
+      });
+      const body = (await response.json()) as { truncated: boolean; tree: unknown[] };
+      // Assess
+      assert.equal(body.truncated, true);
+      assert.equal(body.tree.length, 2);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  const refusals: readonly {
+    readonly name: string;
+    readonly method: string;
+    readonly path: () => string;
+    readonly headers?: Record<string, string>;
+    readonly body?: unknown;
+    readonly status: number;
+    readonly message: string;
+  }[] = [
+    {
+      name: 'no token',
+      method: 'GET',
+      path: () => `/repos/acme/deploy/git/trees/${commit}`,
+      headers: {},
+      status: 401,
+      message: 'Bad credentials',
+    },
+    {
+      name: 'wrong token',
+      method: 'GET',
+      path: () => `/repos/acme/deploy/git/trees/${commit}`,
+      headers: { authorization: 'token nope' },
+      status: 401,
+      message: 'Bad credentials',
+    },
+    {
+      name: 'other repository',
+      method: 'GET',
+      path: () => `/repos/acme/other/git/trees/${commit}`,
+      status: 404,
+      message: 'Not Found',
+    },
+    {
+      name: 'unknown tree',
+      method: 'GET',
+      path: () => `/repos/acme/deploy/git/trees/${'2'.repeat(40)}`,
+      status: 404,
+      message: 'Not Found',
+    },
+    {
+      name: 'status on unknown commit',
+      method: 'POST',
+      path: () => `/repos/acme/deploy/statuses/${'3'.repeat(40)}`,
+      body: { state: 'pending', context: 'x' },
+      status: 422,
+      message: `No commit found for SHA: ${'3'.repeat(40)}`,
+    },
+    {
+      name: 'status with invalid state',
+      method: 'POST',
+      path: () => `/repos/acme/deploy/statuses/${commit}`,
+      body: { state: 'done', context: 'x' },
+      status: 422,
+      message: 'Validation Failed',
+    },
+    {
+      name: 'status description over 140 characters',
+      method: 'POST',
+      path: () => `/repos/acme/deploy/statuses/${commit}`,
+      body: { state: 'failure', context: 'x', description: 'x'.repeat(141) },
+      status: 422,
+      message: 'Validation Failed',
+    },
+  ];
+  for (const c of refusals) {
+    it(`refuses: ${c.name}`, async () => {
+      // Act
+      const response = await fetch(`${server.url}${c.path()}`, {
+        method: c.method,
+        headers: { ...(c.headers ?? auth), 'content-type': 'application/json' },
+        ...(c.body === undefined ? {} : { body: JSON.stringify(c.body) }),
+      });
+      const body = (await response.json()) as { message: string };
+      // Assess
+      assert.equal(response.status, c.status);
+      assert.equal(body.message, c.message);
+    });
+  }
+
+  it('records statuses and lists them newest first', async () => {
+    // Act
+    const created = await fetch(`${server.url}/repos/acme/deploy/statuses/${commit}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'pending', context: 'image-promotion/prod', description: 'copying' }),
+    });
+    await fetch(`${server.url}/repos/acme/deploy/statuses/${commit}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'success', context: 'image-promotion/prod', description: 'done' }),
+    });
+    const listed = (await (await get(`/repos/acme/deploy/commits/${commit}/statuses`)).json()) as {
+      state: string;
+    }[];
+    // Assess
+    assert.equal(created.status, 201);
+    assert.deepEqual(
+      server.statuses(commit).map((s) => s.state),
+      ['pending', 'success'],
+    );
+    assert.deepEqual(
+      listed.map((s) => s.state),
+      ['success', 'pending'],
+    );
+  });
+
+  it('injects failures and latency, and records every request', async () => {
+    // Prepare
+    server.clearRequests();
+    server.failNext(2, 503);
+    // Act
+    const first = await get(`/repos/acme/deploy/commits/${commit}`);
+    const second = await get(`/repos/acme/deploy/commits/${commit}`);
+    const third = await get(`/repos/acme/deploy/commits/main`);
+    const body = (await third.json()) as { sha: string };
+    // Assess
+    assert.deepEqual([first.status, second.status, third.status], [503, 503, 200]);
+    assert.equal(body.sha, commit);
+    assert.deepEqual(
+      server.requests().map((r) => `${r.method} ${r.path} ${r.status}`),
+      [
+        `GET /repos/acme/deploy/commits/${commit} 503`,
+        `GET /repos/acme/deploy/commits/${commit} 503`,
+        'GET /repos/acme/deploy/commits/main 200',
+      ],
+    );
+  });
+});

@@ -1,0 +1,383 @@
+// The ONE allowed fake: a GitHub REST test server on a free loopback port, backed by a REAL git
+// repository on disk (read with the git CLI), serving exactly the endpoints image-promoter calls,
+// shaped as GitHub's REST docs say (Git Trees, Git Blobs, Commits, Commit Statuses). It records
+// every request and every status it receives, and can inject latency and failures for fault tests.
+// It must never invent repository content: everything it serves comes from git.
+import { execFile } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface GitHubServerOptions {
+  /** `owner/name` the server answers for (case-insensitive, like GitHub). */
+  readonly repository: string;
+  /** A git repository (work tree or bare) holding the commits to serve. */
+  readonly gitDirectory: string;
+  /** The token clients must present as `Authorization: token|Bearer <token>`. */
+  readonly token?: string;
+  /** Delay added to every response, in milliseconds. */
+  readonly latencyMs?: number;
+  /** Recursive trees with more entries than this are cut and marked `truncated` (GitHub: 100,000). */
+  readonly recursiveTreeLimit?: number;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path and query, e.g. `/repos/o/r/git/trees/<sha>?recursive=1`. */
+  readonly path: string;
+  readonly status: number;
+  readonly authorization: string | undefined;
+  readonly body: string;
+}
+
+/** A status as stored and returned by the server (GitHub's `status` object). */
+export interface ReceivedStatus {
+  readonly id: number;
+  readonly state: string;
+  readonly description: string | null;
+  readonly target_url: string | null;
+  readonly context: string;
+  readonly created_at: string;
+}
+
+export interface GitHubServer {
+  /** `http://127.0.0.1:PORT`: use as Octokit `baseUrl` / GITHUB_API_URL. */
+  readonly url: string;
+  readonly repository: string;
+  readonly token: string;
+  /** Every request received so far, in order. */
+  requests(): readonly RecordedRequest[];
+  /** Statuses received for `sha`, oldest first. */
+  statuses(sha: string): readonly ReceivedStatus[];
+  /** Forgets recorded requests (statuses are kept: they are repository state). */
+  clearRequests(): void;
+  setLatency(ms: number): void;
+  /** The next `count` requests answer `status` (default 502) without being served. */
+  failNext(count: number, status?: number): void;
+  stop(): Promise<void>;
+}
+
+const STATES: ReadonlySet<string> = new Set(['error', 'failure', 'pending', 'success']);
+const DOCS = 'https://docs.github.com/rest';
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export async function startGitHubServer(options: GitHubServerOptions): Promise<GitHubServer> {
+  const token = options.token ?? 'test-github-token';
+  const [owner, name] = options.repository.split('/') as [string, string];
+  const recorded: RecordedRequest[] = [];
+  const statuses = new Map<string, ReceivedStatus[]>();
+  const objectCache = new Map<string, Promise<string | undefined>>();
+  let latencyMs = options.latencyMs ?? 0;
+  let failures: { count: number; status: number } = { count: 0, status: 502 };
+  let nextStatusId = 1;
+  let baseUrl = '';
+
+  const git = async (...args: string[]): Promise<string> =>
+    (await run('git', ['-C', options.gitDirectory, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+
+  /** `<sha>^{type}` resolved to a full SHA, or undefined. Git objects are immutable: cached. */
+  const resolve = (spec: string, type: 'tree' | 'commit' | 'blob'): Promise<string | undefined> => {
+    const key = `${spec}^{${type}}`;
+    let cached = objectCache.get(key);
+    if (!cached) {
+      cached = git('rev-parse', '--verify', '--quiet', '--end-of-options', key).then(
+        (out) => out.trim() || undefined,
+        () => undefined,
+      );
+      // Refs move; only cache lookups by full SHA.
+      if (/^[0-9a-f]{40}$/.test(spec)) objectCache.set(key, cached);
+    }
+    return cached;
+  };
+
+  const notFound: Reply = {
+    status: 404,
+    body: { message: 'Not Found', documentation_url: DOCS, status: '404' },
+  };
+  const repoPath = `/repos/${owner}/${name}`;
+
+  async function getTree(treeSpec: string, recursive: boolean): Promise<Reply> {
+    if (/[\s^~:]/.test(treeSpec) || treeSpec.startsWith('-')) return notFound;
+    const sha = await resolve(treeSpec, 'tree');
+    if (sha === undefined) return notFound;
+    const out = await git('ls-tree', '-l', '-z', ...(recursive ? ['-r', '-t'] : []), sha);
+    let tree = out
+      .split('\0')
+      .filter((line) => line !== '')
+      .map((line) => {
+        const tab = line.indexOf('\t');
+        const [mode, type, objectSha, size] = line.slice(0, tab).split(/\s+/) as [
+          string,
+          string,
+          string,
+          string,
+        ];
+        const path = line.slice(tab + 1);
+        const kind = type === 'blob' ? 'blobs' : type === 'tree' ? 'trees' : 'commits';
+        return {
+          path,
+          mode,
+          type,
+          sha: objectSha,
+          ...(type === 'blob' ? { size: Number(size) } : {}),
+          ...(type === 'commit' ? {} : { url: `${baseUrl}${repoPath}/git/${kind}/${objectSha}` }),
+        };
+      });
+    let truncated = false;
+    const limit = options.recursiveTreeLimit;
+    if (recursive && limit !== undefined && tree.length > limit) {
+      tree = tree.slice(0, limit);
+      truncated = true;
+    }
+    return { status: 200, body: { sha, url: `${baseUrl}${repoPath}/git/trees/${sha}`, tree, truncated } };
+  }
+
+  async function getBlob(fileSha: string): Promise<Reply> {
+    if (!/^[0-9a-f]{40}$/.test(fileSha)) return notFound;
+    const type = await git('cat-file', '-t', fileSha).then(
+      (t) => t.trim(),
+      () => '',
+    );
+    if (type !== 'blob') return notFound;
+    const bytes = (await run('git', ['-C', options.gitDirectory, 'cat-file', 'blob', fileSha], {
+      encoding: 'buffer',
+      maxBuffer: 128 * 1024 * 1024,
+    })) as unknown as { stdout: Buffer };
+    // GitHub wraps base64 content at 60 characters with "\n".
+    const content = (bytes.stdout.toString('base64').match(/.{1,60}/g) ?? []).join('\n');
+    return {
+      status: 200,
+      body: {
+        sha: fileSha,
+        node_id: Buffer.from(`Blob:${fileSha}`).toString('base64'),
+        size: bytes.stdout.length,
+        url: `${baseUrl}${repoPath}/git/blobs/${fileSha}`,
+        content: content === '' ? '' : `${content}\n`,
+        encoding: 'base64',
+      },
+    };
+  }
+
+  async function getCommit(ref: string): Promise<Reply> {
+    if (/[\s^~:]/.test(ref) || ref.startsWith('-')) return noCommit(ref);
+    const sha = await resolve(ref, 'commit');
+    if (sha === undefined) return noCommit(ref);
+    const [tree, parents, authorName, authorEmail, date, message] = (
+      await git('show', '-s', '--format=%T%x00%P%x00%an%x00%ae%x00%aI%x00%B', sha)
+    ).split('\0') as [string, string, string, string, string, string];
+    const person = { name: authorName, email: authorEmail, date };
+    return {
+      status: 200,
+      body: {
+        sha,
+        node_id: Buffer.from(`Commit:${sha}`).toString('base64'),
+        url: `${baseUrl}${repoPath}/commits/${sha}`,
+        commit: {
+          url: `${baseUrl}${repoPath}/git/commits/${sha}`,
+          author: person,
+          committer: person,
+          message: message.trimEnd(),
+          tree: { sha: tree, url: `${baseUrl}${repoPath}/git/trees/${tree}` },
+        },
+        parents: parents
+          .split(' ')
+          .filter((p) => p !== '')
+          .map((p) => ({ sha: p, url: `${baseUrl}${repoPath}/commits/${p}` })),
+      },
+    };
+  }
+
+  function noCommit(ref: string): Reply {
+    return { status: 422, body: { message: `No commit found for SHA: ${ref}`, documentation_url: DOCS } };
+  }
+
+  async function createStatus(sha: string, text: string): Promise<Reply> {
+    // GitHub: an unknown commit is a 422 "No commit found for SHA".
+    if (!/^[0-9a-f]{40}$/.test(sha) || (await resolve(sha, 'commit')) !== sha) return noCommit(sha);
+    let input: unknown;
+    try {
+      input = JSON.parse(text);
+    } catch {
+      return { status: 400, body: { message: 'Problems parsing JSON', documentation_url: DOCS } };
+    }
+    const body = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
+    const invalid = (field: string, message: string): Reply => ({
+      status: 422,
+      body: {
+        message: 'Validation Failed',
+        errors: [{ resource: 'Status', code: 'custom', field, message }],
+        documentation_url: DOCS,
+      },
+    });
+    if (typeof body['state'] !== 'string' || !STATES.has(body['state'])) {
+      return invalid('state', 'state is not included in the list');
+    }
+    const description = body['description'];
+    if (description !== undefined && description !== null && typeof description !== 'string') {
+      return invalid('description', 'description is not a string');
+    }
+    if (typeof description === 'string' && [...description].length > 140) {
+      return invalid('description', 'description is too long (maximum is 140 characters)');
+    }
+    const context = typeof body['context'] === 'string' ? body['context'] : 'default';
+    const targetUrl = typeof body['target_url'] === 'string' ? body['target_url'] : null;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const id = nextStatusId++;
+    const status: ReceivedStatus = {
+      id,
+      state: body['state'],
+      description: description ?? null,
+      target_url: targetUrl,
+      context,
+      created_at: now,
+    };
+    const list = statuses.get(sha) ?? [];
+    list.push(status);
+    statuses.set(sha, list);
+    return { status: 201, body: renderStatus(sha, status) };
+  }
+
+  function renderStatus(sha: string, status: ReceivedStatus): unknown {
+    return {
+      url: `${baseUrl}${repoPath}/statuses/${sha}`,
+      avatar_url: null,
+      id: status.id,
+      node_id: Buffer.from(`StatusContext:${status.id}`).toString('base64'),
+      state: status.state,
+      description: status.description,
+      target_url: status.target_url,
+      context: status.context,
+      created_at: status.created_at,
+      updated_at: status.created_at,
+      creator: { login: 'image-promoter[bot]', id: 1, type: 'Bot' },
+    };
+  }
+
+  async function listStatuses(ref: string, query: URLSearchParams): Promise<Reply> {
+    const sha = await resolve(ref, 'commit');
+    if (sha === undefined) return noCommit(ref);
+    const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
+    const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+    // Reverse chronological order, as GitHub lists them.
+    const all = [...(statuses.get(sha) ?? [])].reverse();
+    const slice = all.slice((page - 1) * perPage, page * perPage);
+    const headers: Record<string, string> = {};
+    if (page * perPage < all.length) {
+      headers['link'] =
+        `<${baseUrl}${repoPath}/commits/${ref}/statuses?per_page=${perPage}&page=${page + 1}>; rel="next"`;
+    }
+    return { status: 200, body: slice.map((s) => renderStatus(sha, s)), headers };
+  }
+
+  async function route(method: string, url: URL, body: string): Promise<Reply> {
+    const path = decodeURIComponent(url.pathname);
+    const prefix = `${repoPath}/`.toLowerCase();
+    if (!path.toLowerCase().startsWith(prefix)) return notFound;
+    const rest = path.slice(prefix.length);
+    let m: RegExpMatchArray | null;
+    if (method === 'GET' && (m = rest.match(/^git\/trees\/(.+)$/))) {
+      const recursive = url.searchParams.has('recursive');
+      return getTree(m[1]!, recursive);
+    }
+    if (method === 'GET' && (m = rest.match(/^git\/blobs\/([^/]+)$/))) return getBlob(m[1]!);
+    if (method === 'GET' && (m = rest.match(/^commits\/(.+)\/statuses$/))) {
+      return listStatuses(m[1]!, url.searchParams);
+    }
+    if (method === 'GET' && (m = rest.match(/^commits\/(.+)$/))) return getCommit(m[1]!);
+    if (method === 'POST' && (m = rest.match(/^statuses\/([^/]+)$/))) return createStatus(m[1]!, body);
+    return notFound;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', baseUrl);
+    const authorization = req.headers.authorization;
+    if (latencyMs > 0) await sleep(latencyMs);
+
+    let reply: Reply;
+    if (failures.count > 0) {
+      failures = { ...failures, count: failures.count - 1 };
+      reply = {
+        status: failures.status,
+        body: { message: failures.status === 429 ? 'API rate limit exceeded' : 'Server Error' },
+        headers: failures.status === 429 ? { 'retry-after': '1' } : {},
+      };
+    } else {
+      const presented = authorization?.match(/^(?:token|bearer)\s+(\S+)$/i)?.[1];
+      if (presented !== token) {
+        reply = { status: 401, body: { message: 'Bad credentials', documentation_url: DOCS, status: '401' } };
+      } else {
+        try {
+          reply = await route(method, url, body);
+        } catch (e: unknown) {
+          reply = { status: 500, body: { message: e instanceof Error ? e.message : String(e) } };
+        }
+      }
+    }
+    recorded.push({
+      method,
+      path: `${url.pathname}${url.search}`,
+      status: reply.status,
+      authorization,
+      body,
+    });
+    const text = JSON.stringify(reply.body);
+    res.writeHead(reply.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-github-media-type': 'github.v3; format=json',
+      'x-github-request-id': `TEST:${recorded.length}`,
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': '4999',
+      'x-ratelimit-resource': 'core',
+      ...reply.headers,
+    });
+    res.end(text);
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      res.writeHead(500);
+      res.end(String(e));
+    });
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolveListen());
+  });
+  const address = server.address();
+  if (address === null || typeof address !== 'object') throw new Error('github test server has no port');
+  baseUrl = `http://127.0.0.1:${address.port}`;
+
+  return {
+    url: baseUrl,
+    repository: options.repository,
+    token,
+    requests: () => [...recorded],
+    statuses: (sha) => [...(statuses.get(sha) ?? [])],
+    clearRequests: () => {
+      recorded.length = 0;
+    },
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    failNext: (count, status = 502) => {
+      failures = { count, status };
+    },
+    stop: () =>
+      new Promise<void>((resolveClose) => {
+        server.closeAllConnections();
+        server.close(() => resolveClose());
+      }),
+  };
+}
