@@ -1,0 +1,315 @@
+// A fault-injecting HTTP proxy on loopback, in front of a real registry: forwards every request
+// as is (streaming both ways, Host header kept so upload Locations point back at the proxy) and,
+// by rule, breaks some of them the way networks and registries break: connection reset mid-body,
+// 429 with Retry-After, 5xx bursts, lost responses, corrupted bytes. Every rule counts what it
+// matched and injected, so tests assert that a fault really happened — and, for Retry-After, how
+// many retries came back before the announced time ("early"): a count, never a timing assertion.
+// Test support only: it must never listen on or forward to anything but 127.0.0.1.
+import {
+  Agent,
+  createServer,
+  request as forwardRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Socket } from 'node:net';
+
+/** What to do to a request a rule selected. */
+export type FaultAction =
+  /** Forward, then destroy the client connection after `afterBytes` bytes of the response body. */
+  | { readonly kind: 'reset-response'; readonly afterBytes: number }
+  /** Forward the request body until `afterBytes` bytes went through, then destroy both connections. */
+  | { readonly kind: 'reset-request'; readonly afterBytes: number }
+  /** Forward, but flip one bit of the response body at byte `atByte` (length and headers intact). */
+  | { readonly kind: 'corrupt-response'; readonly atByte: number }
+  /**
+   * Answer `status` with an OCI error body. The request is not forwarded, unless `forward`: then
+   * the registry does the work and its answer is lost (replaced by `status`).
+   * `retryAfterSeconds` sends `Retry-After` and makes the proxy count retries that come back early.
+   */
+  | {
+      readonly kind: 'status';
+      readonly status: number;
+      readonly retryAfterSeconds?: number;
+      readonly forward?: boolean;
+    };
+
+export interface FaultRule {
+  /** Name the counters are kept under. */
+  readonly name: string;
+  /** HTTP methods the rule applies to (upper case); every method when omitted. */
+  readonly methods?: readonly string[];
+  /** Tested against the request path (without the query string). */
+  readonly path: RegExp;
+  /** Let this many matching requests through untouched first (default 0). */
+  readonly skip?: number;
+  /** Inject into this many matching requests after the skipped ones (default: all of them). */
+  readonly times?: number;
+  readonly action: FaultAction;
+}
+
+export interface RuleStats {
+  /** Requests that matched the rule (method and path). */
+  readonly matched: number;
+  /** Requests the fault was injected into. */
+  readonly injected: number;
+  /** Requests for the same method and path that arrived before a Retry-After of this rule expired. */
+  readonly early: number;
+}
+
+export interface ProxiedRequest {
+  readonly method: string;
+  /** Path and query, as received. */
+  readonly url: string;
+  /** Status sent to the client; undefined when the connection was reset before a status. */
+  readonly status: number | undefined;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  /** Name of the rule whose fault was injected, if any. */
+  readonly fault: string | undefined;
+}
+
+export interface FaultProxy {
+  /** `127.0.0.1:PORT`: the host part of image references that go through the proxy. */
+  readonly host: string;
+  /** `http://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** Replaces the rules and zeroes every counter and the request log. */
+  setRules(rules: readonly FaultRule[]): void;
+  stats(name: string): RuleStats;
+  /** Every completed request since the last setRules(), in completion order. */
+  requests(): readonly ProxiedRequest[];
+  stop(): Promise<void>;
+}
+
+export interface FaultProxyOptions {
+  /** Where to forward: `http://127.0.0.1:PORT` (loopback only). */
+  readonly upstream: string;
+  readonly rules?: readonly FaultRule[];
+}
+
+// Timers may fire a millisecond or two early; a retry this close to the deadline honoured it.
+const EARLY_TOLERANCE_MS = 25;
+
+interface MutableStats {
+  matched: number;
+  injected: number;
+  early: number;
+}
+
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const upstream = new URL(options.upstream);
+  if (upstream.protocol !== 'http:' || upstream.hostname !== '127.0.0.1') {
+    throw new Error(`fault proxy forwards to http://127.0.0.1 only, not ${options.upstream}`);
+  }
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let rules: readonly FaultRule[] = [];
+  let stats = new Map<string, MutableStats>();
+  let log: ProxiedRequest[] = [];
+  // method + path -> when the last Retry-After for it expires, and which rule sent it.
+  let retryDeadlines = new Map<string, { readonly until: number; readonly rule: string }>();
+
+  const setRules = (next: readonly FaultRule[]): void => {
+    rules = next;
+    stats = new Map(next.map((rule) => [rule.name, { matched: 0, injected: 0, early: 0 }]));
+    log = [];
+    retryDeadlines = new Map();
+  };
+  setRules(options.rules ?? []);
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const path = new URL(url, 'http://proxy').pathname;
+    const key = `${method} ${path}`;
+
+    const deadline = retryDeadlines.get(key);
+    if (deadline !== undefined && Date.now() < deadline.until - EARLY_TOLERANCE_MS) {
+      const counters = stats.get(deadline.rule);
+      if (counters) counters.early += 1;
+    }
+
+    let fault: FaultRule | undefined;
+    for (const rule of rules) {
+      if (rule.methods !== undefined && !rule.methods.includes(method)) continue;
+      if (!rule.path.test(path)) continue;
+      const counters = stats.get(rule.name)!;
+      counters.matched += 1;
+      const skip = rule.skip ?? 0;
+      if (counters.matched > skip && counters.matched <= skip + (rule.times ?? Infinity)) {
+        counters.injected += 1;
+        fault = rule;
+      }
+      break;
+    }
+
+    const entry = { method, url, status: undefined as number | undefined, requestBytes: 0, responseBytes: 0 };
+    let logged = false;
+    const record = (): void => {
+      if (logged) return;
+      logged = true;
+      log.push({ ...entry, fault: fault?.name });
+    };
+    res.once('close', record);
+    req.on('data', (chunk: Buffer) => {
+      entry.requestBytes += chunk.length;
+    });
+
+    const action = fault?.action;
+    if (action?.kind === 'status' && action.forward !== true) {
+      // Read the whole request first, as a front end that rejects after buffering would.
+      req.resume();
+      req.once('end', () => {
+        entry.status = action.status;
+        sendFault(res, action, () => noteRetryAfter(key, fault!.name, action));
+      });
+      return;
+    }
+
+    const outgoing = forwardRequest({
+      host: upstream.hostname,
+      port: upstream.port,
+      method,
+      path: url,
+      headers: req.headers,
+      agent,
+    });
+    const dropBoth = (): void => {
+      outgoing.destroy();
+      req.socket.destroy();
+    };
+    outgoing.once('error', () => {
+      if (!res.headersSent) {
+        entry.status = 502;
+        res.writeHead(502, { 'content-type': 'text/plain' }).end('fault proxy: upstream failed');
+      } else res.destroy();
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) outgoing.destroy();
+    });
+
+    if (action?.kind === 'reset-request') {
+      let sent = 0;
+      req.on('data', (chunk: Buffer) => {
+        if (sent >= action.afterBytes) return;
+        const room = action.afterBytes - sent;
+        const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        sent += piece.length;
+        outgoing.write(piece);
+        if (sent >= action.afterBytes) dropBoth();
+      });
+      req.once('end', () => {
+        // Shorter than afterBytes: reset once the whole body went through, before any answer.
+        if (sent < action.afterBytes) dropBoth();
+      });
+      return;
+    }
+    req.pipe(outgoing);
+
+    outgoing.once('response', (answer: IncomingMessage) => {
+      if (action?.kind === 'status') {
+        // forward: the registry did the work; the client never hears about it.
+        answer.resume();
+        answer.once('end', () => {
+          entry.status = action.status;
+          sendFault(res, action, () => noteRetryAfter(key, fault!.name, action));
+        });
+        return;
+      }
+      entry.status = answer.statusCode ?? 502;
+      res.writeHead(entry.status, answer.rawHeaders);
+      let offset = 0;
+      answer.on('data', (chunk: Buffer) => {
+        let piece = chunk;
+        if (
+          action?.kind === 'corrupt-response' &&
+          action.atByte >= offset &&
+          action.atByte < offset + chunk.length
+        ) {
+          piece = Buffer.from(chunk);
+          piece[action.atByte - offset] = piece[action.atByte - offset]! ^ 0x01;
+        }
+        if (action?.kind === 'reset-response' && offset + piece.length >= action.afterBytes) {
+          const head = piece.subarray(0, action.afterBytes - offset);
+          offset += head.length;
+          entry.responseBytes += head.length;
+          answer.destroy();
+          res.write(head, () => destroySocket(res.socket));
+          // If the write never completes, the socket still goes.
+          setImmediate(() => destroySocket(res.socket));
+          return;
+        }
+        offset += piece.length;
+        entry.responseBytes += piece.length;
+        if (!res.write(piece)) {
+          answer.pause();
+          res.once('drain', () => answer.resume());
+        }
+      });
+      answer.once('end', () => {
+        if (action?.kind === 'reset-response' && offset < action.afterBytes) destroySocket(res.socket);
+        else res.end();
+      });
+      answer.once('error', () => res.destroy());
+    });
+  };
+
+  const noteRetryAfter = (key: string, rule: string, action: FaultAction): void => {
+    if (action.kind === 'status' && action.retryAfterSeconds !== undefined) {
+      retryDeadlines.set(key, { until: Date.now() + action.retryAfterSeconds * 1000, rule });
+    }
+  };
+
+  const server: Server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address !== 'object') throw new Error('fault proxy: no address');
+  const host = `127.0.0.1:${address.port}`;
+
+  return {
+    host,
+    url: `http://${host}`,
+    setRules,
+    stats: (name) => {
+      const counters = stats.get(name);
+      if (!counters) throw new Error(`fault proxy: no rule named "${name}"`);
+      return { ...counters };
+    },
+    requests: () => [...log],
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
+
+function destroySocket(socket: Socket | null): void {
+  socket?.destroy();
+}
+
+const OCI_ERROR_CODES: Readonly<Record<number, string>> = {
+  429: 'TOOMANYREQUESTS',
+  503: 'UNAVAILABLE',
+};
+
+function sendFault(
+  res: ServerResponse,
+  action: Extract<FaultAction, { kind: 'status' }>,
+  onSent: () => void,
+): void {
+  const body = JSON.stringify({
+    errors: [{ code: OCI_ERROR_CODES[action.status] ?? 'UNKNOWN', message: 'injected by fault proxy' }],
+  });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
+  res.writeHead(action.status, headers);
+  res.end(body, onSent);
+}
