@@ -1,0 +1,425 @@
+// The copy engine: copies one image from a source registry to a destination registry byte for byte
+// — the same manifest bytes (so the same digest), every platform of an index, every blob, and the
+// image's referrers (OCI 1.1 referrers API or its `sha256-<hex>` tag fallback, and cosign's
+// `.sig`/`.att`/`.sbom` tags) — then reads the destination back to verify it. Like regclient's
+// ImageCopy it HEADs before it writes, so a second copy of the same image is a handful of HEADs.
+// It never rewrites a manifest, never moves a tag that points elsewhere unless told to, and never
+// talks HTTP itself: every registry call goes through a RegistryApi (lambdas/adapters/registry-client).
+import type {
+  BlobUploadResult,
+  FetchedManifest,
+  ManifestHead,
+  PutManifestResult,
+} from '../adapters/registry-client';
+import {
+  DigestMismatchError,
+  ManifestInvalidError,
+  TagConflictError,
+  UsageError,
+  type RegistryErrorDetails,
+} from '../core/errors';
+import { formatImageRef, withDigest, withTag, type ImageRef } from '../core/image-ref';
+import {
+  ManifestFormatError,
+  buildReferrersIndex,
+  cosignTags,
+  isIndexMediaType,
+  parseManifest,
+  referrersTag,
+  type Descriptor,
+  type ParsedManifest,
+} from '../core/manifest';
+
+/** What the engine needs from a registry; RegistryClient implements it. */
+export interface RegistryApi {
+  readonly registry: string;
+  readonly endpoint: string;
+  getManifest(repository: string, reference: string): Promise<FetchedManifest>;
+  headManifest(repository: string, reference: string): Promise<ManifestHead | undefined>;
+  putManifest(
+    repository: string,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<PutManifestResult>;
+  hasBlob(repository: string, digest: string): Promise<boolean>;
+  openBlob(repository: string, descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  uploadBlob(
+    repository: string,
+    descriptor: Descriptor,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    mountFrom?: string,
+  ): Promise<BlobUploadResult>;
+  listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined>;
+  retry<T>(operation: (attempt: number) => Promise<T>): Promise<T>;
+}
+
+export interface CopyImageOptions {
+  /** Tag and/or digest to copy (digest wins when both are given). */
+  readonly source: ImageRef;
+  /** Where to. Without tag and digest, the source's tag is used. */
+  readonly destination: ImageRef;
+  readonly sourceRegistry: RegistryApi;
+  readonly destinationRegistry: RegistryApi;
+  /** Move the destination tag when it points at another digest. Default false: TagConflictError. */
+  readonly overwrite?: boolean;
+  /** Copy signatures, attestations, SBOMs and other referrers. Default true. */
+  readonly referrers?: boolean;
+  /** Blobs in flight at once. Default 8. */
+  readonly blobJobs?: number;
+  /** Manifests (platforms, referrers) in flight at once. Default 4. */
+  readonly imageJobs?: number;
+  readonly onEvent?: (event: CopyEvent) => void;
+}
+
+export type CopyAction = 'copied' | 'mounted' | 'skipped';
+
+export interface CopyEvent {
+  readonly type: 'blob' | 'manifest' | 'referrer';
+  readonly digest: string;
+  readonly action: CopyAction;
+  /** Bytes moved (blobs that were copied). */
+  readonly bytes?: number;
+}
+
+export interface CopyCounts {
+  readonly copied: number;
+  readonly skipped: number;
+}
+
+export interface CopyResult {
+  /** The source, pinned to the digest copied. */
+  readonly source: ImageRef;
+  /** The destination as written: tag (when any) and digest. */
+  readonly destination: ImageRef;
+  readonly digest: string;
+  readonly mediaType: string;
+  /** The destination already held this digest under this tag: nothing was written for the image. */
+  readonly alreadyPresent: boolean;
+  readonly manifests: CopyCounts;
+  readonly blobs: CopyCounts & { readonly mounted: number; readonly bytes: number };
+  /** Referrer manifests and cosign tags copied (not counting ones already there). */
+  readonly referrers: number;
+}
+
+/** Copies `source` to `destination` and verifies it. Throws RegistryError (retryable or not). */
+export async function copyImage(options: CopyImageOptions): Promise<CopyResult> {
+  return new ImageCopy(options).run();
+}
+
+/** The destination tag: its own, else the source's (none when the source is pinned by digest only). */
+export function destinationTag(source: ImageRef, destination: ImageRef): string | undefined {
+  if (destination.tag !== undefined) return destination.tag;
+  if (destination.digest !== undefined) return undefined;
+  return source.tag ?? (source.digest === undefined ? 'latest' : undefined);
+}
+
+class ImageCopy {
+  private readonly src: RegistryApi;
+  private readonly dst: RegistryApi;
+  private readonly srcRepo: string;
+  private readonly dstRepo: string;
+  private readonly blobLimit: Limiter;
+  private readonly imageLimit: Limiter;
+  /** Subjects whose referrers are being looked up at once (never nested in imageLimit). */
+  private readonly referrerLimit: Limiter;
+  private readonly blobs = new Map<string, Promise<void>>();
+  private readonly manifests = new Map<string, Promise<PutManifestResult | undefined>>();
+  private readonly counts = {
+    manifestsCopied: 0,
+    manifestsSkipped: 0,
+    blobsCopied: 0,
+    blobsMounted: 0,
+    blobsSkipped: 0,
+    bytes: 0,
+    referrers: 0,
+  };
+  /** Every manifest digest in the image (index and platforms): the subjects referrers may hang on. */
+  private readonly subjects = new Set<string>();
+
+  constructor(private readonly options: CopyImageOptions) {
+    this.src = options.sourceRegistry;
+    this.dst = options.destinationRegistry;
+    this.srcRepo = options.source.repository;
+    this.dstRepo = options.destination.repository;
+    this.blobLimit = createLimiter(options.blobJobs ?? 8);
+    this.imageLimit = createLimiter(options.imageJobs ?? 4);
+    this.referrerLimit = createLimiter(options.imageJobs ?? 4);
+  }
+
+  async run(): Promise<CopyResult> {
+    const { source, destination } = this.options;
+    const top = await this.src.getManifest(this.srcRepo, source.digest ?? source.tag ?? 'latest');
+    if (destination.digest !== undefined && destination.digest !== top.digest) {
+      throw new UsageError(
+        `destination ${formatImageRef(destination)} is pinned to a digest, but the source is ${top.digest}`,
+      );
+    }
+    const tag = destinationTag(source, destination);
+    const target = withDigest(withTag(destination, tag), top.digest);
+    const existing = tag === undefined ? undefined : await this.dst.headManifest(this.dstRepo, tag);
+    if (existing !== undefined && existing.digest !== top.digest && this.options.overwrite !== true) {
+      throw new TagConflictError(formatImageRef(withTag(destination, tag)), existing.digest, top.digest, {
+        registry: this.dst.registry,
+        repository: this.dstRepo,
+      });
+    }
+    const alreadyPresent = existing?.digest === top.digest;
+    const parsed = this.parse(top, source.digest ?? source.tag ?? 'latest');
+    this.subjects.add(top.digest);
+    if (alreadyPresent) {
+      this.counts.manifestsSkipped++;
+      this.emit({ type: 'manifest', digest: top.digest, action: 'skipped' });
+      if (this.options.referrers !== false) await this.collectSubjects(parsed);
+    } else {
+      await this.copyTree(top, parsed, tag ?? top.digest);
+    }
+    if (this.options.referrers !== false) await this.copyReferrers([...this.subjects]);
+
+    await this.verify(target, tag ?? top.digest);
+    return {
+      source: withDigest(source, top.digest),
+      destination: target,
+      digest: top.digest,
+      mediaType: top.mediaType,
+      alreadyPresent,
+      manifests: { copied: this.counts.manifestsCopied, skipped: this.counts.manifestsSkipped },
+      blobs: {
+        copied: this.counts.blobsCopied,
+        mounted: this.counts.blobsMounted,
+        skipped: this.counts.blobsSkipped,
+        bytes: this.counts.bytes,
+      },
+      referrers: this.counts.referrers,
+    };
+  }
+
+  /** Children first, then blobs, then the manifest itself: a registry accepts a manifest only when
+   * everything it names is there, and a reader never sees a tag whose image is incomplete. */
+  private async copyTree(
+    manifest: FetchedManifest,
+    parsed: ParsedManifest,
+    reference: string,
+  ): Promise<PutManifestResult> {
+    await Promise.all([
+      ...parsed.manifests.map((child) => this.copyByDigest(child.digest)),
+      ...parsed.blobs.map((blob) => this.copyBlob(blob)),
+    ]);
+    const result = await this.dst.putManifest(this.dstRepo, reference, manifest.bytes, manifest.mediaType);
+    this.counts.manifestsCopied++;
+    this.emit({ type: 'manifest', digest: manifest.digest, action: 'copied' });
+    return result;
+  }
+
+  /** A manifest by digest, once per copy; undefined when the destination already had it. */
+  private copyByDigest(digest: string): Promise<PutManifestResult | undefined> {
+    let pending = this.manifests.get(digest);
+    if (pending === undefined) {
+      pending = (async () => {
+        this.subjects.add(digest);
+        // Only leaf calls take an image slot: recursion never holds one, so nesting cannot deadlock.
+        const present = await this.imageLimit(() => this.dst.headManifest(this.dstRepo, digest));
+        if (present !== undefined) {
+          this.counts.manifestsSkipped++;
+          this.emit({ type: 'manifest', digest, action: 'skipped' });
+          // Its children are there too (a registry refuses an index whose children are missing),
+          // but they may still have referrers of their own.
+          if (this.options.referrers !== false && isIndexMediaType(present.mediaType)) {
+            const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
+            await this.collectSubjects(this.parse(manifest, digest));
+          }
+          return undefined;
+        }
+        const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
+        return this.copyTree(manifest, this.parse(manifest, digest), digest);
+      })();
+      this.manifests.set(digest, pending);
+    }
+    return pending;
+  }
+
+  /** Adds the digests of an index's children (recursively) to the referrer subjects. */
+  private async collectSubjects(parsed: ParsedManifest): Promise<void> {
+    await Promise.all(
+      parsed.manifests.map(async (child) => {
+        if (this.subjects.has(child.digest)) return;
+        this.subjects.add(child.digest);
+        if (isIndexMediaType(child.mediaType)) {
+          const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, child.digest));
+          await this.collectSubjects(this.parse(manifest, child.digest));
+        }
+      }),
+    );
+  }
+
+  private copyBlob(blob: Descriptor): Promise<void> {
+    let pending = this.blobs.get(blob.digest);
+    if (pending === undefined) {
+      pending = this.blobLimit(async () => {
+        if (await this.dst.hasBlob(this.dstRepo, blob.digest)) {
+          this.counts.blobsSkipped++;
+          this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
+          return;
+        }
+        const sameRegistry =
+          this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
+        const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
+        // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
+        // connection, corrupted bytes) the whole blob is read from the source again.
+        const result = await this.dst.retry(() =>
+          this.dst.uploadBlob(this.dstRepo, blob, () => this.src.openBlob(this.srcRepo, blob), mountFrom),
+        );
+        if (result === 'mounted') {
+          this.counts.blobsMounted++;
+          this.emit({ type: 'blob', digest: blob.digest, action: 'mounted' });
+        } else {
+          this.counts.blobsCopied++;
+          this.counts.bytes += Math.max(blob.size, 0);
+          this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
+        }
+      });
+      this.blobs.set(blob.digest, pending);
+    }
+    return pending;
+  }
+
+  /** Referrers of every subject, breadth first (a signature on an SBOM is a referrer too). */
+  private async copyReferrers(initial: readonly string[]): Promise<void> {
+    const seen = new Set<string>();
+    let wave = initial.filter((digest) => !seen.has(digest));
+    while (wave.length > 0) {
+      for (const digest of wave) seen.add(digest);
+      const found = await Promise.all(
+        wave.map((digest) => this.referrerLimit(() => this.copyReferrersOf(digest))),
+      );
+      wave = [...new Set(found.flat())].filter((digest) => !seen.has(digest));
+    }
+  }
+
+  /** Copies the referrers of one subject; returns their digests (subjects of the next wave). */
+  private async copyReferrersOf(subject: string): Promise<readonly string[]> {
+    const next: string[] = [];
+    const listed = await this.src.listReferrers(this.srcRepo, subject);
+    let referrers: readonly Descriptor[] = listed ?? [];
+    let sourceIndex: FetchedManifest | undefined;
+    if (listed === undefined) {
+      // No referrers API at the source: the OCI 1.1 fallback is an index under `sha256-<hex>`.
+      const tag = referrersTag(subject);
+      if ((await this.src.headManifest(this.srcRepo, tag)) !== undefined) {
+        sourceIndex = await this.src.getManifest(this.srcRepo, tag);
+        referrers = this.parse(sourceIndex, tag).manifests;
+      }
+    }
+    for (const referrer of referrers) {
+      await this.copyReferrerManifest(referrer.digest);
+      next.push(referrer.digest);
+    }
+    // A destination with the referrers API indexes `subject` fields itself; one without it needs
+    // the fallback tag, or its readers would never find the referrers.
+    if (referrers.length > 0 && (await this.dst.listReferrers(this.dstRepo, subject)) === undefined) {
+      await this.mergeReferrersTag(subject, referrers, sourceIndex);
+    }
+    for (const tag of cosignTags(subject)) {
+      const head = await this.src.headManifest(this.srcRepo, tag);
+      if (head === undefined) continue;
+      const there = await this.dst.headManifest(this.dstRepo, tag);
+      if (there?.digest === head.digest) continue;
+      // Cosign appends signatures by replacing the tag: the source's is the newer set.
+      const manifest = await this.src.getManifest(this.srcRepo, head.digest);
+      await this.copyTree(manifest, this.parse(manifest, tag), tag);
+      this.counts.referrers++;
+      this.emit({ type: 'referrer', digest: head.digest, action: 'copied' });
+    }
+    return next;
+  }
+
+  private async copyReferrerManifest(digest: string): Promise<PutManifestResult | undefined> {
+    const result = await this.copyByDigest(digest);
+    if (result !== undefined) {
+      this.counts.referrers++;
+      this.emit({ type: 'referrer', digest, action: 'copied' });
+    }
+    return result;
+  }
+
+  /**
+   * Keeps the destination's `sha256-<hex>` referrers tag listing `referrers` when the destination
+   * has no referrers API. The source's index is copied as it is when the destination has none;
+   * otherwise the two lists are merged, so referrers pushed to the destination by others stay.
+   */
+  private async mergeReferrersTag(
+    subject: string,
+    referrers: readonly Descriptor[],
+    sourceIndex: FetchedManifest | undefined,
+  ): Promise<void> {
+    const tag = referrersTag(subject);
+    const present = await this.dst.headManifest(this.dstRepo, tag);
+    if (present === undefined && sourceIndex !== undefined) {
+      await this.dst.putManifest(this.dstRepo, tag, sourceIndex.bytes, sourceIndex.mediaType);
+      return;
+    }
+    if (present !== undefined && present.digest === sourceIndex?.digest) return;
+    const current =
+      present === undefined
+        ? []
+        : this.parse(await this.dst.getManifest(this.dstRepo, tag), tag, true).manifests;
+    const known = new Set(current.map((d) => d.digest));
+    const added = referrers.filter((d) => !known.has(d.digest));
+    if (added.length === 0) return;
+    const bytes = Buffer.from(buildReferrersIndex([...current, ...added]));
+    await this.dst.putManifest(this.dstRepo, tag, bytes, 'application/vnd.oci.image.index.v1+json');
+  }
+
+  /** Reads the destination back: the tag (or digest) must now resolve to the source digest. */
+  private async verify(target: ImageRef, reference: string): Promise<void> {
+    const head = await this.dst.headManifest(this.dstRepo, reference);
+    if (head?.digest !== target.digest) {
+      throw new DigestMismatchError(
+        `verification failed: ${formatImageRef(withDigest(target, undefined))} is ` +
+          `${head?.digest ?? 'missing'} after the copy, not ${target.digest ?? '?'}; retry`,
+        this.details(this.dst, this.dstRepo),
+      );
+    }
+  }
+
+  private parse(manifest: FetchedManifest, reference: string, destination = false): ParsedManifest {
+    try {
+      return parseManifest(manifest.bytes, manifest.mediaType);
+    } catch (e: unknown) {
+      const api = destination ? this.dst : this.src;
+      const repository = destination ? this.dstRepo : this.srcRepo;
+      const reason = e instanceof ManifestFormatError ? e.reason : String(e);
+      throw new ManifestInvalidError(
+        `manifest ${api.registry}/${repository} ${reference} cannot be copied: ${reason}`,
+        this.details(api, repository),
+        { cause: e },
+      );
+    }
+  }
+
+  private details(api: RegistryApi, repository: string): RegistryErrorDetails {
+    return { registry: api.registry, repository };
+  }
+
+  private emit(event: CopyEvent): void {
+    this.options.onEvent?.(event);
+  }
+}
+
+type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** At most `limit` tasks running at once; the rest wait in order. */
+export function createLimiter(limit: number): Limiter {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
