@@ -1,0 +1,327 @@
+// GitHub's REST API, the one way image-promoter talks to GitHub: a FileSource over the Git Trees and
+// Git Blobs APIs (what the webhook plans from) and a CommitStatusReporter (what users see on their
+// commits). Built on @octokit/rest; every failure leaves as a GitHubError that says whether to retry.
+// Never logs or returns the token; never writes to the repository (statuses are not content).
+import { Octokit } from '@octokit/rest';
+import {
+  statusContext,
+  statusDescription,
+  type CommitStatus,
+  type CommitStatusReporter,
+} from '../core/commit-status';
+import { GitHubError, OverlayError } from '../core/errors';
+import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
+
+export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
+
+export interface GitHubClientOptions {
+  /** A personal access token or a GitHub App installation token. */
+  readonly token: string;
+  /** REST API root: GITHUB_API_URL / config.github.apiUrl; https://api.github.com when absent. */
+  readonly apiUrl?: string;
+  readonly userAgent?: string;
+}
+
+/** The Octokit client for a token. Create once per container and reuse. */
+export function createGitHubClient(options: GitHubClientOptions): Octokit {
+  return new Octokit({
+    auth: options.token,
+    baseUrl: (options.apiUrl ?? DEFAULT_GITHUB_API_URL).replace(/\/+$/, ''),
+    userAgent: options.userAgent ?? 'image-promoter',
+    // Octokit's default logger prints request failures we already turn into typed errors.
+    log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+  });
+}
+
+export interface RetryOptions {
+  /** Attempts per call, including the first (default 3). */
+  readonly attempts?: number;
+  /** Delay before the first retry, doubled for each next one (default 150 ms). */
+  readonly baseDelayMs?: number;
+}
+
+/** `owner/name` into its two parts. */
+export function splitRepository(repository: string): { readonly owner: string; readonly repo: string } {
+  const slash = repository.indexOf('/');
+  return { owner: repository.slice(0, slash), repo: repository.slice(slash + 1) };
+}
+
+/** Any Octokit failure as a GitHubError: retryable on 5xx, 429 and network failures. */
+export function toGitHubError(e: unknown, what: string): GitHubError {
+  if (e instanceof GitHubError) return e;
+  const status = readStatus(e);
+  const detail = e instanceof Error ? e.message : String(e);
+  const hint =
+    status === 401
+      ? 'check the GitHub token'
+      : status === 403 || status === 404
+        ? 'check that the token can read the repository and write commit statuses'
+        : status === 429 || (status !== undefined && status >= 500)
+          ? 'GitHub is unavailable or rate limiting; retry later'
+          : undefined;
+  return new GitHubError(
+    `GitHub ${what} failed${status === undefined ? '' : ` (HTTP ${status})`}: ${detail}${hint ? `; ${hint}` : ''}`,
+    status,
+    { cause: e },
+  );
+}
+
+function readStatus(e: unknown): number | undefined {
+  if (typeof e !== 'object' || e === null || !('status' in e)) return undefined;
+  const status = (e as { status: unknown }).status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+async function callWithRetries<T>(what: string, retry: RetryOptions, call: () => Promise<T>): Promise<T> {
+  const attempts = Math.max(1, retry.attempts ?? 3);
+  const baseDelayMs = retry.baseDelayMs ?? 150;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (e: unknown) {
+      const error = toGitHubError(e, what);
+      if (!error.retryable || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commit statuses
+
+export interface StatusReporterOptions extends RetryOptions {
+  /** Called after each status was set (for logs and tests). */
+  readonly onReported?: (status: CommitStatus) => void;
+}
+
+export function createGitHubStatusReporter(
+  octokit: Octokit,
+  options: StatusReporterOptions = {},
+): CommitStatusReporter {
+  return {
+    report: async (status: CommitStatus): Promise<void> => {
+      const { owner, repo } = splitRepository(status.repository);
+      await callWithRetries(
+        `commit status for ${status.repository}@${status.commit.slice(0, 12)}`,
+        options,
+        () =>
+          octokit.rest.repos.createCommitStatus({
+            owner,
+            repo,
+            sha: status.commit,
+            state: status.state,
+            context: statusContext(status.environment),
+            description: statusDescription(status.description),
+            ...(status.targetUrl === undefined ? {} : { target_url: status.targetUrl }),
+          }),
+      );
+      options.onReported?.(status);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// FileSource over Git Trees + Git Blobs
+
+interface TreeEntry {
+  readonly kind: EntryKind;
+  /** Blob SHA for files, tree SHA for directories. */
+  readonly sha: string;
+}
+
+/** One directory at one revision: its entries by name. */
+type Directory = ReadonlyMap<string, TreeEntry>;
+
+interface RevisionIndex {
+  /** The directory at `path`, or undefined when there is none. */
+  directory(path: string): Promise<Directory | undefined>;
+}
+
+export interface GitHubFileSourceOptions extends RetryOptions {
+  /** `owner/name`. */
+  readonly repository: string;
+}
+
+/**
+ * Reads a repository at a revision through GitHub: one recursive Git Trees call per revision
+ * (per-directory trees when GitHub truncates the recursive one) and one Git Blobs call per distinct
+ * blob, cached by blob SHA (so a file unchanged between `before` and `after` is read once).
+ */
+export class GitHubFileSource implements FileSource {
+  private readonly owner: string;
+  private readonly repo: string;
+  private readonly revisions = new Map<string, RevisionIndex>();
+  private readonly blobs = new Map<string, Promise<string>>();
+  private calls = 0;
+
+  constructor(
+    private readonly octokit: Octokit,
+    private readonly options: GitHubFileSourceOptions,
+  ) {
+    ({ owner: this.owner, repo: this.repo } = splitRepository(options.repository));
+  }
+
+  /** GitHub API requests made so far (retries included). */
+  get apiCalls(): number {
+    return this.calls;
+  }
+
+  async kindOf(revision: string, path: string): Promise<EntryKind | undefined> {
+    const { parent, name } = splitPath(path);
+    if (name === '')
+      return (await this.index(revision).directory('')) === undefined ? undefined : 'directory';
+    const directory = await this.index(revision).directory(parent);
+    return directory?.get(name)?.kind;
+  }
+
+  async readFile(revision: string, path: string): Promise<string> {
+    const { parent, name } = splitPath(path);
+    const entry = name === '' ? undefined : (await this.index(revision).directory(parent))?.get(name);
+    if (entry?.kind !== 'file') {
+      throw new OverlayError(normalizePath(path), entry ? 'is a directory, not a file' : 'file not found');
+    }
+    let blob = this.blobs.get(entry.sha);
+    if (!blob) {
+      blob = this.fetchBlob(entry.sha);
+      this.blobs.set(entry.sha, blob);
+      blob.catch(() => this.blobs.delete(entry.sha));
+    }
+    return blob;
+  }
+
+  async listDirectory(revision: string, path: string): Promise<readonly DirectoryEntry[]> {
+    const directory = await this.index(revision).directory(normalizePath(path));
+    if (!directory) throw new OverlayError(normalizePath(path) || '.', 'directory not found');
+    return [...directory]
+      .map(([name, entry]) => ({ name, kind: entry.kind }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private request<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return callWithRetries(`${what} in ${this.options.repository}`, this.options, () => {
+      this.calls++;
+      return call();
+    });
+  }
+
+  private async fetchBlob(sha: string): Promise<string> {
+    const { data } = await this.request(`read blob ${sha.slice(0, 12)}`, () =>
+      this.octokit.rest.git.getBlob({ owner: this.owner, repo: this.repo, file_sha: sha }),
+    );
+    if (data.encoding !== 'base64' && data.encoding !== 'utf-8') {
+      throw new GitHubError(
+        `GitHub returned blob ${sha} in unsupported encoding "${data.encoding}"`,
+        undefined,
+      );
+    }
+    return data.encoding === 'base64' ? Buffer.from(data.content, 'base64').toString('utf8') : data.content;
+  }
+
+  private async fetchTree(
+    treeish: string,
+    recursive: boolean,
+  ): Promise<{ truncated: boolean; tree: RawEntry[] }> {
+    const { data } = await this.request(`read tree ${treeish.slice(0, 12)}`, () =>
+      this.octokit.rest.git.getTree({
+        owner: this.owner,
+        repo: this.repo,
+        tree_sha: treeish,
+        ...(recursive ? { recursive: '1' } : {}),
+      }),
+    );
+    return { truncated: data.truncated, tree: data.tree };
+  }
+
+  private index(revision: string): RevisionIndex {
+    let index = this.revisions.get(revision);
+    if (!index) {
+      index = this.createIndex(revision);
+      this.revisions.set(revision, index);
+    }
+    return index;
+  }
+
+  private createIndex(revision: string): RevisionIndex {
+    // One recursive call answers everything; when GitHub truncates it, walk directory by directory.
+    const whole = this.fetchTree(revision, true).then((response) =>
+      response.truncated ? undefined : indexRecursiveTree(response.tree),
+    );
+    whole.catch(() => this.revisions.delete(revision));
+    const perDirectory = new Map<string, Promise<Directory | undefined>>();
+    const directoryByWalking = (path: string): Promise<Directory | undefined> => {
+      let found = perDirectory.get(path);
+      if (!found) {
+        found = (async (): Promise<Directory | undefined> => {
+          let sha = revision;
+          if (path !== '') {
+            const { parent, name } = splitPath(path);
+            const entry = (await directoryByWalking(parent))?.get(name);
+            if (entry?.kind !== 'directory') return undefined;
+            sha = entry.sha;
+          }
+          return indexFlatTree((await this.fetchTree(sha, false)).tree);
+        })();
+        perDirectory.set(path, found);
+        found.catch(() => perDirectory.delete(path));
+      }
+      return found;
+    };
+    return {
+      directory: async (path: string): Promise<Directory | undefined> => {
+        const directories = await whole;
+        const normalized = normalizePath(path);
+        return directories ? directories.get(normalized) : directoryByWalking(normalized);
+      },
+    };
+  }
+}
+
+interface RawEntry {
+  readonly path: string;
+  readonly type: string;
+  readonly sha: string;
+}
+
+function entryKind(type: string): EntryKind | undefined {
+  // Submodules (`commit`) have no content here: they do not exist for the planner.
+  return type === 'blob' ? 'file' : type === 'tree' ? 'directory' : undefined;
+}
+
+function indexRecursiveTree(tree: readonly RawEntry[]): ReadonlyMap<string, Directory> {
+  const directories = new Map<string, Map<string, TreeEntry>>([['', new Map()]]);
+  for (const raw of tree) {
+    const kind = entryKind(raw.type);
+    if (kind === 'directory' && !directories.has(raw.path)) directories.set(raw.path, new Map());
+  }
+  for (const raw of tree) {
+    const kind = entryKind(raw.type);
+    if (kind === undefined) continue;
+    const { parent, name } = splitPath(raw.path);
+    directories.get(parent)?.set(name, { kind, sha: raw.sha });
+  }
+  return directories;
+}
+
+function indexFlatTree(tree: readonly RawEntry[]): Directory {
+  const directory = new Map<string, TreeEntry>();
+  for (const raw of tree) {
+    const kind = entryKind(raw.type);
+    if (kind !== undefined) directory.set(raw.path, { kind, sha: raw.sha });
+  }
+  return directory;
+}
+
+function normalizePath(path: string): string {
+  return path
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .join('/');
+}
+
+function splitPath(path: string): { readonly parent: string; readonly name: string } {
+  const normalized = normalizePath(path);
+  const slash = normalized.lastIndexOf('/');
+  return slash === -1
+    ? { parent: '', name: normalized }
+    : { parent: normalized.slice(0, slash), name: normalized.slice(slash + 1) };
+}
