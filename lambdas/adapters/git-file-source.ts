@@ -1,0 +1,367 @@
+// FileSource over a local git repository through the git CLI (no shell): one `git ls-tree` per
+// revision lists the whole tree with blob sizes, and one long-lived `git cat-file --batch` reads blobs,
+// each blob at most once (cached by object id, so a file unchanged between two revisions is read once).
+// Never reads the working tree or the index, never writes to the repository, never reads a file over
+// MAX_FILE_BYTES: the size from ls-tree rejects it first.
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { GitError, OverlayError } from '../core/errors';
+import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
+
+/** Files larger than this (1 MiB) are an error, not read. */
+export const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_SYMLINK_HOPS = 40;
+
+type GitEntryKind = 'file' | 'directory' | 'symlink' | 'submodule';
+
+interface TreeEntry {
+  readonly kind: GitEntryKind;
+  readonly objectId: string;
+  /** Blob size in bytes; 0 for trees and submodules. */
+  readonly size: number;
+}
+
+interface RevisionTree {
+  readonly entries: ReadonlyMap<string, TreeEntry>;
+  /** Directory path ('' = root) -> names of what is directly inside, sorted. */
+  readonly children: ReadonlyMap<string, readonly string[]>;
+}
+
+const ROOT: TreeEntry = { kind: 'directory', objectId: '', size: 0 };
+
+export interface GitFileSourceOptions {
+  /** Path of the git executable (default `git` on PATH). */
+  readonly git?: string;
+}
+
+/** Reads revisions of the repository containing `directory`; paths are relative to its root. Call
+ * close() when done (an idle reader does not keep the process alive either way). */
+export class GitFileSource implements FileSource {
+  private readonly trees = new Map<string, Promise<RevisionTree>>();
+  private readonly blobs = new Map<string, Promise<string>>();
+  private readonly reader: BlobReader;
+  private readonly git: string;
+
+  constructor(
+    readonly directory: string,
+    options: GitFileSourceOptions = {},
+  ) {
+    this.git = options.git ?? 'git';
+    this.reader = new BlobReader(this.git, directory);
+  }
+
+  async kindOf(revision: string, path: string): Promise<EntryKind | undefined> {
+    const found = await this.lookup(revision, path);
+    if (found === undefined) return undefined;
+    return found.entry.kind === 'file' ? 'file' : 'directory';
+  }
+
+  async readFile(revision: string, path: string): Promise<string> {
+    const found = await this.lookup(revision, path);
+    if (found === undefined) throw new OverlayError(path, `no such file at revision ${revision}`);
+    if (found.entry.kind !== 'file') throw new OverlayError(path, `is a directory, not a file`);
+    return this.readBlob(found.path, found.entry);
+  }
+
+  async listDirectory(revision: string, path: string): Promise<readonly DirectoryEntry[]> {
+    const found = await this.lookup(revision, path);
+    if (found === undefined) throw new OverlayError(path, `no such directory at revision ${revision}`);
+    if (found.entry.kind === 'file') throw new OverlayError(path, `is a file, not a directory`);
+    const tree = await this.tree(revision);
+    const names = tree.children.get(found.path) ?? [];
+    const entries: DirectoryEntry[] = [];
+    for (const name of names) {
+      const child = await this.lookupInside(revision, join(found.path, name));
+      // A dangling symbolic link, or one leaving the repository, points at nothing in it.
+      if (child !== undefined)
+        entries.push({ name, kind: child.entry.kind === 'file' ? 'file' : 'directory' });
+    }
+    return entries;
+  }
+
+  /** Stops the blob reader process. The source stays usable: a later read starts it again. */
+  close(): void {
+    this.reader.close();
+  }
+
+  private async lookupInside(
+    revision: string,
+    path: string,
+  ): Promise<{ readonly path: string; readonly entry: TreeEntry } | undefined> {
+    try {
+      return await this.lookup(revision, path);
+    } catch (e: unknown) {
+      if (e instanceof OverlayError) return undefined;
+      throw e;
+    }
+  }
+
+  /** The entry at `path`, following symbolic links inside the tree the way a checkout would. */
+  private async lookup(
+    revision: string,
+    path: string,
+    hops = 0,
+  ): Promise<{ readonly path: string; readonly entry: TreeEntry } | undefined> {
+    const tree = await this.tree(revision);
+    const parts = path.split('/').filter((part) => part !== '' && part !== '.');
+    let current = '';
+    let entry = ROOT;
+    for (const [i, part] of parts.entries()) {
+      if (part === '..') {
+        if (current === '') return undefined; // above the repository root: nothing there
+        current = parentOf(current);
+        entry = current === '' ? ROOT : tree.entries.get(current)!;
+        continue;
+      }
+      if (entry.kind === 'file') return undefined;
+      const candidate = join(current, part);
+      const next = tree.entries.get(candidate);
+      if (next === undefined) return undefined;
+      if (next.kind === 'symlink') {
+        if (hops >= MAX_SYMLINK_HOPS) throw new OverlayError(candidate, 'too many levels of symbolic links');
+        const target = await this.readBlob(candidate, next);
+        if (target.startsWith('/')) {
+          throw new OverlayError(candidate, `symbolic link to ${target} leaves the repository`);
+        }
+        const rest = parts.slice(i + 1);
+        const resolved = [parentOf(candidate), target, ...rest].filter((p) => p !== '').join('/');
+        if (escapesRoot(resolved)) {
+          throw new OverlayError(candidate, `symbolic link to ${target} leaves the repository`);
+        }
+        return this.lookup(revision, resolved, hops + 1);
+      }
+      current = candidate;
+      entry = next;
+    }
+    return { path: current, entry };
+  }
+
+  private readBlob(path: string, entry: TreeEntry): Promise<string> {
+    if (entry.size > MAX_FILE_BYTES) {
+      return Promise.reject(
+        new OverlayError(path, `file is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte (1 MiB) limit`),
+      );
+    }
+    let blob = this.blobs.get(entry.objectId);
+    if (blob === undefined) {
+      blob = this.reader.read(entry.objectId).then((bytes) => bytes.toString('utf8'));
+      this.blobs.set(entry.objectId, blob);
+      blob.catch(() => this.blobs.delete(entry.objectId));
+    }
+    return blob;
+  }
+
+  private tree(revision: string): Promise<RevisionTree> {
+    let tree = this.trees.get(revision);
+    if (tree === undefined) {
+      tree = this.listTree(revision);
+      this.trees.set(revision, tree);
+      tree.catch(() => this.trees.delete(revision));
+    }
+    return tree;
+  }
+
+  private async listTree(revision: string): Promise<RevisionTree> {
+    if (revision === '' || revision.startsWith('-') || /[\s\0]/.test(revision)) {
+      throw new GitError(`invalid revision "${revision}"`);
+    }
+    const output = await new Promise<Buffer>((resolve, reject) => {
+      execFile(
+        this.git,
+        ['-C', this.directory, 'ls-tree', '-r', '-t', '-l', '--full-tree', '-z', revision],
+        { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          if (error) reject(describeGitFailure(error, stderr.toString('utf8'), this.directory, revision));
+          else resolve(stdout);
+        },
+      );
+    });
+    return parseLsTree(output.toString('utf8'));
+  }
+}
+
+/** Parses `git ls-tree -r -t -l -z` output: `<mode> <type> <object> <size>\t<path>\0`. */
+function parseLsTree(text: string): RevisionTree {
+  const entries = new Map<string, TreeEntry>();
+  const children = new Map<string, string[]>([['', []]]);
+  for (const record of text.split('\0')) {
+    if (record === '') continue;
+    const tab = record.indexOf('\t');
+    const [mode, type, objectId, size] = record.slice(0, tab).split(/ +/);
+    const path = record.slice(tab + 1);
+    const kind: GitEntryKind =
+      type === 'tree'
+        ? 'directory'
+        : type === 'commit'
+          ? 'submodule'
+          : mode === '120000'
+            ? 'symlink'
+            : 'file';
+    entries.set(path, { kind, objectId: objectId!, size: size === '-' ? 0 : Number(size) });
+    if (kind === 'directory' || kind === 'submodule') children.set(path, children.get(path) ?? []);
+    const parent = parentOf(path);
+    let siblings = children.get(parent);
+    if (siblings === undefined) {
+      siblings = [];
+      children.set(parent, siblings);
+    }
+    siblings.push(path.slice(parent === '' ? 0 : parent.length + 1));
+  }
+  for (const names of children.values()) names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { entries, children };
+}
+
+function describeGitFailure(error: Error, stderr: string, directory: string, revision: string): GitError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new GitError('git is not installed (not found on PATH)', { cause: error });
+  if (/not a git repository/i.test(stderr)) {
+    return new GitError(`${directory} is not a git repository`, { cause: error });
+  }
+  if (/cannot change to|No such file or directory/i.test(stderr)) {
+    return new GitError(`${directory} does not exist`, { cause: error });
+  }
+  if (/not a valid object name|unknown revision|bad revision/i.test(stderr)) {
+    return new GitError(`unknown revision "${revision}" in ${directory}`, { cause: error });
+  }
+  if (/not a tree object/i.test(stderr)) {
+    // What git says for a full object id it does not have, and for one of a blob.
+    return new GitError(`unknown revision "${revision}" in ${directory} (no commit or tree by that id)`, {
+      cause: error,
+    });
+  }
+  const firstLine = stderr.split('\n').find((line) => line.trim() !== '') ?? error.message;
+  return new GitError(`git ls-tree ${revision} failed in ${directory}: ${firstLine}`, { cause: error });
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash === -1 ? '' : path.slice(0, slash);
+}
+
+function join(directory: string, name: string): string {
+  return directory === '' ? name : `${directory}/${name}`;
+}
+
+function escapesRoot(path: string): boolean {
+  let depth = 0;
+  for (const part of path.split('/')) {
+    if (part === '..') depth--;
+    else if (part !== '' && part !== '.') depth++;
+    if (depth < 0) return true;
+  }
+  return false;
+}
+
+interface PendingRead {
+  readonly objectId: string;
+  readonly resolve: (bytes: Buffer) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One `git cat-file --batch` process answering object ids in order. Started on the first read; kept
+ * referenced (keeping the event loop alive) only while reads are pending. */
+class BlobReader {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private pending: PendingRead[] = [];
+  private buffer: Buffer = Buffer.alloc(0);
+  private stderr = '';
+
+  constructor(
+    private readonly git: string,
+    private readonly directory: string,
+  ) {}
+
+  read(objectId: string): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const child = this.child ?? this.start();
+      this.pending.push({ objectId, resolve, reject });
+      this.setReferenced(child, true);
+      child.stdin.write(`${objectId}\n`);
+    });
+  }
+
+  close(): void {
+    const child = this.child;
+    if (child === undefined) return;
+    this.child = undefined;
+    child.stdin.end();
+    this.fail(new GitError(`git cat-file in ${this.directory} was closed`));
+  }
+
+  private start(): ChildProcessWithoutNullStreams {
+    const child = spawn(this.git, ['-C', this.directory, 'cat-file', '--batch'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.buffer = Buffer.alloc(0);
+    this.stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => this.receive(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    child.stdin.on('error', () => undefined); // reported through 'exit' / 'error' below
+    child.once('error', (e: Error) => {
+      if (this.child === child) this.child = undefined;
+      const code = (e as NodeJS.ErrnoException).code;
+      this.fail(
+        new GitError(
+          code === 'ENOENT'
+            ? 'git is not installed (not found on PATH)'
+            : `git cat-file failed: ${e.message}`,
+          { cause: e },
+        ),
+      );
+    });
+    child.once('exit', (status) => {
+      if (this.child === child) this.child = undefined;
+      const reason = this.stderr.split('\n').find((line) => line.trim() !== '') ?? `exit status ${status}`;
+      this.fail(new GitError(`git cat-file in ${this.directory} stopped: ${reason}`));
+    });
+    this.setReferenced(child, false);
+    return child;
+  }
+
+  private receive(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const newline = this.buffer.indexOf(0x0a);
+      if (newline === -1) return;
+      const header = this.buffer.subarray(0, newline).toString('utf8');
+      const [objectId, type, size] = header.split(' ');
+      const request = this.pending[0];
+      if (type === 'missing' || type === 'ambiguous' || size === undefined) {
+        this.buffer = this.buffer.subarray(newline + 1);
+        this.pending.shift();
+        request?.reject(new GitError(`git object ${objectId ?? header} is ${type ?? 'unreadable'}`));
+      } else {
+        const length = Number(size);
+        const end = newline + 1 + length;
+        if (this.buffer.length < end + 1) return; // content and its trailing newline not all here yet
+        const content = Buffer.from(this.buffer.subarray(newline + 1, end));
+        this.buffer = this.buffer.subarray(end + 1);
+        this.pending.shift();
+        request?.resolve(content);
+      }
+      if (this.pending.length === 0 && this.child !== undefined) this.setReferenced(this.child, false);
+    }
+  }
+
+  private fail(error: GitError): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const request of pending) request.reject(error);
+  }
+
+  private setReferenced(child: ChildProcessWithoutNullStreams, referenced: boolean): void {
+    const handles = [
+      child,
+      child.stdin as unknown as Socket,
+      child.stdout as unknown as Socket,
+      child.stderr as unknown as Socket,
+    ];
+    for (const handle of handles) {
+      if (referenced) handle.ref();
+      else handle.unref();
+    }
+  }
+}
