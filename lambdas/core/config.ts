@@ -2,7 +2,7 @@
 // app. Parsing is pure: callers read the file; this module turns text into a validated, readonly
 // Config or a ConfigError naming the key path and the reason.
 import { parseDocument } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors';
 import { parseEcrRegistry } from './image-ref';
 

@@ -1,7 +1,7 @@
 // The promotion job: the versioned message the webhook puts on SQS and the worker takes off it.
 // One job per (commit, environment). Validated on both sides; the worker never trusts a body it has
 // not parsed through `parsePromotionJob`. Pure.
-import { z } from 'zod';
+import * as z from 'zod';
 import { JobValidationError } from './errors';
 import { parseImageRef } from './image-ref';
 
