@@ -2,7 +2,7 @@
 // its ExternalId and a session name that names the commit (so CloudTrail says which push read the
 // source registry). Credentials are cached at module scope until shortly before they expire, and
 // concurrent callers share one request. Must never log or put credentials into an error message.
-import { AssumeRoleCommand, STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { AwsServiceError } from '../core/errors';
 
