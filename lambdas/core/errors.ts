@@ -46,8 +46,12 @@ export class ConfigError extends PromoterError {
     readonly keyPath: string,
     readonly reason: string,
     readonly file?: string,
+    /** 1-based line in `file`, when known. */
+    readonly line?: number,
   ) {
-    super(`${file ?? 'config'}${keyPath ? `: ${keyPath}` : ''}: ${reason}`);
+    super(
+      `${file ?? 'config'}${line === undefined ? '' : `:${line}`}${keyPath ? `: ${keyPath}` : ''}: ${reason}`,
+    );
   }
 }
 
