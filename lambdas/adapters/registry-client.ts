@@ -284,9 +284,9 @@ export class RegistryClient {
     if (mountFrom !== undefined && started.status === 201) return 'mounted';
     let location = this.uploadLocation(started, repository);
 
-    const body = await open();
     let patched: Response;
     try {
+      const body = await open();
       patched = await this.send({
         method: 'PATCH',
         url: location,
@@ -299,6 +299,8 @@ export class RegistryClient {
         timeoutMs: null,
       });
     } catch (e: unknown) {
+      // Frees the session when nothing was sent yet; after a partial PATCH the registry may refuse
+      // (stale upload state) and expires the session itself. The blob is never committed either way.
       await this.cancelUpload(location, repository);
       throw promoterCause(e) ?? e;
     }
