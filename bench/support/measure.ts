@@ -1,0 +1,142 @@
+// Runs one copy in a child process and measures it from outside: wall time and peak resident
+// memory (`/usr/bin/time -f %M` when installed, else polling /proc/<pid>/status VmHWM). Used by
+// the copy benchmark and the large-layer test so the engine and skopeo are measured the same way.
+// Test and benchmark support only: loopback registries, never anything else.
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildReport } from './copy-child';
+import type { EngineCopyRequest } from './engine';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TIME = '/usr/bin/time';
+
+export interface Measured {
+  readonly ms: number;
+  /** Peak resident set size of the child, in KiB. */
+  readonly maxRssKb: number;
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let bundled: Promise<string> | undefined;
+
+/** bench/support/copy-child.ts bundled into one .mjs in a temp dir (once per process). */
+export function bundleCopyChild(): Promise<string> {
+  bundled ??= (async () => {
+    const { build } = await import('esbuild');
+    const dir = await mkdtemp(join(tmpdir(), 'ip-copy-child-'));
+    const outfile = join(dir, 'copy-child.mjs');
+    await build({
+      entryPoints: [join(here, 'copy-child.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile,
+      logLevel: 'error',
+    });
+    process.once('exit', () => {
+      void rm(dir, { recursive: true, force: true });
+    });
+    return outfile;
+  })();
+  return bundled;
+}
+
+async function hasTime(): Promise<boolean> {
+  try {
+    await access(TIME);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `command args` to completion; never rejects on a non-zero exit (see `code`). */
+export async function runMeasured(command: string, args: readonly string[]): Promise<Measured> {
+  const useTime = await hasTime();
+  const dir = await mkdtemp(join(tmpdir(), 'ip-measure-'));
+  const timeFile = join(dir, 'rss');
+  const argv = useTime ? [TIME, '-f', '%M', '-o', timeFile, command, ...args] : [command, ...args];
+  try {
+    const started = performance.now();
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
+    let polledKb = 0;
+    const poll = useTime
+      ? undefined
+      : setInterval(() => {
+          void readFile(`/proc/${child.pid}/status`, 'utf8')
+            .then((status) => {
+              const match = /VmHWM:\s+(\d+) kB/.exec(status);
+              if (match) polledKb = Math.max(polledKb, Number(match[1]));
+            })
+            .catch(() => undefined);
+        }, 20);
+    const code = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (status) => resolve(status ?? 1));
+    });
+    const ms = performance.now() - started;
+    if (poll) clearInterval(poll);
+    const maxRssKb = useTime ? Number((await readFile(timeFile, 'utf8')).trim().split('\n').pop()) : polledKb;
+    return { ms, maxRssKb, code, stdout, stderr };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface EngineRun extends Measured {
+  readonly report: ChildReport;
+}
+
+/** One engine copy in a fresh `node` process running the bundled copy-child. */
+export async function runEngineChild(request: EngineCopyRequest): Promise<EngineRun> {
+  const script = await bundleCopyChild();
+  const measured = await runMeasured(process.execPath, [script, JSON.stringify(request)]);
+  const line = measured.stdout.trim().split('\n').pop() ?? '';
+  let report: ChildReport;
+  try {
+    report = JSON.parse(line) as ChildReport;
+  } catch {
+    throw new Error(`copy child printed no report (exit ${measured.code}):\n${measured.stderr}`);
+  }
+  return { ...measured, report };
+}
+
+export interface SkopeoSide {
+  readonly credentials?: { readonly username: string; readonly password: string };
+}
+
+/** `skopeo copy --all --preserve-digests` between two plain-HTTP registries, measured. */
+export async function runSkopeoCopy(
+  source: string,
+  destination: string,
+  sides: { readonly source: SkopeoSide; readonly destination: SkopeoSide },
+): Promise<Measured> {
+  const creds = (prefix: 'src' | 'dest', side: SkopeoSide): string[] => [
+    `--${prefix}-tls-verify=false`,
+    ...(side.credentials
+      ? [`--${prefix}-creds`, `${side.credentials.username}:${side.credentials.password}`]
+      : [`--${prefix}-no-creds`]),
+  ];
+  const measured = await runMeasured('skopeo', [
+    'copy',
+    '--all',
+    '--preserve-digests',
+    '--quiet',
+    ...creds('src', sides.source),
+    ...creds('dest', sides.destination),
+    `docker://${source}`,
+    `docker://${destination}`,
+  ]);
+  if (measured.code !== 0) throw new Error(`skopeo copy failed (${measured.code}): ${measured.stderr}`);
+  return measured;
+}

@@ -1,0 +1,334 @@
+// The copy engine under network and registry faults, injected by a proxy in front of real
+// registries (source side and destination side): connection resets mid-blob and mid-upload,
+// corrupted bytes, 429 with Retry-After, 503 bursts, lost answers, and persistent failures that
+// exhaust the retries. Every case ends either with a byte-identical copy (checked with skopeo, an
+// independent client) or with a typed retryable error — and never with the destination tag
+// pointing at an image the destination cannot serve in full.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { copyWithEngine, type EngineCopyOutcome } from '../../bench/support/engine';
+import type { PromoterError} from '../../lambdas/core/errors';
+import { RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
+import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy';
+import {
+  addImage,
+  addIndex,
+  ImageLayout,
+  inspectRaw,
+  MEDIA,
+  pushLayout,
+  sha256,
+  type Descriptor,
+} from '../support/images';
+import { startRegistry, type RegistryServer } from '../support/registry-server';
+
+// Fast backoff: the cases test behaviour, not patience (Retry-After is still honoured in full).
+const RETRY = { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 } as const;
+const BIG_LAYER = 600 * 1024;
+
+interface Expected {
+  /** Undefined: the copy must succeed. */
+  readonly error?: abstract new (...args: never[]) => PromoterError;
+}
+
+interface FaultCase {
+  readonly name: string;
+  readonly side: 'source' | 'destination';
+  /** Rules for that side's proxy; `big` is the digest of the largest layer of the image. */
+  readonly rules: (image: SourceImage) => readonly FaultRule[];
+  readonly expected: Expected;
+  /** Extra checks on the rule counters of the faulted proxy. */
+  readonly assess: (proxy: FaultProxy) => void;
+}
+
+interface SourceImage {
+  readonly digest: string;
+  readonly big: string;
+  readonly blobs: readonly Descriptor[];
+}
+
+const injected = (name: string, count: number) => (proxy: FaultProxy) =>
+  assert.equal(proxy.stats(name).injected, count, `${name}: faults injected`);
+const onTime = (name: string, count: number) => (proxy: FaultProxy) => {
+  assert.equal(proxy.stats(name).injected, count, `${name}: faults injected`);
+  assert.equal(proxy.stats(name).early, 0, `${name}: retries that ignored Retry-After`);
+};
+
+const CASES: readonly FaultCase[] = [
+  {
+    name: 'source resets the connection mid-blob, twice',
+    side: 'source',
+    rules: (image) => [
+      {
+        name: 'reset',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        times: 2,
+        action: { kind: 'reset-response', afterBytes: 100_000 },
+      },
+    ],
+    expected: {},
+    assess: injected('reset', 2),
+  },
+  {
+    name: 'source serves a corrupted blob once',
+    side: 'source',
+    rules: (image) => [
+      {
+        name: 'corrupt',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        times: 1,
+        action: { kind: 'corrupt-response', atByte: 300_000 },
+      },
+    ],
+    expected: {},
+    assess: injected('corrupt', 1),
+  },
+  {
+    name: 'source rate-limits manifest reads with 429 and Retry-After: 1',
+    side: 'source',
+    rules: () => [
+      {
+        name: '429',
+        methods: ['GET'],
+        path: /\/manifests\//,
+        times: 2,
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ],
+    expected: {},
+    assess: onTime('429', 2),
+  },
+  {
+    name: 'source answers 503 to a burst of blob reads',
+    side: 'source',
+    rules: () => [
+      { name: '503', methods: ['GET'], path: /\/blobs\//, times: 3, action: { kind: 'status', status: 503 } },
+    ],
+    expected: {},
+    assess: injected('503', 3),
+  },
+  {
+    name: 'destination answers 503 to a burst of upload requests',
+    side: 'destination',
+    rules: () => [
+      {
+        name: '503',
+        methods: ['POST', 'PATCH', 'PUT'],
+        path: /\/blobs\/uploads\//,
+        times: 3,
+        action: { kind: 'status', status: 503 },
+      },
+    ],
+    expected: {},
+    assess: injected('503', 3),
+  },
+  {
+    name: 'destination resets an upload after 64 KiB',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'reset-upload',
+        methods: ['PATCH', 'PUT'],
+        path: /\/blobs\/uploads\/./,
+        times: 1,
+        action: { kind: 'reset-request', afterBytes: 64 * 1024 },
+      },
+    ],
+    expected: {},
+    assess: injected('reset-upload', 1),
+  },
+  {
+    name: 'destination rate-limits blob HEADs with 429 and Retry-After: 1',
+    side: 'destination',
+    rules: () => [
+      {
+        name: '429',
+        methods: ['HEAD'],
+        path: /\/blobs\//,
+        times: 2,
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ],
+    expected: {},
+    assess: onTime('429', 2),
+  },
+  {
+    name: 'destination stores a manifest but its answer is lost (503)',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'lost',
+        methods: ['PUT'],
+        path: /\/manifests\//,
+        times: 1,
+        action: { kind: 'status', status: 503, forward: true },
+      },
+    ],
+    expected: {},
+    assess: injected('lost', 1),
+  },
+  {
+    name: 'source resets every read of one layer: retries run out',
+    side: 'source',
+    rules: (image) => [
+      {
+        name: 'reset',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        action: { kind: 'reset-response', afterBytes: 100_000 },
+      },
+    ],
+    expected: { error: RegistryUnavailableError },
+    assess: (proxy) => assert.ok(proxy.stats('reset').injected >= RETRY.attempts),
+  },
+  {
+    name: 'source keeps answering 429 for one layer: retries run out, each wait honoured',
+    side: 'source',
+    rules: (image) => [
+      {
+        name: '429',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ],
+    expected: { error: RateLimitedError },
+    assess: (proxy) => {
+      assert.ok(proxy.stats('429').injected >= RETRY.attempts);
+      assert.equal(proxy.stats('429').early, 0);
+    },
+  },
+  {
+    name: 'destination refuses every PUT of the tag with 503: the tag never appears',
+    side: 'destination',
+    rules: () => [
+      { name: 'tag', methods: ['PUT'], path: /\/manifests\/1$/, action: { kind: 'status', status: 503 } },
+    ],
+    expected: { error: RegistryUnavailableError },
+    assess: (proxy) => assert.ok(proxy.stats('tag').injected >= RETRY.attempts),
+  },
+];
+
+describe('copy engine under faults', () => {
+  let source: RegistryServer;
+  let destination: RegistryServer;
+  let sourceProxy: FaultProxy;
+  let destinationProxy: FaultProxy;
+  let image: SourceImage;
+
+  before(async () => {
+    [source, destination] = await Promise.all([startRegistry(), startRegistry()]);
+    [sourceProxy, destinationProxy] = await Promise.all([
+      startFaultProxy({ upstream: source.url }),
+      startFaultProxy({ upstream: destination.url }),
+    ]);
+    // A two-platform index: 2 manifests, 2 configs, 4 layers, one of them large enough to cut.
+    const layout = await ImageLayout.create();
+    try {
+      const amd = await addImage(layout, { layers: [BIG_LAYER, 20_000] });
+      const arm = await addImage(layout, {
+        layers: [150_000, 30_000],
+        platform: { architecture: 'arm64', os: 'linux' },
+      });
+      const index = await addIndex(layout, [amd.descriptor, arm.descriptor]);
+      layout.tag(index.descriptor, 'app');
+      await pushLayout(layout, 'app', `${source.host}/faults/app:1`, source);
+      image = {
+        digest: index.descriptor.digest,
+        big: amd.layers[0]!.digest,
+        blobs: [amd.config, ...amd.layers, arm.config, ...arm.layers],
+      };
+    } finally {
+      await layout.remove();
+    }
+  });
+
+  after(async () => {
+    await Promise.all([sourceProxy?.stop(), destinationProxy?.stop()]);
+    await Promise.all([source?.stop(), destination?.stop()]);
+  });
+
+  CASES.forEach((c, i) => {
+    it(c.name, async () => {
+      // Prepare
+      const faulted = c.side === 'source' ? sourceProxy : destinationProxy;
+      const clean = c.side === 'source' ? destinationProxy : sourceProxy;
+      faulted.setRules(c.rules(image));
+      clean.setRules([]);
+      const repository = `faults/case-${i}`;
+
+      // Act
+      const outcome = await copyWithEngine({
+        source: `${sourceProxy.host}/faults/app:1`,
+        destination: `${destinationProxy.host}/${repository}:1`,
+        sourceSide: { endpoint: sourceProxy.url, credentials: source },
+        destinationSide: { endpoint: destinationProxy.url, credentials: destination },
+        retry: RETRY,
+      }).then(
+        (result): EngineCopyOutcome | Error => result,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      );
+
+      // Assess
+      c.assess(faulted);
+      if (c.expected.error === undefined) {
+        if (outcome instanceof Error) throw outcome;
+        assert.equal(outcome.digest, image.digest);
+        assert.equal(outcome.blobsCopied, image.blobs.length);
+        const raw = await inspectRaw(`${destination.host}/${repository}:1`, destination);
+        assert.equal(sha256(raw), image.digest, 'destination tag serves the source bytes');
+      } else {
+        assert.ok(
+          outcome instanceof c.expected.error,
+          `expected ${c.expected.error.name}, got ${String(outcome)}`,
+        );
+        assert.equal(outcome.retryable, true);
+      }
+      const tag = await readTag(destination, repository, '1');
+      if (c.expected.error !== undefined) assert.equal(tag.present, false, 'a failed copy leaves no tag');
+      assert.deepEqual(tag.missing, [], 'everything the tag points at is in the destination');
+    });
+  });
+});
+
+interface TagState {
+  readonly present: boolean;
+  /** Manifests and blobs the tag's image names that the registry cannot serve. */
+  readonly missing: readonly string[];
+}
+
+/** Walks what `repository:tag` points at, straight at the registry (no proxy): every manifest by
+ * digest and a HEAD on every blob. */
+async function readTag(registry: RegistryServer, repository: string, tag: string): Promise<TagState> {
+  const auth = `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`;
+  const accept = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ');
+  const missing: string[] = [];
+  const walk = async (reference: string): Promise<boolean> => {
+    const response = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, {
+      headers: { authorization: auth, accept },
+    });
+    const bytes = Buffer.from(await response.arrayBuffer());
+    if (response.status === 404) return false;
+    assert.equal(response.status, 200, `GET manifest ${reference}`);
+    const manifest = JSON.parse(bytes.toString('utf8')) as {
+      manifests?: readonly Descriptor[];
+      config?: Descriptor;
+      layers?: readonly Descriptor[];
+    };
+    for (const child of manifest.manifests ?? []) {
+      if (!(await walk(child.digest))) missing.push(child.digest);
+    }
+    for (const blob of [...(manifest.config ? [manifest.config] : []), ...(manifest.layers ?? [])]) {
+      const head = await fetch(`${registry.url}/v2/${repository}/blobs/${blob.digest}`, {
+        method: 'HEAD',
+        headers: { authorization: auth },
+      });
+      if (head.status !== 200) missing.push(blob.digest);
+    }
+    return true;
+  };
+  const present = await walk(tag);
+  return { present, missing };
+}
