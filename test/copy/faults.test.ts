@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { copyWithEngine, type EngineCopyOutcome } from '../../bench/support/engine';
-import type { PromoterError} from '../../lambdas/core/errors';
+import type { PromoterError } from '../../lambdas/core/errors';
 import { RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy';
 import {
