@@ -1,7 +1,7 @@
 // The one typed configuration (`image-promoter.yaml`), shared by the CLI, both Lambdas and the CDK
 // app. Parsing is pure: callers read the file; this module turns text into a validated, readonly
 // Config or a ConfigError naming the key path and the reason.
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import * as z from 'zod';
 import { ConfigError } from './errors';
 import { parseEcrRegistry } from './image-ref';
@@ -27,8 +27,10 @@ const environmentSchema = z
       .min(1)
       .refine(
         (p) => !p.startsWith('/') && !p.split('/').includes('..'),
-        'must be a path inside the repository',
-      ),
+        'must be a path inside the repository, relative to its root (no leading /, no ..)',
+      )
+      .transform(normalizeRepositoryPath)
+      .refine((p) => p !== '', 'must name a directory below the repository root'),
     source: z
       .object({
         registry: registryHost,
@@ -59,7 +61,9 @@ const configSchema = z
       })
       .strict(),
     environments: z.array(environmentSchema).min(1),
-    registryEndpoints: z.record(z.string(), z.url()).default({}),
+    registryEndpoints: z
+      .record(registryHost, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
+      .default({}),
     copy: z
       .object({
         blobJobs: z.number().int().min(1).max(64).default(8),
@@ -90,52 +94,156 @@ export type EnvironmentConfig = Config['environments'][number];
 
 export const DEFAULT_EXTERNAL_ID = 'image-promoter';
 
-/** Parses and validates YAML (or JSON) text. `file` only names the source in errors. */
+/** Parses and validates YAML (or JSON) text. `file` only names the source in errors, which also
+ * carry the line of the offending key. */
 export function parseConfig(text: string, file = 'image-promoter.yaml'): Config {
-  const document = parseDocument(text, { prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, lineCounter, uniqueKeys: true });
   const yamlError = document.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0]?.line;
-    throw new ConfigError(
-      '',
-      `malformed YAML${line === undefined ? '' : ` at line ${line}`}: ${yamlError.message.split('\n')[0]}`,
-      file,
-    );
+    const line = lineCounter.linePos(yamlError.pos[0]).line;
+    throw new ConfigError('', `malformed YAML: ${yamlError.message.split('\n')[0]}`, file, line);
   }
-  return validateConfig(document.toJS() as unknown, file);
+  return validateValue(document.toJS() as unknown, file, (path) => lineOf(document, lineCounter, path));
 }
 
 /** Validates an already-parsed value (e.g. from CDK context). */
 export function validateConfig(value: unknown, file = 'config'): Config {
-  const result = configSchema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new ConfigError(formatKeyPath(issue.path), issue.message, file);
+  return validateValue(value, file, () => undefined);
+}
+
+type KeyPath = readonly (string | number)[];
+
+function validateValue(value: unknown, file: string, locate: (path: KeyPath) => number | undefined): Config {
+  const fail = (path: KeyPath, reason: string): never => {
+    throw new ConfigError(formatKeyPath(path), reason, file, locate(path));
+  };
+  if (value === null || value === undefined) {
+    fail([], 'the document is empty: expected a mapping with the keys github and environments');
   }
-  const config = result.data;
-  const names = new Set<string>();
+  const result = configSchema.safeParse(value, { error: describeIssue });
+  if (!result.success) {
+    // A misspelt key also makes the right one missing: the unknown key is the message that helps.
+    const issue = result.error.issues.find((i) => i.code === 'unrecognized_keys') ?? result.error.issues[0]!;
+    const path = issue.path.filter((key): key is string | number => typeof key !== 'symbol');
+    // An unknown key is reported at the key itself, where the user has to look.
+    fail(issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]!] : path, issue.message);
+  }
+  const config = result.data!;
+  const names = new Map<string, number>();
   config.environments.forEach((env, i) => {
-    if (names.has(env.name))
-      throw new ConfigError(`environments[${i}].name`, `duplicate environment "${env.name}"`, file);
-    names.add(env.name);
-    if (env.source.registry === env.destination.registry) {
-      throw new ConfigError(
-        `environments[${i}].destination.registry`,
-        'must differ from source.registry',
-        file,
-      );
+    const first = names.get(env.name);
+    if (first !== undefined) {
+      fail(['environments', i, 'name'], `duplicate environment "${env.name}" (also environments[${first}])`);
+    }
+    names.set(env.name, i);
+    if (env.source.registry.toLowerCase() === env.destination.registry.toLowerCase()) {
+      fail(['environments', i, 'destination', 'registry'], 'must differ from source.registry');
     }
     const account = parseEcrRegistry(env.source.registry)?.accountId;
     const roleAccount = env.source.roleArn?.split(':')[4];
     if (account !== undefined && roleAccount !== undefined && roleAccount !== account) {
-      throw new ConfigError(
-        `environments[${i}].source.roleArn`,
+      fail(
+        ['environments', i, 'source', 'roleArn'],
         `role is in account ${roleAccount} but the source registry is in account ${account}`,
-        file,
       );
     }
   });
   return deepFreeze(config);
+}
+
+/** Messages for zod's generic issues, phrased for a person editing YAML. Schema-specific messages
+ * (set with the schema) take precedence over these. */
+function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `must be ${describeType(issue.expected)}, not ${describeValue(issue.input)}`;
+    case 'unrecognized_keys': {
+      const known = issue.inst instanceof z.ZodObject ? Object.keys(issue.inst.shape) : [];
+      const unknown = issue.keys.map((key) => `"${key}"`).join(', ');
+      return `unknown key${issue.keys.length === 1 ? '' : 's'} ${unknown}${
+        known.length === 0 ? '' : ` (expected one of: ${known.join(', ')})`
+      }`;
+    }
+    case 'too_small':
+      if (issue.origin === 'array')
+        return `must list at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`;
+      if (issue.origin === 'string')
+        return issue.minimum === 1 ? 'must not be empty' : `must be at least ${issue.minimum} characters`;
+      return `must be at least ${issue.minimum}`;
+    case 'too_big':
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      return `must be at most ${issue.maximum}`;
+    case 'invalid_key':
+      return issue.issues[0]?.message;
+    case 'invalid_format':
+      return issue.format === 'url' ? 'must be a URL such as https://example.com' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function describeType(expected: string): string {
+  switch (expected) {
+    case 'object':
+      return 'a mapping';
+    case 'array':
+      return 'a list';
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'int':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    default:
+      return expected;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null (empty)';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string')
+    return `the string "${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** The 1-based line of the node at `path` in the YAML document, or of its closest existing parent
+ * (for a missing key: the mapping that should hold it). */
+function lineOf(document: Document, lineCounter: LineCounter, path: KeyPath): number | undefined {
+  let node: unknown = document.contents;
+  let offset = rangeStart(node);
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+      if (pair === undefined) break;
+      offset = rangeStart(pair.key) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === 'number') {
+      const item: unknown = node.items[key];
+      if (item === undefined) break;
+      offset = rangeStart(item) ?? offset;
+      node = item;
+    } else break;
+  }
+  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  if (node === null || typeof node !== 'object' || !('range' in node)) return undefined;
+  const range = (node as { range?: readonly number[] | null }).range;
+  return range?.[0];
+}
+
+/** `./overlays/prod/` -> `overlays/prod`: the form FileSources and plans use. */
+function normalizeRepositoryPath(path: string): string {
+  return path
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .join('/');
 }
 
 /** The environment named `name`, or undefined. */
@@ -164,7 +272,7 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-function formatKeyPath(path: readonly PropertyKey[]): string {
+function formatKeyPath(path: KeyPath): string {
   return path
     .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
     .join('');

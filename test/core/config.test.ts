@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import {
+  findEnvironment,
+  isRepositoryAllowed,
+  parseConfig,
+  validateConfig,
+  type Config,
+} from '../../lambdas/core/config';
+import { ConfigError } from '../../lambdas/core/errors';
+
+const SRC = '111111111111.dkr.ecr.us-east-1.amazonaws.com';
+const DST = '222222222222.dkr.ecr.us-east-1.amazonaws.com';
+
+/** A minimal valid config as YAML, one key per line so error lines are predictable. */
+const MINIMAL = `github:
+  repository: acme/k8s-overlays
+environments:
+  - name: production
+    overlay: overlays/production
+    source:
+      registry: ${SRC}
+    destination:
+      registry: ${DST}
+`;
+
+/** MINIMAL with line `lineNumber` (1-based) replaced by `replacement` (several lines allowed). */
+function edit(lineNumber: number, replacement: string): string {
+  const lines = MINIMAL.split('\n');
+  lines.splice(lineNumber - 1, 1, ...replacement.split('\n'));
+  return lines.join('\n');
+}
+
+describe('parseConfig', () => {
+  it('parses the documented example file at the repository root', async () => {
+    // Prepare
+    const text = await readFile('image-promoter.example.yaml', 'utf8');
+
+    // Act
+    const config = parseConfig(text, 'image-promoter.example.yaml');
+
+    // Assess
+    assert.equal(config.github.repository, 'acme/k8s-overlays');
+    assert.deepEqual(config.github.branches, ['main']);
+    const production = findEnvironment(config, 'production');
+    assert.deepEqual(production, {
+      name: 'production',
+      overlay: 'overlays/production',
+      source: { registry: SRC, roleArn: 'arn:aws:iam::111111111111:role/image-promoter-source' },
+      destination: { registry: DST, createRepositories: false },
+      repositories: ['shop/*'],
+    });
+    assert.equal(findEnvironment(config, 'staging')?.repositories, undefined);
+    assert.equal(findEnvironment(config, 'nope'), undefined);
+  });
+
+  it('fills the defaults and freezes the result deeply', () => {
+    // Act
+    const config: Config = parseConfig(MINIMAL);
+
+    // Assess
+    assert.deepEqual(config.github.branches, ['main']);
+    assert.deepEqual(config.registryEndpoints, {});
+    assert.deepEqual(config.copy, { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false });
+    assert.deepEqual(config.worker, { maxReceiveCount: 5 });
+    assert.equal(config.environments[0]!.destination.createRepositories, false);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.environments[0]!.source));
+    assert.ok(Object.isFrozen(config.github.branches));
+  });
+
+  const overlays: readonly [string, string][] = [
+    ['overlays/production', 'overlays/production'],
+    ['./overlays/production/', 'overlays/production'],
+    ['overlays//production/.', 'overlays/production'],
+  ];
+  for (const [written, normalized] of overlays) {
+    it(`normalizes overlay ${written} to ${normalized}`, () => {
+      // Act
+      const config = parseConfig(edit(5, `    overlay: ${written}`));
+      // Assess
+      assert.equal(config.environments[0]!.overlay, normalized);
+    });
+  }
+
+  it('accepts JSON (a YAML subset) and the same config through validateConfig', () => {
+    // Prepare
+    const value = {
+      github: { repository: 'acme/k8s-overlays', branches: ['main', 'release'] },
+      environments: [
+        { name: 'dev', overlay: 'o/dev', source: { registry: SRC }, destination: { registry: DST } },
+      ],
+      registryEndpoints: { [DST]: 'http://127.0.0.1:5000' },
+    };
+    // Act
+    const fromText = parseConfig(JSON.stringify(value), 'inline.json');
+    const fromValue = validateConfig(value);
+    // Assess
+    assert.deepEqual(fromText, fromValue);
+    assert.deepEqual(fromValue.registryEndpoints, { [DST]: 'http://127.0.0.1:5000' });
+  });
+
+  // Each row: the text, then the expected one-line message exactly (file:line: key path: reason).
+  const invalid: readonly [string, string, string][] = [
+    [
+      'empty document',
+      '',
+      'image-promoter.yaml: the document is empty: expected a mapping with the keys github and environments',
+    ],
+    ['a list at the top', '- a\n- b\n', 'image-promoter.yaml:1: must be a mapping, not a list'],
+    [
+      'malformed YAML names its line',
+      edit(4, '  - name: [production'),
+      'image-promoter.yaml:5: malformed YAML:',
+    ],
+    [
+      'tab indentation',
+      edit(5, '\toverlay: x'),
+      'image-promoter.yaml:5: malformed YAML: Tabs are not allowed as indentation',
+    ],
+    [
+      'a duplicate key',
+      edit(2, '  repository: acme/a\n  repository: acme/b'),
+      'image-promoter.yaml:3: malformed YAML: Map keys must be unique',
+    ],
+    [
+      'a missing section',
+      MINIMAL.split('\n').slice(2).join('\n'),
+      'image-promoter.yaml:1: github: is required',
+    ],
+    [
+      'a missing key points at its parent mapping',
+      edit(7, '      roleArn: arn:aws:iam::111111111111:role/r'),
+      'image-promoter.yaml:6: environments[0].source.registry: is required',
+    ],
+    [
+      'an unknown top-level key',
+      `${MINIMAL}regions: [x]\n`,
+      'image-promoter.yaml:10: regions: unknown key "regions" (expected one of: github, environments, registryEndpoints, copy, worker)',
+    ],
+    [
+      'a misspelt nested key',
+      edit(9, `      registy: ${DST}`),
+      'image-promoter.yaml:9: environments[0].destination.registy: unknown key "registy" (expected one of: registry, createRepositories)',
+    ],
+    [
+      'a wrong type',
+      edit(2, '  repository: 42'),
+      'image-promoter.yaml:2: github.repository: must be a string, not number 42',
+    ],
+    [
+      'a bad owner/name',
+      edit(2, '  repository: acme'),
+      'image-promoter.yaml:2: github.repository: must be owner/name',
+    ],
+    [
+      'no environments',
+      'github:\n  repository: a/b\nenvironments: []\n',
+      'image-promoter.yaml:3: environments: must list at least 1 item',
+    ],
+    [
+      'a bad environment name',
+      edit(4, '  - name: Production'),
+      'image-promoter.yaml:4: environments[0].name: must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit',
+    ],
+    [
+      'an absolute overlay',
+      edit(5, '    overlay: /overlays/production'),
+      'image-promoter.yaml:5: environments[0].overlay: must be a path inside the repository, relative to its root (no leading /, no ..)',
+    ],
+    [
+      'an overlay leaving the repository',
+      edit(5, '    overlay: overlays/../../x'),
+      'image-promoter.yaml:5: environments[0].overlay: must be a path inside the repository, relative to its root (no leading /, no ..)',
+    ],
+    [
+      'the root as overlay',
+      edit(5, '    overlay: ./'),
+      'image-promoter.yaml:5: environments[0].overlay: must name a directory below the repository root',
+    ],
+    [
+      'a registry URL instead of a host',
+      edit(7, `      registry: https://${SRC}`),
+      'image-promoter.yaml:7: environments[0].source.registry: must be a registry host name such as 111111111111.dkr.ecr.us-east-1.amazonaws.com',
+    ],
+    [
+      'the same registry on both sides',
+      edit(9, `      registry: ${SRC.toUpperCase()}`),
+      'image-promoter.yaml:9: environments[0].destination.registry: must differ from source.registry',
+    ],
+    [
+      'a role ARN of another account',
+      edit(7, `      registry: ${SRC}\n      roleArn: arn:aws:iam::333333333333:role/r`),
+      'image-promoter.yaml:8: environments[0].source.roleArn: role is in account 333333333333 but the source registry is in account 111111111111',
+    ],
+    [
+      'not a role ARN',
+      edit(7, `      registry: ${SRC}\n      roleArn: arn:aws:iam::111111111111:user/u`),
+      'image-promoter.yaml:8: environments[0].source.roleArn: must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)',
+    ],
+    [
+      'an empty allowlist',
+      `${MINIMAL}    repositories: []\n`,
+      'image-promoter.yaml:10: environments[0].repositories: must list at least 1 item',
+    ],
+    [
+      'a duplicate environment',
+      `${MINIMAL}${MINIMAL.split('\n').slice(3).join('\n')}`,
+      'image-promoter.yaml:10: environments[1].name: duplicate environment "production" (also environments[0])',
+    ],
+    [
+      'an endpoint that is not http(s)',
+      `${MINIMAL}registryEndpoints:\n  ${DST}: ftp://x\n`,
+      `image-promoter.yaml:11: registryEndpoints.${DST}: must be an http:// or https:// URL`,
+    ],
+    [
+      'an endpoint key that is not a host',
+      `${MINIMAL}registryEndpoints:\n  "http://x": http://x\n`,
+      'image-promoter.yaml:11: registryEndpoints.http://x: must be a registry host name such as 111111111111.dkr.ecr.us-east-1.amazonaws.com',
+    ],
+    [
+      'copy jobs out of range',
+      `${MINIMAL}copy:\n  blobJobs: 0\n`,
+      'image-promoter.yaml:11: copy.blobJobs: must be at least 1',
+    ],
+    [
+      'copy jobs above the maximum',
+      `${MINIMAL}copy:\n  imageJobs: 33\n`,
+      'image-promoter.yaml:11: copy.imageJobs: must be at most 32',
+    ],
+    [
+      'a boolean as a string',
+      `${MINIMAL}copy:\n  overwrite: "yes"\n`,
+      'image-promoter.yaml:11: copy.overwrite: must be true or false, not the string "yes"',
+    ],
+    [
+      'a null section',
+      `${MINIMAL}worker:\n`,
+      'image-promoter.yaml:10: worker: must be a mapping, not null (empty)',
+    ],
+  ];
+  for (const [name, text, expected] of invalid) {
+    it(`rejects ${name} with file, line, key path and reason`, () => {
+      // Act
+      const parse = (): Config => parseConfig(text);
+      // Assess
+      assert.throws(parse, (e: unknown) => {
+        assert.ok(e instanceof ConfigError, `got ${String(e)}`);
+        assert.equal(e.retryable, false);
+        assert.ok(e.message.startsWith(expected), `\n  got:  ${e.message}\n  want: ${expected}`);
+        assert.ok(!e.message.includes('\n'));
+        return true;
+      });
+    });
+  }
+
+  it('names the file given and no line for already-parsed values', () => {
+    assert.throws(
+      () => validateConfig({ github: { repository: 'a/b' } }, 'cdk context'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === 'cdk context: environments: is required' &&
+        e.line === undefined,
+    );
+  });
+});
+
+describe('isRepositoryAllowed', () => {
+  // allowlist, repository, allowed?
+  const cases: readonly [readonly string[] | undefined, string, boolean][] = [
+    [undefined, 'anything/at/all', true],
+    [['shop/*'], 'shop/cart', true],
+    [['shop/*'], 'shop/cart/api', false],
+    [['shop/*'], 'shopping/cart', false],
+    [['shop/*'], 'shop', false],
+    [['shop/**'], 'shop/cart/api', true],
+    [['shop/**'], 'shop/cart', true],
+    [['**'], 'a/b/c', true],
+    [['shop/cart'], 'shop/cart', true],
+    [['shop/cart'], 'shop/carts', false],
+    [['shop/cart-?'], 'shop/cart-1', true],
+    [['shop/cart-?'], 'shop/cart-10', false],
+    [['shop/c.rt'], 'shop/cart', false],
+    [['a/*', 'b/*'], 'b/x', true],
+    [['*/api'], 'cart/api', true],
+    [['*/api'], 'shop/cart/api', false],
+  ];
+  for (const [allowlist, repository, allowed] of cases) {
+    it(`${JSON.stringify(allowlist ?? 'no allowlist')} ${allowed ? 'allows' : 'refuses'} ${repository}`, () => {
+      // Prepare
+      const env = parseConfig(
+        allowlist === undefined ? MINIMAL : `${MINIMAL}    repositories: ${JSON.stringify(allowlist)}\n`,
+      ).environments[0]!;
+      // Act / Assess
+      assert.equal(isRepositoryAllowed(env, repository), allowed);
+    });
+  }
+});
