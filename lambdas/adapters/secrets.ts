@@ -1,0 +1,131 @@
+// The webhook's two secrets: the webhook secret(s) (several during a rotation) and the GitHub token.
+// From the environment when set directly (WEBHOOK_SECRET, comma-separated; GITHUB_TOKEN: local use),
+// else from AWS Secrets Manager by ARN (WEBHOOK_SECRET_ARN, GITHUB_TOKEN_SECRET_ARN), cached per
+// container for a TTL so a rotation is picked up without a deploy. Never logs, returns in errors or
+// otherwise reveals a secret value: error messages name the ARN only.
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AwsServiceError, ConfigError } from '../core/errors';
+
+export const WEBHOOK_SECRET_ENV = 'WEBHOOK_SECRET';
+export const WEBHOOK_SECRET_ARN_ENV = 'WEBHOOK_SECRET_ARN';
+export const GITHUB_TOKEN_ENV = 'GITHUB_TOKEN';
+export const GITHUB_TOKEN_SECRET_ARN_ENV = 'GITHUB_TOKEN_SECRET_ARN';
+
+/** Secret values are re-read after this long (5 minutes). */
+export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
+
+/** A webhook secret value: a plain string, or JSON `{"secrets": ["current", "previous"]}`. */
+export function parseWebhookSecrets(value: string, where: string): readonly string[] {
+  const trimmed = value.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new ConfigError('', 'webhook secret looks like JSON but does not parse', where);
+    }
+    const list = (parsed as { secrets?: unknown }).secrets;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) {
+      throw new ConfigError('secrets', 'must be a non-empty array of non-empty strings', where);
+    }
+    return list as string[];
+  }
+  if (trimmed === '') throw new ConfigError('', 'webhook secret is empty', where);
+  return [trimmed];
+}
+
+/** A GitHub token secret value: the token itself, or JSON `{"token": "..."}`. */
+export function parseGitHubToken(value: string, where: string): string {
+  const trimmed = value.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new ConfigError('', 'GitHub token secret looks like JSON but does not parse', where);
+    }
+    const token = (parsed as { token?: unknown }).token;
+    if (typeof token !== 'string' || token === '')
+      throw new ConfigError('token', 'must be a non-empty string', where);
+    return token;
+  }
+  if (trimmed === '') throw new ConfigError('', 'GitHub token is empty', where);
+  return trimmed;
+}
+
+export interface SecretReader {
+  /** The secret string of `arn`, from cache when read less than the TTL ago. */
+  read(arn: string): Promise<string>;
+}
+
+export function createSecretReader(
+  client: SecretsManagerClient,
+  ttlMs: number = SECRET_CACHE_TTL_MS,
+  clock: () => number = Date.now,
+): SecretReader {
+  const cache = new Map<string, { readonly value: Promise<string>; readonly at: number }>();
+  return {
+    read: (arn: string): Promise<string> => {
+      const hit = cache.get(arn);
+      if (hit && clock() - hit.at < ttlMs) return hit.value;
+      const value = client.send(new GetSecretValueCommand({ SecretId: arn })).then(
+        (out) => {
+          if (out.SecretString === undefined) {
+            throw new AwsServiceError(
+              `secret ${arn} has no SecretString (binary secrets are not supported)`,
+              'secretsmanager',
+              false,
+            );
+          }
+          return out.SecretString;
+        },
+        (e: unknown) => {
+          const name = e instanceof Error ? e.name : 'Error';
+          const retryable =
+            !/ResourceNotFound|AccessDenied|InvalidParameter|InvalidRequest|DecryptionFailure/.test(name);
+          throw new AwsServiceError(`cannot read secret ${arn} (${name})`, 'secretsmanager', retryable, {
+            awsCode: name,
+          });
+        },
+      );
+      cache.set(arn, { value, at: clock() });
+      value.catch(() => cache.delete(arn));
+      return value;
+    },
+  };
+}
+
+export interface WebhookSecrets {
+  /** Every accepted webhook secret, current first. */
+  webhookSecrets(): Promise<readonly string[]>;
+  githubToken(): Promise<string>;
+}
+
+/** Direct values win over ARNs; missing both is a ConfigError naming the variables to set. */
+export function createWebhookSecrets(env: NodeJS.ProcessEnv, reader: () => SecretReader): WebhookSecrets {
+  return {
+    webhookSecrets: async (): Promise<readonly string[]> => {
+      const direct = env[WEBHOOK_SECRET_ENV];
+      if (direct !== undefined && direct !== '') {
+        return direct
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+      }
+      const arn = env[WEBHOOK_SECRET_ARN_ENV];
+      if (arn === undefined || arn === '') {
+        throw new ConfigError('', `set ${WEBHOOK_SECRET_ARN_ENV} or ${WEBHOOK_SECRET_ENV}`, 'environment');
+      }
+      return parseWebhookSecrets(await reader().read(arn), arn);
+    },
+    githubToken: async (): Promise<string> => {
+      const direct = env[GITHUB_TOKEN_ENV];
+      if (direct !== undefined && direct !== '') return direct;
+      const arn = env[GITHUB_TOKEN_SECRET_ARN_ENV];
+      if (arn === undefined || arn === '') {
+        throw new ConfigError('', `set ${GITHUB_TOKEN_SECRET_ARN_ENV} or ${GITHUB_TOKEN_ENV}`, 'environment');
+      }
+      return parseGitHubToken(await reader().read(arn), arn);
+    },
+  };
+}

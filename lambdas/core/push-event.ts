@@ -1,0 +1,117 @@
+// What a verified GitHub webhook delivery asks of us: reply to a ping, ignore (with the reason) what
+// is not a push to a configured branch of the configured repository, or plan the push between
+// `before` and `after`. Pure: callers verify the signature first and pass the clock's time in; this
+// module never sees a secret and never decides anything from unverified bytes.
+import * as z from 'zod';
+import { globToRegExp, type Config } from './config';
+import { oneLine } from './errors';
+import { NULL_SHA } from './file-source';
+
+/** GitHub caps webhook payloads at 25 MB and drops larger ones; anything bigger is not GitHub. */
+export const MAX_WEBHOOK_PAYLOAD_BYTES = 25 * 1024 * 1024;
+
+const SHA = /^[0-9a-f]{40}$/;
+
+export interface PushToPlan {
+  /** `owner/name` as configured. */
+  readonly repository: string;
+  /** Full ref, e.g. `refs/heads/main`. */
+  readonly ref: string;
+  readonly branch: string;
+  /** NULL_SHA when the push created the branch. */
+  readonly before: string;
+  readonly after: string;
+  readonly pusher: string;
+  /** ISO 8601 with offset. */
+  readonly pushedAt: string;
+}
+
+export type DeliveryDecision =
+  | { readonly kind: 'ping' }
+  | { readonly kind: 'ignore'; readonly reason: string }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'plan'; readonly push: PushToPlan };
+
+const pushSchema = z.object({
+  ref: z.string().min(1).max(1024),
+  before: z.string().regex(SHA, 'must be a 40-character commit SHA'),
+  after: z.string().regex(SHA, 'must be a 40-character commit SHA'),
+  deleted: z.boolean().optional(),
+  repository: z.object({
+    full_name: z.string().min(1),
+    // Push payloads carry epoch seconds here; other events an ISO string.
+    pushed_at: z.union([z.number(), z.string(), z.null()]).optional(),
+  }),
+  pusher: z.object({ name: z.string().max(256).optional() }).optional(),
+  sender: z.object({ login: z.string().max(256).optional() }).optional(),
+  head_commit: z.object({ timestamp: z.string().optional() }).nullable().optional(),
+});
+
+/** Decides what to do with a delivery whose signature was verified. `payload` is the parsed body. */
+export function classifyDelivery(
+  event: string,
+  payload: unknown,
+  config: Config,
+  now: Date,
+): DeliveryDecision {
+  if (event === 'ping') return { kind: 'ping' };
+  if (event !== 'push') return { kind: 'ignore', reason: `event "${event}" is not handled (only push)` };
+  const parsed = pushSchema.safeParse(payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    return { kind: 'invalid', reason: oneLine(`not a push payload: ${where}${issue.message}`) };
+  }
+  const push = parsed.data;
+  const repository = push.repository.full_name;
+  if (repository.toLowerCase() !== config.github.repository.toLowerCase()) {
+    return { kind: 'ignore', reason: `push to ${repository}, not ${config.github.repository}` };
+  }
+  if (push.ref.startsWith('refs/tags/')) return { kind: 'ignore', reason: `tag push (${push.ref})` };
+  if (!push.ref.startsWith('refs/heads/')) return { kind: 'ignore', reason: `not a branch (${push.ref})` };
+  const branch = push.ref.slice('refs/heads/'.length);
+  if (push.deleted === true || push.after === NULL_SHA) {
+    return { kind: 'ignore', reason: `branch ${branch} was deleted` };
+  }
+  if (!config.github.branches.some((pattern) => matchesBranch(pattern, branch))) {
+    return {
+      kind: 'ignore',
+      reason: `branch ${branch} is not configured (github.branches: ${config.github.branches.join(', ')})`,
+    };
+  }
+  return {
+    kind: 'plan',
+    push: {
+      repository: config.github.repository,
+      ref: push.ref,
+      branch,
+      before: push.before,
+      after: push.after,
+      pusher: push.pusher?.name ?? push.sender?.login ?? 'unknown',
+      pushedAt: pushedAt(push.repository.pushed_at, push.head_commit?.timestamp, now),
+    },
+  };
+}
+
+/** Branch patterns are names or globs (`release/*`), like the repository allowlist. */
+function matchesBranch(pattern: string, branch: string): boolean {
+  return pattern === branch || globToRegExp(pattern).test(branch);
+}
+
+function pushedAt(repositoryPushedAt: unknown, headTimestamp: string | undefined, now: Date): string {
+  if (typeof repositoryPushedAt === 'number' && Number.isFinite(repositoryPushedAt)) {
+    return new Date(repositoryPushedAt * 1000).toISOString();
+  }
+  if (headTimestamp !== undefined && !Number.isNaN(Date.parse(headTimestamp))) {
+    return new Date(Date.parse(headTimestamp)).toISOString();
+  }
+  return now.toISOString();
+}
+
+/** The JSON text of a delivery body: GitHub sends `application/json`, or a form with `payload=`
+ * when the webhook's content type is `application/x-www-form-urlencoded`. */
+export function extractPayloadText(body: string, contentType: string | undefined): string {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') return new URLSearchParams(body).get('payload') ?? '';
+  return body;
+}
