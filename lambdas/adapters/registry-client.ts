@@ -107,6 +107,12 @@ interface Request {
   readonly timeoutMs?: number | null;
 }
 
+/** Longest Retry-After honoured by waiting in-process. */
+export const MAX_RETRY_AFTER_MS = 30_000;
+
+/** Errors whose retries already ran out (see RegistryClient.retry). */
+const exhausted = new WeakSet<PromoterError>();
+
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
 
 export class RegistryClient {
@@ -249,13 +255,17 @@ export class RegistryClient {
       notFound: 'blob',
       timeoutMs: null,
     });
-    if (response.body === null) return new Blob([]).stream();
-    return response.body.pipeThrough(
-      verifyingStream(
-        descriptor,
-        this.details(repository),
-        describe(this.registry, repository, descriptor.digest),
-      ),
+    const where = describe(this.registry, repository, descriptor.digest);
+    const details = this.details(repository);
+    const body = response.body ?? new Blob([]).stream();
+    return mapStreamErrors(body.pipeThrough(verifyingStream(descriptor, details, where)), (e) =>
+      e instanceof PromoterError
+        ? e
+        : new RegistryUnavailableError(
+            `blob ${where}: the connection broke while reading (${networkReason(e)}); retry`,
+            details,
+            { cause: e },
+          ),
     );
   }
 
@@ -285,8 +295,10 @@ export class RegistryClient {
     let location = this.uploadLocation(started, repository);
 
     let patched: Response;
+    // What broke the source stream, if anything: that, not the aborted PATCH, is the failure.
+    let sourceError: unknown;
     try {
-      const body = await open();
+      const body = mapStreamErrors(await open(), (e) => (sourceError = e));
       patched = await this.send({
         method: 'PATCH',
         url: location,
@@ -302,7 +314,7 @@ export class RegistryClient {
       // Frees the session when nothing was sent yet; after a partial PATCH the registry may refuse
       // (stale upload state) and expires the session itself. The blob is never committed either way.
       await this.cancelUpload(location, repository);
-      throw promoterCause(e) ?? e;
+      throw sourceError ?? promoterCause(e) ?? e;
     }
     await patched.body?.cancel();
     location = this.uploadLocation(patched, repository, location);
@@ -357,13 +369,23 @@ export class RegistryClient {
     return referrers;
   }
 
-  /** Runs `operation` again while it fails with a retryable error, with capped backoff. */
+  /**
+   * Runs `operation` again while it fails with a retryable error, with capped backoff. An error
+   * that already ran out of retries in an inner `retry` (one request) is not retried again by an
+   * outer one (a whole blob transfer): attempts add up instead of multiplying.
+   */
   async retry<T>(operation: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await operation(attempt);
       } catch (e: unknown) {
-        if (!(e instanceof PromoterError) || !e.retryable || attempt >= this.retryPolicy.attempts) throw e;
+        if (!(e instanceof PromoterError) || !e.retryable || exhausted.has(e)) throw e;
+        // A wait longer than MAX_RETRY_AFTER_MS is better spent by the caller (SQS redelivery).
+        const tooLong = e instanceof RateLimitedError && (e.retryAfterMs ?? 0) > MAX_RETRY_AFTER_MS;
+        if (attempt >= this.retryPolicy.attempts || tooLong) {
+          exhausted.add(e);
+          throw e;
+        }
         await sleep(this.backoff(attempt, e));
       }
     }
@@ -371,7 +393,8 @@ export class RegistryClient {
 
   private backoff(attempt: number, error: PromoterError): number {
     if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) {
-      return Math.min(error.retryAfterMs, 30_000);
+      // A little past the registry's time: a retry that comes early is just another 429.
+      return error.retryAfterMs + 20;
     }
     const ceiling = Math.min(this.retryPolicy.maxDelayMs, this.retryPolicy.baseDelayMs * 2 ** (attempt - 1));
     return ceiling / 2 + Math.random() * (ceiling / 2);
@@ -652,6 +675,28 @@ function verifyingStream(
       }
       const digest = `${algorithm}:${hash.digest('hex')}`;
       if (digest !== descriptor.digest) controller.error(mismatch(`bytes hash to ${digest}`));
+    },
+  });
+}
+
+/** The same bytes, with a failure of `stream` replaced by `map(failure)`. */
+function mapStreamErrors(
+  stream: ReadableStream<Uint8Array>,
+  map: (e: unknown) => unknown,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (e: unknown) {
+        controller.error(map(e));
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
     },
   });
 }
