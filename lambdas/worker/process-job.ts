@@ -1,0 +1,285 @@
+// One promotion job, one attempt: copy every image (in parallel, bounded by copy.imageJobs),
+// check each destination digest, then tell the commit (`image-promotion/<environment>`), emit the
+// metrics and say whether the message is done (acknowledge) or must come back (retry). The
+// decision itself is core/promotion-summary; the outside world comes in as parameters, so the
+// Lambda handler, the local runner and the tests run exactly this code.
+// Never logs credentials; never leaves a commit without a final status when it gives up.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { CommitStatusReporter } from '../core/commit-status';
+import { findEnvironment, type Config, type EnvironmentConfig } from '../core/config';
+import {
+  DigestMismatchError,
+  JobValidationError,
+  PromoterError,
+  describeError,
+  isRetryable,
+} from '../core/errors';
+import { formatImageRef, parseImageRef, type ImageRef } from '../core/image-ref';
+import type { Promotion, PromotionJob } from '../core/job';
+import {
+  decidePromotionOutcome,
+  type ImageFailure,
+  type ImageSuccess,
+  type PromotionDecision,
+} from '../core/promotion-summary';
+import { copyImage, createLimiter, type CopyResult } from '../copy/copy-image';
+import type { RegistryAccess } from './registry-access';
+
+export interface WorkerDependencies {
+  readonly config: Config;
+  readonly registries: RegistryAccess;
+  readonly reporter: CommitStatusReporter;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** The commit status target URL (dashboard or logs), when there is one. */
+  readonly targetUrl?: string;
+  /** Milliseconds since the epoch. */
+  readonly now?: () => number;
+}
+
+export interface JobAttempt {
+  readonly job: PromotionJob;
+  /** SQS ApproximateReceiveCount: 1 on the first delivery. */
+  readonly attempt: number;
+}
+
+export interface JobOutcome {
+  readonly decision: PromotionDecision;
+  /** True: delete the message. False: leave it for a retry (or the DLQ after the last attempt). */
+  readonly acknowledge: boolean;
+}
+
+interface ImageOutcome {
+  readonly promotion: Promotion;
+  readonly result?: CopyResult;
+  readonly error?: unknown;
+}
+
+export async function processPromotionJob(input: JobAttempt, deps: WorkerDependencies): Promise<JobOutcome> {
+  const { job, attempt } = input;
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const log = deps.logger.createChild({
+    persistentKeys: {
+      deliveryId: job.deliveryId,
+      commit: job.commit,
+      environment: job.environment,
+      repository: job.repository,
+      attempt,
+    },
+  });
+  log.info('promotion started', { images: job.promotions.length });
+
+  let outcomes: readonly ImageOutcome[];
+  let jobFailure: ImageFailure | undefined;
+  try {
+    const environment = resolveEnvironment(deps.config, job);
+    outcomes = await promoteImages(job, environment, deps, log);
+  } catch (e: unknown) {
+    outcomes = [];
+    jobFailure = { error: e };
+  }
+
+  const successes: ImageSuccess[] = [];
+  const failures: ImageFailure[] = jobFailure === undefined ? [] : [jobFailure];
+  for (const o of outcomes) {
+    if (o.result !== undefined) {
+      successes.push({
+        image: o.promotion.destination,
+        bytesCopied: o.result.blobs.bytes,
+        alreadyPresent: o.result.alreadyPresent,
+      });
+    } else {
+      failures.push({ image: o.promotion.source, error: o.error });
+    }
+  }
+  const durationMs = now() - started;
+  const decision = decidePromotionOutcome({
+    total: job.promotions.length,
+    successes,
+    failures,
+    attempt,
+    maxAttempts: deps.config.worker.maxReceiveCount,
+    durationMs,
+  });
+
+  emitMetrics(deps.metrics, job, outcomes, decision, durationMs, now());
+  for (const failure of failures) {
+    log.error('image failed', {
+      ...(failure.image === undefined ? {} : { image: failure.image }),
+      error: describeError(failure.error),
+      retryable: isRetryable(failure.error),
+      // A PromoterError's message says it all; anything else is a surprise worth its stack.
+      ...(failure.error instanceof PromoterError ? {} : { stack: stackOf(failure.error) }),
+    });
+  }
+
+  if (decision.kind === 'retry') {
+    log.warn('promotion will be retried', { reason: decision.reason, durationMs });
+    return { decision, acknowledge: false };
+  }
+  const acknowledge = decision.kind !== 'give-up';
+  try {
+    await deps.reporter.report({
+      repository: job.repository,
+      commit: job.commit,
+      environment: job.environment,
+      state: decision.state,
+      description: decision.description,
+      ...(deps.targetUrl === undefined ? {} : { targetUrl: deps.targetUrl }),
+    });
+  } catch (e: unknown) {
+    // A status that could not be set is worth a retry (the copy is a handful of HEADs the second
+    // time); one GitHub will never accept (token, permissions) is not.
+    log.error('commit status not set', { error: describeError(e), retryable: isRetryable(e) });
+    if (isRetryable(e)) return { decision, acknowledge: false };
+  }
+  log.info('promotion finished', {
+    outcome: decision.kind,
+    state: decision.state,
+    description: decision.description,
+    durationMs,
+  });
+  return { decision, acknowledge };
+}
+
+/** The job's environment, and every reference inside it checked against that environment: a
+ * job may only read from the environment's source registry and write to its destination. */
+function resolveEnvironment(config: Config, job: PromotionJob): EnvironmentConfig {
+  const environment = findEnvironment(config, job.environment);
+  if (environment === undefined) {
+    throw new JobValidationError(
+      `environment "${job.environment}" is not in this worker's configuration (${config.environments
+        .map((e) => e.name)
+        .join(', ')})`,
+    );
+  }
+  for (const promotion of job.promotions) {
+    const source = parseImageRef(promotion.source);
+    const destination = parseImageRef(promotion.destination);
+    if (source.registry !== environment.source.registry) {
+      throw new JobValidationError(
+        `${promotion.source} is not in ${environment.name}'s source registry ${environment.source.registry}`,
+      );
+    }
+    if (destination.registry !== environment.destination.registry) {
+      throw new JobValidationError(
+        `${promotion.destination} is not in ${environment.name}'s destination registry ${environment.destination.registry}`,
+      );
+    }
+  }
+  return environment;
+}
+
+async function promoteImages(
+  job: PromotionJob,
+  environment: EnvironmentConfig,
+  deps: WorkerDependencies,
+  log: Logger,
+): Promise<readonly ImageOutcome[]> {
+  const registries = deps.registries.openJob(job, environment);
+  const copy = deps.config.copy;
+  const limit = createLimiter(copy.imageJobs);
+  return Promise.all(
+    job.promotions.map((promotion) =>
+      limit(async (): Promise<ImageOutcome> => {
+        const imageLog = log.createChild({ persistentKeys: { image: promotion.destination } });
+        try {
+          const source = parseImageRef(promotion.source);
+          const destination = parseImageRef(promotion.destination);
+          if (environment.destination.createRepositories) {
+            const state = await registries.ensureRepository(source, destination);
+            if (state === 'created') imageLog.info('destination repository created', { state });
+          }
+          const result = await copyImage({
+            source,
+            destination,
+            sourceRegistry: registries.source,
+            destinationRegistry: registries.destination,
+            overwrite: copy.overwrite,
+            referrers: copy.referrers,
+            blobJobs: copy.blobJobs,
+          });
+          verifyDigest(source, destination, result);
+          imageLog.info(result.alreadyPresent ? 'image already present' : 'image promoted', {
+            audit: true,
+            pusher: job.pusher,
+            commit: job.commit,
+            source: formatImageRef(source),
+            destination: formatImageRef(result.destination),
+            digest: result.digest,
+            bytes: result.blobs.bytes,
+            blobsCopied: result.blobs.copied + result.blobs.mounted,
+            blobsSkipped: result.blobs.skipped,
+            referrers: result.referrers,
+          });
+          return { promotion, result };
+        } catch (e: unknown) {
+          return { promotion, error: e };
+        }
+      }),
+    ),
+  );
+}
+
+/** The engine verifies what it wrote; this checks the promise made to the user: the destination
+ * holds exactly the digest the job was planned with. */
+function verifyDigest(source: ImageRef, destination: ImageRef, result: CopyResult): void {
+  const expected = source.digest ?? result.source.digest;
+  if (expected !== undefined && result.digest !== expected) {
+    throw new DigestMismatchError(
+      `${formatImageRef(destination)} holds ${result.digest}, not the planned ${expected}; will retry`,
+      { registry: destination.registry, repository: destination.repository },
+    );
+  }
+}
+
+/** All metrics of one attempt in one EMF document with the Environment dimension. Synchronous from
+ * the first addDimension to publishStoredMetrics, so jobs processed concurrently never mix. */
+function emitMetrics(
+  metrics: Metrics,
+  job: PromotionJob,
+  outcomes: readonly ImageOutcome[],
+  decision: PromotionDecision,
+  durationMs: number,
+  now: number,
+): void {
+  const results = outcomes.flatMap((o) => (o.result === undefined ? [] : [o.result]));
+  const sum = (pick: (r: CopyResult) => number): number => results.reduce((total, r) => total + pick(r), 0);
+  metrics.addDimension('Environment', job.environment);
+  metrics.addMetric('ImagesPromoted', MetricUnit.Count, results.filter((r) => !r.alreadyPresent).length);
+  metrics.addMetric('ImagesAlreadyPresent', MetricUnit.Count, results.filter((r) => r.alreadyPresent).length);
+  metrics.addMetric(
+    'BytesCopied',
+    MetricUnit.Bytes,
+    sum((r) => r.blobs.bytes),
+  );
+  metrics.addMetric(
+    'BlobsCopied',
+    MetricUnit.Count,
+    sum((r) => r.blobs.copied + r.blobs.mounted),
+  );
+  metrics.addMetric(
+    'BlobsSkipped',
+    MetricUnit.Count,
+    sum((r) => r.blobs.skipped),
+  );
+  metrics.addMetric(
+    'PromotionFailures',
+    MetricUnit.Count,
+    decision.kind === 'failure' || decision.kind === 'give-up' ? 1 : 0,
+  );
+  metrics.addMetric('PromotionDuration', MetricUnit.Milliseconds, durationMs);
+  if (decision.kind === 'success') {
+    const pushedAt = Date.parse(job.pushedAt);
+    if (Number.isFinite(pushedAt)) {
+      metrics.addMetric('PushToPromotedLatency', MetricUnit.Milliseconds, Math.max(0, now - pushedAt));
+    }
+  }
+  metrics.publishStoredMetrics();
+}
+
+function stackOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.stack : undefined;
+}

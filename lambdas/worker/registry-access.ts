@@ -1,0 +1,93 @@
+// Who the worker is at each registry, for one job: the source through the environment's role
+// (STS AssumeRole, session named after the commit) and an ECR token obtained with those
+// credentials; the destination with the function's own credentials. Wiring only: the pieces are
+// adapters (sts-credentials, ECR credentials, registry-client, ecr-repositories). Credentials and
+// tokens are cached at module scope across jobs; registry clients are per job (cheap: they share
+// the process-wide HTTP connection pool). Never logs credentials.
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { createRepositoryCreator, type RepositoryState } from '../adapters/ecr-repositories';
+import { RegistryClient, type CredentialProvider } from '../adapters/registry-client';
+import { createAssumeRoleCredentialProvider } from '../adapters/sts-credentials';
+import { DEFAULT_EXTERNAL_ID, type Config, type EnvironmentConfig } from '../core/config';
+import type { ImageRef } from '../core/image-ref';
+import type { PromotionJob } from '../core/job';
+import { sessionNameForCommit } from '../core/promotion-summary';
+import type { RegistryApi } from '../copy/copy-image';
+
+/** Registry credentials (e.g. an ECR token) obtained with the given AWS credentials (undefined: the
+ * function's own). */
+export type RegistryCredentialFactory = (
+  aws: AwsCredentialIdentityProvider | undefined,
+) => CredentialProvider;
+
+export interface JobRegistries {
+  readonly source: RegistryApi;
+  readonly destination: RegistryApi;
+  /** Creates the destination repository when missing (only called when the environment asks for it). */
+  ensureRepository(source: ImageRef, destination: ImageRef): Promise<RepositoryState>;
+}
+
+export interface RegistryAccess {
+  openJob(job: PromotionJob, environment: EnvironmentConfig): JobRegistries;
+}
+
+export interface RegistryAccessOptions {
+  readonly config: Config;
+  readonly registryCredentials: RegistryCredentialFactory;
+  /** Registry client retry policy (tests shorten it). */
+  readonly retry?: {
+    readonly attempts?: number;
+    readonly baseDelayMs?: number;
+    readonly maxDelayMs?: number;
+  };
+}
+
+export function createRegistryAccess(options: RegistryAccessOptions): RegistryAccess {
+  const endpoints = options.config.registryEndpoints;
+  // One registry credential provider per identity, kept for the life of the container so ECR
+  // tokens (12 h) are fetched once, not once per job.
+  const providers = new Map<string, CredentialProvider>();
+  const providerFor = (key: string, aws: AwsCredentialIdentityProvider | undefined): CredentialProvider => {
+    let provider = providers.get(key);
+    if (provider === undefined) {
+      provider = options.registryCredentials(aws);
+      providers.set(key, provider);
+      if (providers.size > 256) providers.delete(providers.keys().next().value ?? key);
+    }
+    return provider;
+  };
+  const clientFor = (registry: string, credentials: CredentialProvider): RegistryClient =>
+    new RegistryClient({
+      registry,
+      ...(endpoints[registry] === undefined ? {} : { endpoint: endpoints[registry] }),
+      credentials,
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+      userAgent: 'image-promoter-worker',
+    });
+
+  return {
+    openJob(job: PromotionJob, environment: EnvironmentConfig): JobRegistries {
+      const roleArn = environment.source.roleArn;
+      const externalId = environment.source.externalId ?? DEFAULT_EXTERNAL_ID;
+      const sourceAws =
+        roleArn === undefined
+          ? undefined
+          : createAssumeRoleCredentialProvider({
+              roleArn,
+              externalId,
+              sessionName: sessionNameForCommit(job.commit),
+            });
+      const sourceKey = roleArn === undefined ? 'own' : `${roleArn}\n${externalId}\n${job.commit}`;
+      const source = clientFor(environment.source.registry, providerFor(sourceKey, sourceAws));
+      const destination = clientFor(environment.destination.registry, providerFor('own', undefined));
+      const repositories = createRepositoryCreator(
+        sourceAws === undefined ? {} : { sourceCredentials: sourceAws },
+      );
+      return {
+        source,
+        destination,
+        ensureRepository: (src, dst) => repositories.ensureRepository(src, dst),
+      };
+    },
+  };
+}
