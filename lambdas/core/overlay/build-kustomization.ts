@@ -1,0 +1,389 @@
+// The resource tree walk: builds a kustomization the way kustomize v5 does, in memory. Its
+// `resources` (files, multi-document YAML, `kind: List`, directories built on their own) and legacy
+// `bases` are accumulated, then its `components` are applied to that same accumulation, then its
+// transformers run in kustomize's order: patchesStrategicMerge, patches, namespace, namePrefix/
+// nameSuffix, labels, annotations, patchesJson6902, images. Replacements and vars are not
+// applied (warnings). Reads only through OverlayFiles; throws OverlayError naming file and line.
+import { OverlayError } from '../errors';
+import { applyJsonPatch, toJsonPatch } from './json-patch';
+import type { JsonPatchOperation } from './json-patch';
+import { transformImages } from './images-transformer';
+import { KUSTOMIZATION_FILE_NAMES, loadKustomization } from './kustomization';
+import type { Entry, Kustomization, PatchEntry } from './kustomization';
+import { addMetadataEntries, addNamePrefixSuffix, setNamespace } from './metadata-transformers';
+import type { OverlayFiles } from './overlay-files';
+import { joinRepoPath } from './repo-path';
+import { copyJson, currentIdOf, describeId, isJsonMap, makeResource, metadataOf, sameId } from './resource';
+import type { JsonMap, Resource } from './resource';
+import { findResourcesById, selectResources } from './select-resources';
+import { applyStrategicMergePatch } from './strategic-merge-patch';
+import { parseYamlDocuments } from './yaml-documents';
+
+export interface BuildContext {
+  readonly files: OverlayFiles;
+  /** Warnings, one line each naming the file; duplicates are dropped by the caller. */
+  readonly warnings: string[];
+  /** Files that declare `vars`, for the final check on `$(VAR)` in images. */
+  readonly varsFiles: string[];
+}
+
+interface Frame {
+  /** Kustomization directories being built, outermost first, for cycle detection. */
+  readonly stack: readonly string[];
+}
+
+/** Builds the kustomization in `directory` into a fresh list of resources. */
+export async function buildKustomization(
+  context: BuildContext,
+  directory: string,
+  frame: Frame = { stack: [] },
+): Promise<Resource[]> {
+  const kustomization = await loadKustomization(
+    context.files,
+    await findKustomizationFile(context, directory),
+  );
+  const accumulated: Resource[] = [];
+  await accumulate(context, kustomization, accumulated, { stack: [...frame.stack, directory] });
+  return accumulated;
+}
+
+/** The kustomization file in `directory`; an OverlayError when there is none or more than one. */
+export async function findKustomizationFile(
+  context: BuildContext,
+  directory: string,
+  referrer?: { readonly file: string; readonly line: number },
+): Promise<string> {
+  const entries = await context.files.listDirectory(directory);
+  const found = entries.filter((e) => e.kind === 'file' && KUSTOMIZATION_FILE_NAMES.includes(e.name));
+  const where = directory === '' ? 'the repository root' : directory;
+  const fail = (reason: string): never => {
+    if (referrer) throw new OverlayError(referrer.file, reason, referrer.line);
+    throw new OverlayError(directory === '' ? '.' : directory, reason);
+  };
+  if (found.length === 0) {
+    return fail(`no kustomization.yaml, kustomization.yml or Kustomization in ${where}`);
+  }
+  if (found.length > 1)
+    return fail(`more than one kustomization file in ${where}: ${found.map((e) => e.name).join(', ')}`);
+  return joinRepoPath(directory, found[0]!.name)!;
+}
+
+async function accumulate(
+  context: BuildContext,
+  kustomization: Kustomization,
+  accumulated: Resource[],
+  frame: Frame,
+): Promise<void> {
+  const { file } = kustomization;
+  context.warnings.push(...kustomization.warnings);
+  if (kustomization.hasVars) context.varsFiles.push(file);
+
+  // Resources are independent of each other: read them concurrently, add them in order.
+  const loaded = await Promise.all(
+    kustomization.resources.map((entry) => loadResourceEntry(context, kustomization, entry, frame)),
+  );
+  for (const [index, resources] of loaded.entries()) {
+    appendResources(accumulated, resources, file, kustomization.resources[index]!.line);
+  }
+
+  for (const entry of kustomization.components) {
+    const directory = await resolveEntry(context, kustomization, entry, 'component');
+    if (directory === undefined) continue;
+    const kind = await context.files.kindOf(directory);
+    if (kind !== 'directory') {
+      throw new OverlayError(
+        file,
+        `component "${entry.value}" must be a directory with a kustomization`,
+        entry.line,
+      );
+    }
+    checkCycle(frame, directory, file, entry.line);
+    const componentFile = await findKustomizationFile(context, directory, { file, line: entry.line });
+    const component = await loadKustomization(context.files, componentFile);
+    if (!component.isComponent) {
+      throw new OverlayError(
+        file,
+        `"${entry.value}" is listed in components but is not kind: Component`,
+        entry.line,
+      );
+    }
+    await accumulate(context, component, accumulated, { stack: [...frame.stack, directory] });
+  }
+
+  for (const patch of kustomization.patchesStrategicMerge) {
+    await applyPatch(context, kustomization, patch, accumulated, 'strategic');
+  }
+  for (const patch of kustomization.patches) {
+    await applyPatch(context, kustomization, patch, accumulated, 'any');
+  }
+  if (kustomization.namespace !== undefined) setNamespace(accumulated, kustomization.namespace);
+  addNamePrefixSuffix(accumulated, kustomization.namePrefix, kustomization.nameSuffix);
+  addMetadataEntries(accumulated, 'labels', kustomization.labels);
+  addMetadataEntries(accumulated, 'annotations', kustomization.annotations);
+  for (const patch of kustomization.patchesJson6902) {
+    await applyPatch(context, kustomization, patch, accumulated, 'json');
+  }
+  transformImages(accumulated, kustomization.images);
+  for (const replacement of kustomization.replacements) {
+    await warnAboutReplacement(context, kustomization, replacement);
+  }
+}
+
+async function loadResourceEntry(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: Entry,
+  frame: Frame,
+): Promise<Resource[]> {
+  const path = await resolveEntry(context, kustomization, entry, 'resource');
+  if (path === undefined) return [];
+  const kind = await context.files.kindOf(path);
+  if (kind === 'file') return loadResourceFile(context, path);
+  if (kind === 'directory') {
+    checkCycle(frame, path, kustomization.file, entry.line);
+    const nested = await findKustomizationFile(context, path, { file: kustomization.file, line: entry.line });
+    const nestedKustomization = await loadKustomization(context.files, nested);
+    if (nestedKustomization.isComponent) {
+      throw new OverlayError(
+        kustomization.file,
+        `"${entry.value}" is a Component: list it under components, not resources`,
+        entry.line,
+      );
+    }
+    const resources: Resource[] = [];
+    await accumulate(context, nestedKustomization, resources, { stack: [...frame.stack, path] });
+    return resources;
+  }
+  throw new OverlayError(kustomization.file, `resource "${entry.value}" not found (${path})`, entry.line);
+}
+
+// Remote bases and resources: URLs, git URLs, `github.com/owner/repo//path?ref=x` forms.
+const REMOTE =
+  /^(?:[a-z][a-z0-9+.-]*:\/\/|git@|git::|github\.com\/|gitlab\.com\/|bitbucket\.org\/)|\?ref=|\?version=/i;
+
+/** The repository path an entry names, undefined (and a warning) for a remote one. */
+async function resolveEntry(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: Entry,
+  what: string,
+): Promise<string | undefined> {
+  if (REMOTE.test(entry.value)) {
+    context.warnings.push(
+      `${kustomization.file}:${entry.line}: remote ${what} "${entry.value}" is not followed: its images are not listed`,
+    );
+    return undefined;
+  }
+  const path = joinRepoPath(kustomization.directory, entry.value);
+  if (path === undefined) {
+    throw new OverlayError(
+      kustomization.file,
+      `${what} "${entry.value}" leaves the repository root`,
+      entry.line,
+    );
+  }
+  return path;
+}
+
+function checkCycle(frame: Frame, directory: string, file: string, line: number): void {
+  const start = frame.stack.indexOf(directory);
+  if (start === -1) return;
+  const cycle = [...frame.stack.slice(start), directory].map((d) => (d === '' ? '.' : d)).join(' -> ');
+  throw new OverlayError(file, `resource cycle: ${cycle}`, line);
+}
+
+async function loadResourceFile(context: BuildContext, path: string): Promise<Resource[]> {
+  const documents = await context.files.readYaml(path);
+  const resources: Resource[] = [];
+  for (const document of documents) {
+    if (document.value === null || document.value === undefined) continue;
+    const fail = (reason: string): never => {
+      throw new OverlayError(path, reason, document.lineOf([]));
+    };
+    if (!isJsonMap(document.value)) return fail('a resource must be a YAML map');
+    const object = copyJson(document.value);
+    const items = object['items'];
+    if (typeof object['kind'] === 'string' && object['kind'].endsWith('List') && Array.isArray(items)) {
+      for (const item of items) {
+        if (!isJsonMap(item)) return fail('every item of a List must be a YAML map');
+        resources.push(makeResource(item, path));
+      }
+      continue;
+    }
+    if (typeof object['kind'] !== 'string' || object['kind'] === '') return fail('resource has no kind');
+    resources.push(makeResource(object, path));
+  }
+  return resources;
+}
+
+function appendResources(
+  accumulated: Resource[],
+  added: readonly Resource[],
+  file: string,
+  line: number,
+): void {
+  for (const resource of added) {
+    const id = currentIdOf(resource.object);
+    const existing = accumulated.find((other) => sameId(currentIdOf(other.object), id));
+    if (existing !== undefined) {
+      throw new OverlayError(
+        file,
+        `${describeId(id)} from ${resource.file} is already added (from ${existing.file}); ` +
+          `kustomize refuses duplicate resources`,
+        line,
+      );
+    }
+    accumulated.push(resource);
+  }
+}
+
+interface LoadedPatch {
+  /** Where errors about the patch point: its file, or the kustomization for an inline patch. */
+  readonly file: string;
+  readonly line: number;
+  readonly strategic?: readonly JsonMap[];
+  readonly json?: readonly JsonPatchOperation[];
+}
+
+async function loadPatch(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: PatchEntry,
+  expected: 'strategic' | 'json' | 'any',
+): Promise<LoadedPatch> {
+  let file = kustomization.file;
+  let line = entry.line;
+  let values: unknown[];
+  if (entry.path !== undefined) {
+    const kind = await context.files.kindOf(entry.path);
+    if (kind !== 'file')
+      throw new OverlayError(kustomization.file, `patch file ${entry.path} not found`, entry.line);
+    const documents = await context.files.readYaml(entry.path);
+    file = entry.path;
+    line = 1;
+    values = documents.map((d) => d.value).filter((v) => v !== null && v !== undefined);
+  } else {
+    // Lines inside an inline patch are relative to the patch text; errors point at the entry.
+    try {
+      values = parseYamlDocuments(kustomization.file, entry.inline ?? '')
+        .map((d) => d.value)
+        .filter((v) => v !== null && v !== undefined);
+    } catch (e: unknown) {
+      const reason = e instanceof OverlayError ? e.reason : String(e);
+      throw new OverlayError(kustomization.file, `inline patch: ${reason}`, entry.line);
+    }
+  }
+  const fail = (reason: string): never => {
+    throw new OverlayError(file, reason, line);
+  };
+  const json = values.length === 1 ? toJsonPatch(values[0]) : undefined;
+  if (json !== undefined) {
+    if (expected === 'strategic') fail('a JSON6902 patch cannot be listed in patchesStrategicMerge');
+    if (entry.target === undefined) fail('a JSON6902 patch needs a target');
+    return { file, line, json };
+  }
+  if (expected === 'json') fail('patchesJson6902 needs a list of JSON patch operations');
+  if (values.length === 0) fail('the patch is empty');
+  const strategic = values.map((value) => {
+    if (!isJsonMap(value)) return fail('a strategic merge patch must be a YAML map (or a JSON6902 list)');
+    return value;
+  });
+  return { file, line, strategic };
+}
+
+async function applyPatch(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: PatchEntry,
+  accumulated: Resource[],
+  expected: 'strategic' | 'json' | 'any',
+): Promise<void> {
+  const patch = await loadPatch(context, kustomization, entry, expected);
+  const fail = (reason: string): never => {
+    throw new OverlayError(patch.file, reason, patch.line);
+  };
+  const selected = (): Resource[] => {
+    try {
+      return selectResources(accumulated, entry.target!);
+    } catch (e: unknown) {
+      return fail(e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  if (patch.json !== undefined) {
+    for (const resource of selected()) {
+      try {
+        applyJsonPatch(resource.object, patch.json);
+      } catch (e: unknown) {
+        fail(
+          `JSON6902 patch on ${describeId(currentIdOf(resource.object))}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    }
+    return;
+  }
+
+  for (const document of patch.strategic ?? []) {
+    let targets: Resource[];
+    const body = copyJson(document);
+    if (entry.target === undefined) {
+      const id = currentIdOf(document);
+      targets = findResourcesById(accumulated, id);
+      if (targets.length === 0) fail(`no resource matches the patch for ${describeId(id)}`);
+      if (targets.length > 1) fail(`more than one resource matches the patch for ${describeId(id)}`);
+    } else {
+      targets = selected();
+    }
+    for (const resource of targets) {
+      if (patchKeepingIdentity(resource, copyJson(body)) === 'deleted') {
+        accumulated.splice(accumulated.indexOf(resource), 1);
+      }
+    }
+  }
+}
+
+/** kustomize's Resource.ApplySmPatch: a patch never renames, re-kinds or moves its target. */
+function patchKeepingIdentity(resource: Resource, patch: JsonMap): 'merged' | 'deleted' {
+  const kind = resource.object['kind'];
+  const before = metadataOf(resource.object);
+  const name = before['name'];
+  const namespace = before['namespace'];
+  if (applyStrategicMergePatch(resource.object, patch) === 'deleted') return 'deleted';
+  resource.object['kind'] = kind;
+  const metadata = resource.object['metadata'];
+  if (!isJsonMap(metadata)) return 'merged';
+  for (const [key, value] of [
+    ['name', name],
+    ['namespace', namespace],
+  ] as const) {
+    if (value === undefined) Reflect.deleteProperty(metadata, key);
+    else metadata[key] = value;
+  }
+  return 'merged';
+}
+
+async function warnAboutReplacement(
+  context: BuildContext,
+  kustomization: Kustomization,
+  replacement: Kustomization['replacements'][number],
+): Promise<void> {
+  let text: string;
+  if (replacement.path !== undefined) {
+    if ((await context.files.kindOf(replacement.path)) !== 'file') {
+      throw new OverlayError(
+        kustomization.file,
+        `replacement file ${replacement.path} not found`,
+        replacement.line,
+      );
+    }
+    text = await context.files.readText(replacement.path);
+  } else {
+    text = JSON.stringify(replacement.inline);
+  }
+  if (/image|containers/i.test(text)) {
+    context.warnings.push(
+      `${kustomization.file}:${replacement.line}: replacements touching image fields are not applied: ` +
+        `the images listed are the ones before the replacement`,
+    );
+  }
+}

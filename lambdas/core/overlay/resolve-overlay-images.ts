@@ -1,0 +1,49 @@
+// The set of images an overlay deploys at a revision, exactly as `kustomize build` (v5.5) would
+// render them, computed in memory from the files of the repository (no kustomize binary). Pure
+// core: reads only through the FileSource, each file at most once per call; no fs, no network,
+// no environment, no clock. What is not reproduced (remote resources, Helm charts, plugins,
+// replacements on images, vars) is reported as a warning naming the file — never silently skipped.
+import { OverlayError } from '../errors';
+import type { FileSource } from '../file-source';
+import { buildKustomization } from './build-kustomization';
+import type { BuildContext } from './build-kustomization';
+import { collectImages } from './image-fields';
+import { OverlayFiles } from './overlay-files';
+import { normalizeRepoPath } from './repo-path';
+
+export interface OverlayImages {
+  /** Every image reference the rendered overlay contains, exactly as kustomize would render it, sorted, unique. */
+  readonly images: readonly string[];
+  /** One line each, naming the file: remote resources, helmCharts, generators, replacements touching images... */
+  readonly warnings: readonly string[];
+}
+
+/** Throws OverlayError (file, reason, line) for malformed YAML, a path leaving the repo, a resource
+ * cycle, a file over 1 MB, a missing kustomization or resource. */
+export async function resolveOverlayImages(
+  source: FileSource,
+  revision: string,
+  overlayPath: string,
+): Promise<OverlayImages> {
+  const directory = normalizeRepoPath(overlayPath);
+  if (directory === undefined) throw new OverlayError(overlayPath, 'overlay path leaves the repository root');
+  const files = new OverlayFiles(source, revision);
+  if ((await files.kindOf(directory)) !== 'directory') {
+    throw new OverlayError(directory === '' ? '.' : directory, 'overlay directory not found');
+  }
+  const context: BuildContext = { files, warnings: [], varsFiles: [] };
+  const resources = await buildKustomization(context, directory);
+
+  const found = new Set<string>();
+  for (const resource of resources) collectImages(resource.object, found);
+  const images = [...found].sort();
+
+  const warnings = [...context.warnings];
+  const withVars = images.filter((image) => image.includes('$('));
+  for (const file of context.varsFiles) {
+    if (withVars.length > 0) {
+      warnings.push(`${file}: vars are not substituted: ${withVars.join(', ')} listed as written`);
+    }
+  }
+  return { images, warnings: [...new Set(warnings)] };
+}
