@@ -1,9 +1,206 @@
-// `image-promoter copy`: not implemented yet (placeholder so the CLI wiring typechecks).
+// `image-promoter copy SOURCE DESTINATION`: the copy engine by hand — what the worker does for one
+// promotion, without git, SQS or GitHub — like `crane copy`. Wiring only: parses options, picks
+// credentials for each registry, calls copyImage and prints the result.
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../../adapters/config-source';
+import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
+import {
+  RegistryClient,
+  type CredentialProvider,
+  type RegistryCredentials,
+} from '../../adapters/registry-client';
+import { copyImage, type CopyResult } from '../../copy/copy-image';
+import type { Config } from '../../core/config';
 import { UsageError } from '../../core/errors';
-import type { Command } from '../main';
+import { formatImageRef, parseImageRef } from '../../core/image-ref';
+import type { Command, CommandIo } from '../main';
+
+export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
+export const DESTINATION_CREDS_ENV = 'IMAGE_PROMOTER_DEST_CREDS';
+
+const USAGE = `usage: image-promoter copy [options] SOURCE DESTINATION
+
+Copies an image byte for byte: same digest, every platform, and its signatures, attestations and
+SBOMs (OCI referrers and cosign tags). DESTINATION without a tag takes SOURCE's tag. Re-running is
+cheap: what the destination already holds is skipped.
+
+options:
+  --overwrite              move DESTINATION's tag when it points at another digest
+                           (default: refuse with TAG_CONFLICT)
+  --no-referrers           copy the image only, not its signatures/attestations/SBOMs
+  --blob-jobs N            blobs copied at once (default 8, or copy.blobJobs of --config)
+  --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
+  --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config)
+  --dest-creds USER:PASS   destination credentials (default: $${DESTINATION_CREDS_ENV}, else docker config)
+  --endpoint HOST=URL      reach registry HOST at URL (repeatable), e.g. a local registry
+  --config FILE            image-promoter.yaml: copy defaults and registryEndpoints
+  --json                   print the result as one JSON object
+  -q, --quiet              print nothing on success`;
 
 export const copyCommand: Command = {
-  summary: '(not implemented yet)',
-  usage: 'usage: image-promoter copy',
-  run: () => Promise.reject(new UsageError('copy is not implemented yet')),
+  summary: 'copy one image between registries, byte for byte (like crane copy)',
+  usage: USAGE,
+  run: runCopy,
 };
+
+interface CopyArgs {
+  readonly source: string;
+  readonly destination: string;
+  readonly overwrite: boolean;
+  readonly referrers: boolean;
+  readonly blobJobs: number | undefined;
+  readonly imageJobs: number | undefined;
+  readonly sourceCreds: string | undefined;
+  readonly destinationCreds: string | undefined;
+  readonly endpoints: Readonly<Record<string, string>>;
+  readonly config: string | undefined;
+  readonly json: boolean;
+  readonly quiet: boolean;
+}
+
+async function runCopy(args: readonly string[], io: CommandIo): Promise<number> {
+  const parsed = parseCopyArgs(args);
+  const config: Config | undefined =
+    parsed.config === undefined ? undefined : await loadConfigFile(parsed.config);
+  const source = parseImageRef(parsed.source);
+  const destination = parseImageRef(parsed.destination);
+  const endpoints = { ...config?.registryEndpoints, ...parsed.endpoints };
+  const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(io.env));
+  const client = (registry: string, explicit: string | undefined, envName: string): RegistryClient => {
+    const given = explicit ?? io.env[envName];
+    const credentials: CredentialProvider =
+      given === undefined || given === '' ? dockerConfig : constant(parseCreds(given, envName));
+    const endpoint = endpoints[registry];
+    return new RegistryClient({
+      registry,
+      credentials,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      userAgent: 'image-promoter-cli',
+    });
+  };
+
+  const result = await copyImage({
+    source,
+    destination,
+    sourceRegistry: client(source.registry, parsed.sourceCreds, SOURCE_CREDS_ENV),
+    destinationRegistry: client(destination.registry, parsed.destinationCreds, DESTINATION_CREDS_ENV),
+    overwrite: parsed.overwrite || (config?.copy.overwrite ?? false),
+    referrers: parsed.referrers && (config?.copy.referrers ?? true),
+    blobJobs: parsed.blobJobs ?? config?.copy.blobJobs ?? 8,
+    imageJobs: parsed.imageJobs ?? config?.copy.imageJobs ?? 4,
+  });
+
+  if (parsed.json) io.stdout.write(`${JSON.stringify(toJson(result))}\n`);
+  else if (!parsed.quiet) io.stdout.write(formatResult(result));
+  return 0;
+}
+
+function parseCopyArgs(args: readonly string[]): CopyArgs {
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        overwrite: { type: 'boolean', default: false },
+        'no-referrers': { type: 'boolean', default: false },
+        'blob-jobs': { type: 'string' },
+        'image-jobs': { type: 'string' },
+        'src-creds': { type: 'string' },
+        'dest-creds': { type: 'string' },
+        endpoint: { type: 'string', multiple: true },
+        config: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', short: 'q', default: false },
+      },
+    }));
+  } catch (e: unknown) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError(`expected SOURCE and DESTINATION, got ${positionals.length} argument(s)`);
+  }
+  const endpoints: Record<string, string> = {};
+  for (const item of (values['endpoint'] as string[] | undefined) ?? []) {
+    const eq = item.indexOf('=');
+    const url = eq === -1 ? '' : item.slice(eq + 1);
+    if (eq <= 0 || !/^https?:\/\/[^/]+/.test(url)) {
+      throw new UsageError(`--endpoint ${item}: expected HOST=http(s)://ADDRESS[:PORT]`);
+    }
+    endpoints[item.slice(0, eq)] = url;
+  }
+  return {
+    source: positionals[0]!,
+    destination: positionals[1]!,
+    overwrite: values['overwrite'] === true,
+    referrers: values['no-referrers'] !== true,
+    blobJobs: jobs(values['blob-jobs'], '--blob-jobs', 64),
+    imageJobs: jobs(values['image-jobs'], '--image-jobs', 32),
+    sourceCreds: values['src-creds'] as string | undefined,
+    destinationCreds: values['dest-creds'] as string | undefined,
+    endpoints,
+    config: values['config'] as string | undefined,
+    json: values['json'] === true,
+    quiet: values['quiet'] === true,
+  };
+}
+
+function jobs(value: unknown, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new UsageError(`${flag} ${String(value)}: expected a whole number from 1 to ${max}`);
+  }
+  return n;
+}
+
+function parseCreds(value: string, envName: string): RegistryCredentials {
+  const colon = value.indexOf(':');
+  if (colon <= 0) {
+    // Never echo the value: it is a secret, and a malformed one is still mostly right.
+    throw new UsageError(`credentials (--*-creds or $${envName}) must be USER:PASSWORD`);
+  }
+  return { username: value.slice(0, colon), password: value.slice(colon + 1) };
+}
+
+function constant(credentials: RegistryCredentials): CredentialProvider {
+  return () => Promise.resolve(credentials);
+}
+
+function toJson(result: CopyResult): Record<string, unknown> {
+  return {
+    source: formatImageRef(result.source),
+    destination: formatImageRef(result.destination),
+    digest: result.digest,
+    mediaType: result.mediaType,
+    alreadyPresent: result.alreadyPresent,
+    manifests: result.manifests,
+    blobs: result.blobs,
+    referrers: result.referrers,
+  };
+}
+
+function formatResult(result: CopyResult): string {
+  const verb = result.alreadyPresent ? 'already present' : 'copied';
+  const { blobs, manifests } = result;
+  return (
+    `${verb}: ${formatImageRef(result.source)} -> ${formatImageRef(result.destination)}\n` +
+    `  manifests: ${manifests.copied} copied, ${manifests.skipped} already there; ` +
+    `blobs: ${blobs.copied} copied (${formatBytes(blobs.bytes)}), ${blobs.mounted} mounted, ` +
+    `${blobs.skipped} already there; referrers: ${result.referrers} copied\n`
+  );
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,191 @@
+// `image-promoter copy` end to end: the real CLI entry (in process, and once as a real process
+// through bin/image-promoter.mjs) against two real registries; results read back with skopeo.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { main } from '../../lambdas/cli/main';
+import { inspectRaw, pushRandomImage, sha256 } from '../support/images';
+import { startRegistry, type RegistryServer } from '../support/registry-server';
+
+const run = promisify(execFile);
+
+interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  // HOME points at an empty directory so no real docker config leaks into the test.
+  const code = await main(['copy', ...args], { stdout, stderr, env: { HOME: '/nonexistent', ...env } });
+  return { code, stdout: out, stderr: err };
+}
+
+describe('image-promoter copy', () => {
+  let src: RegistryServer;
+  let dst: RegistryServer;
+  let srcCreds: string;
+  let dstCreds: string;
+  let workDir: string;
+  before(async () => {
+    [src, dst] = await Promise.all([
+      startRegistry({ password: 'source-secret' }),
+      startRegistry({ password: 'destination-secret' }),
+    ]);
+    srcCreds = `${src.username}:${src.password}`;
+    dstCreds = `${dst.username}:${dst.password}`;
+    workDir = await mkdtemp(join(tmpdir(), 'ip-cli-copy-'));
+  });
+  after(async () => {
+    await Promise.all([src?.stop(), dst?.stop(), rm(workDir, { recursive: true, force: true })]);
+  });
+
+  it('copies with --src-creds/--dest-creds and prints what it did', async () => {
+    // Prepare
+    const pushed = await pushRandomImage(`${src.host}/cli/app:1.0`, src);
+
+    // Act
+    const result = await cli([
+      `${src.host}/cli/app:1.0`,
+      `${dst.host}/cli/app`,
+      '--src-creds',
+      srcCreds,
+      '--dest-creds',
+      dstCreds,
+    ]);
+
+    // Assess
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(sha256(await inspectRaw(`${dst.host}/cli/app:1.0`, dst)), pushed.digest);
+    assert.match(result.stdout, new RegExp(`^copied: .*-> ${dst.host}/cli/app:1.0@${pushed.digest}$`, 'm'));
+    assert.match(result.stdout, /blobs: 3 copied/);
+    assert.equal(result.stderr, '');
+  });
+
+  it('takes credentials from the environment and prints JSON with --json', async () => {
+    // Prepare
+    const pushed = await pushRandomImage(`${src.host}/cli/json:2`, src);
+
+    // Act
+    const result = await cli([`${src.host}/cli/json:2`, `${dst.host}/cli/json:2`, '--json'], {
+      IMAGE_PROMOTER_SRC_CREDS: srcCreds,
+      IMAGE_PROMOTER_DEST_CREDS: dstCreds,
+    });
+
+    // Assess
+    assert.equal(result.code, 0, result.stderr);
+    const body = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(body['digest'], pushed.digest);
+    assert.equal(body['destination'], `${dst.host}/cli/json:2@${pushed.digest}`);
+    assert.equal(body['alreadyPresent'], false);
+  });
+
+  it('takes credentials from the docker config file and reaches registries through --endpoint', async () => {
+    // Prepare: a docker config with both logins, and references naming ECR-like hosts that
+    // --endpoint maps to the local registries.
+    const pushed = await pushRandomImage(`${src.host}/cli/ecr:3`, src);
+    const sourceHost = '111111111111.dkr.ecr.us-east-1.amazonaws.com';
+    const destinationHost = '222222222222.dkr.ecr.us-east-1.amazonaws.com';
+    const dockerDir = join(workDir, 'docker');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dockerDir, { recursive: true });
+    const auth = (user: string, password: string): string =>
+      Buffer.from(`${user}:${password}`).toString('base64');
+    await writeFile(
+      join(dockerDir, 'config.json'),
+      JSON.stringify({
+        auths: {
+          [sourceHost]: { auth: auth(src.username, src.password) },
+          [`https://${destinationHost}`]: { auth: auth(dst.username, dst.password) },
+        },
+      }),
+    );
+
+    // Act
+    const result = await cli(
+      [
+        `${sourceHost}/cli/ecr:3`,
+        `${destinationHost}/cli/ecr:3`,
+        '--endpoint',
+        `${sourceHost}=${src.url}`,
+        '--endpoint',
+        `${destinationHost}=${dst.url}`,
+        '--quiet',
+      ],
+      { DOCKER_CONFIG: dockerDir },
+    );
+
+    // Assess
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.equal(sha256(await inspectRaw(`${dst.host}/cli/ecr:3`, dst)), pushed.digest);
+  });
+
+  it('reports a tag conflict in one line and exits 1; --overwrite moves the tag', async () => {
+    // Prepare
+    await pushRandomImage(`${src.host}/cli/conflict:1`, src);
+    const creds = ['--src-creds', srcCreds, '--dest-creds', dstCreds];
+    assert.equal((await cli([`${src.host}/cli/conflict:1`, `${dst.host}/cli/conflict:1`, ...creds])).code, 0);
+    const second = await pushRandomImage(`${src.host}/cli/conflict:1`, src);
+
+    // Act
+    const refused = await cli([`${src.host}/cli/conflict:1`, `${dst.host}/cli/conflict:1`, ...creds]);
+    const forced = await cli([
+      `${src.host}/cli/conflict:1`,
+      `${dst.host}/cli/conflict:1`,
+      ...creds,
+      '--overwrite',
+    ]);
+
+    // Assess
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^image-promoter copy: tag conflict: .* --overwrite\n$/);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(sha256(await inspectRaw(`${dst.host}/cli/conflict:1`, dst)), second.digest);
+  });
+
+  const usage: readonly { readonly args: readonly string[]; readonly message: RegExp }[] = [
+    { args: [], message: /expected SOURCE and DESTINATION, got 0/ },
+    { args: ['a:1'], message: /expected SOURCE and DESTINATION, got 1/ },
+    { args: ['a:1', 'b:1', '--blob-jobs', '0'], message: /--blob-jobs 0: expected a whole number/ },
+    { args: ['a:1', 'b:1', '--endpoint', 'nohost'], message: /--endpoint nohost: expected HOST=/ },
+    { args: ['a:1', 'b:1', '--frobnicate'], message: /Unknown option '--frobnicate'/ },
+    { args: ['a:1', 'b:1', '--src-creds', 'no-colon-secret'], message: /must be USER:PASSWORD/ },
+    { args: ['Bad:1', 'b:1'], message: /invalid image reference "Bad:1"/ },
+  ];
+  for (const { args, message } of usage) {
+    it(`rejects ${JSON.stringify(args)} with a clear message`, async () => {
+      const result = await cli(args);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, message);
+      assert.doesNotMatch(result.stderr, /no-colon-secret/, 'a credential was echoed');
+    });
+  }
+
+  it('runs as a real process: exit code 1 and one line on stderr for a missing image', async () => {
+    // Act
+    const failed = await run(
+      process.execPath,
+      ['bin/image-promoter.mjs', 'copy', `${src.host}/cli/none:1`, `${dst.host}/cli/none:1`],
+      { env: { ...process.env, HOME: '/nonexistent', IMAGE_PROMOTER_SRC_CREDS: srcCreds } },
+    ).then(
+      () => assert.fail('expected a failure'),
+      (e: { code: number; stderr: string }) => e,
+    );
+
+    // Assess
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^image-promoter copy: manifest .*cli\/none:1: .* answered 404.*\n$/);
+  });
+});
