@@ -1,7 +1,129 @@
-// Placeholder: the webhook Lambda handler (issue 4) replaces this file.
-import type { APIGatewayProxyResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
+// The webhook Lambda (Function URL, payload format 2.0): wiring only. Turns the event into a
+// WebhookRequest and hands it to processDelivery with the real adapters: GitHub (Octokit), SQS,
+// DynamoDB (or memory without DELIVERIES_TABLE), Secrets Manager. Clients and secrets live at module
+// scope, created once per container. Holds no logic of its own and never logs a secret.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
+import { loadConfigFromEnvironment } from '../adapters/config-source';
+import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
+import { createGitHubClient, createGitHubStatusReporter, GitHubFileSource } from '../adapters/github';
+import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
+import { createSqsJobQueue } from '../adapters/sqs-queue';
+import type { Config } from '../core/config';
+import { ConfigError, describeError } from '../core/errors';
+import { selectTargetUrl } from '../core/promotion-summary';
+import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
+import { processDelivery, type DeliveryLog, type WebhookRequest } from './process-delivery';
 
-export const handler = async (_event: LambdaFunctionURLEvent): Promise<APIGatewayProxyResultV2> => ({
-  statusCode: 501,
-  body: 'not implemented',
-});
+export const QUEUE_URL_ENV = 'QUEUE_URL';
+export const DELIVERIES_TABLE_ENV = 'DELIVERIES_TABLE';
+export const GITHUB_API_URL_ENV = 'GITHUB_API_URL';
+
+export interface WebhookHandlerOptions {
+  /** The configuration; read from IMAGE_PROMOTER_CONFIG(_FILE) when absent. */
+  readonly config?: Config;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: DeliveryLog;
+}
+
+export type WebhookHandler = (event: LambdaFunctionURLEvent) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** A handler with its own clients and caches (one per container, or per local server). */
+export function createWebhookHandler(options: WebhookHandlerOptions = {}): WebhookHandler {
+  const env = options.env ?? process.env;
+  const log: DeliveryLog =
+    options.log ?? powertoolsLog(new Logger({ serviceName: 'image-promoter-webhook' }));
+  let config: Promise<Config> | undefined;
+  let reader: SecretReader | undefined;
+  let queue: JobQueue | undefined;
+  let octokit: { readonly token: string; readonly client: ReturnType<typeof createGitHubClient> } | undefined;
+  const deliveries: DeliveryStore = env[DELIVERIES_TABLE_ENV]
+    ? createDynamoDeliveryStore(new DynamoDBClient({}), env[DELIVERIES_TABLE_ENV])
+    : createMemoryDeliveryStore();
+  const secrets = createWebhookSecrets(
+    env,
+    () => (reader ??= createSecretReader(new SecretsManagerClient({}))),
+  );
+
+  const loadConfig = (): Promise<Config> => {
+    config ??= options.config ? Promise.resolve(options.config) : loadConfigFromEnvironment(env);
+    config.catch(() => (config = undefined));
+    return config;
+  };
+  const github = async (cfg: Config): Promise<ReturnType<typeof createGitHubClient>> => {
+    // Re-read each time (cached by the secret reader): a rotated token replaces the client.
+    const token = await secrets.githubToken();
+    if (octokit?.token !== token) {
+      octokit = {
+        token,
+        client: createGitHubClient({ token, apiUrl: env[GITHUB_API_URL_ENV] || cfg.github.apiUrl }),
+      };
+    }
+    return octokit.client;
+  };
+
+  return async (event: LambdaFunctionURLEvent): Promise<APIGatewayProxyStructuredResultV2> => {
+    let cfg: Config;
+    try {
+      cfg = await loadConfig();
+    } catch (e: unknown) {
+      log.error('cannot load the configuration', { error: describeError(e) });
+      return {
+        statusCode: 500,
+        headers: { 'content-type': 'application/json' },
+        body: '{"message":"webhook is not configured"}',
+      };
+    }
+    const response = await processDelivery(toWebhookRequest(event), {
+      config: cfg,
+      webhookSecrets: () => secrets.webhookSecrets(),
+      openFileSource: async () =>
+        new GitHubFileSource(await github(cfg), { repository: cfg.github.repository }),
+      queue: () => {
+        const url = env[QUEUE_URL_ENV];
+        if (url === undefined || url === '') {
+          return Promise.reject(new ConfigError('', `set ${QUEUE_URL_ENV}`, 'environment'));
+        }
+        queue ??= createSqsJobQueue(new SQSClient({}), url);
+        return Promise.resolve(queue);
+      },
+      statusReporter: async () => createGitHubStatusReporter(await github(cfg)),
+      deliveries,
+      clock: () => new Date(),
+      log,
+      targetUrl: selectTargetUrl({
+        dashboardUrl: cfg.worker.dashboardUrl,
+        region: env['AWS_REGION'],
+        logGroup: env['AWS_LAMBDA_LOG_GROUP_NAME'],
+        logStream: env['AWS_LAMBDA_LOG_STREAM_NAME'],
+      }),
+    });
+    return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };
+  };
+}
+
+function powertoolsLog(logger: Logger): DeliveryLog {
+  return {
+    info: (message, attributes = {}) => logger.info(message, { ...attributes }),
+    warn: (message, attributes = {}) => logger.warn(message, { ...attributes }),
+    error: (message, attributes = {}) => logger.error(message, { ...attributes }),
+  };
+}
+
+/** The request as the Function URL passed it: body decoded from base64 when it was binary. */
+export function toWebhookRequest(event: LambdaFunctionURLEvent): WebhookRequest {
+  const raw = event.body ?? '';
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    body: event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8'),
+  };
+}
+
+let lambdaHandler: WebhookHandler | undefined;
+
+export const handler = (event: LambdaFunctionURLEvent): Promise<APIGatewayProxyStructuredResultV2> =>
+  (lambdaHandler ??= createWebhookHandler())(event);

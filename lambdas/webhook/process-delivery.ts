@@ -1,0 +1,209 @@
+// One GitHub webhook delivery, from raw request to response: size check, signature check over the raw
+// bytes (before anything is parsed), then ping / ignore / plan, claim the delivery id, enqueue one job
+// per environment with work, set the commit statuses. Every dependency is a parameter, so the Lambda
+// handler, the local server and the tests run exactly this code. Never answers 500 for what the
+// pusher wrote (their mistakes become failure statuses), never logs a secret or a payload.
+import { verify } from '@octokit/webhooks-methods';
+import type { CommitStatusReporter } from '../core/commit-status';
+import type { Config } from '../core/config';
+import { describeError, PromoterError } from '../core/errors';
+import type { FileSource } from '../core/file-source';
+import { buildPushOutcome } from '../core/jobs-from-plan';
+import { planPush } from '../core/plan';
+import { classifyDelivery, extractPayloadText, MAX_WEBHOOK_PAYLOAD_BYTES } from '../core/push-event';
+import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
+
+export interface WebhookRequest {
+  readonly method: string;
+  /** Header names lower-cased (as a Function URL passes them). */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The body exactly as received. */
+  readonly body: Buffer;
+}
+
+export interface WebhookResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export interface DeliveryLog {
+  info(message: string, attributes?: Readonly<Record<string, unknown>>): void;
+  warn(message: string, attributes?: Readonly<Record<string, unknown>>): void;
+  error(message: string, attributes?: Readonly<Record<string, unknown>>): void;
+}
+
+/** A FileSource that may count the API calls it made (the GitHub one does). */
+export type CountingFileSource = FileSource & { readonly apiCalls?: number };
+
+export interface DeliveryDependencies {
+  readonly config: Config;
+  /** Accepted webhook secrets, current first (rotation). */
+  readonly webhookSecrets: () => Promise<readonly string[]>;
+  /** A fresh FileSource for one delivery (its caches live as long as the delivery). */
+  readonly openFileSource: () => Promise<CountingFileSource>;
+  readonly queue: () => Promise<JobQueue>;
+  readonly statusReporter: () => Promise<CommitStatusReporter>;
+  readonly deliveries: DeliveryStore;
+  readonly clock: () => Date;
+  readonly log: DeliveryLog;
+  /** Link on the statuses (dashboard or logs), when there is one. */
+  readonly targetUrl?: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+function reply(statusCode: number, body: Readonly<Record<string, unknown>>): WebhookResponse {
+  return { statusCode, headers: JSON_HEADERS, body: JSON.stringify(body) };
+}
+
+export async function processDelivery(
+  request: WebhookRequest,
+  deps: DeliveryDependencies,
+): Promise<WebhookResponse> {
+  const started = deps.clock().getTime();
+  if (request.method !== 'POST') return reply(405, { message: 'method not allowed: POST a GitHub webhook' });
+  if (request.body.length > MAX_WEBHOOK_PAYLOAD_BYTES) {
+    return reply(413, { message: `payload over ${MAX_WEBHOOK_PAYLOAD_BYTES} bytes (GitHub's cap)` });
+  }
+
+  // Nothing below this line runs for a request that is not signed with one of our secrets.
+  let secrets: readonly string[];
+  try {
+    secrets = await deps.webhookSecrets();
+  } catch (e: unknown) {
+    deps.log.error('cannot load the webhook secret', { error: describeError(e) });
+    return reply(e instanceof PromoterError && e.retryable ? 503 : 500, {
+      message: 'webhook is not configured',
+    });
+  }
+  const text = request.body.toString('utf8');
+  if (!(await verifySignature(secrets, text, request.headers['x-hub-signature-256']))) {
+    deps.log.warn('rejected a delivery without a valid signature', {
+      deliveryId: request.headers['x-github-delivery'],
+      event: request.headers['x-github-event'],
+    });
+    return reply(401, { message: 'unauthorized' });
+  }
+
+  const event = request.headers['x-github-event'];
+  const deliveryId = request.headers['x-github-delivery'];
+  if (event === undefined || event === '') return reply(400, { message: 'missing X-GitHub-Event header' });
+  if (deliveryId === undefined || deliveryId === '' || deliveryId.length > 128) {
+    return reply(400, { message: 'missing or invalid X-GitHub-Delivery header' });
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(extractPayloadText(text, request.headers['content-type']));
+  } catch {
+    return reply(400, { message: 'body is not JSON' });
+  }
+
+  const decision = classifyDelivery(event, payload, deps.config, deps.clock());
+  const context = { deliveryId, event };
+  if (decision.kind === 'ping') {
+    deps.log.info('ping', context);
+    return reply(200, { message: 'pong' });
+  }
+  if (decision.kind === 'invalid') {
+    deps.log.warn('signed delivery is not a valid push', { ...context, reason: decision.reason });
+    return reply(400, { message: decision.reason });
+  }
+  if (decision.kind === 'ignore') {
+    deps.log.info('ignored delivery', { ...context, reason: decision.reason });
+    return reply(202, { message: `ignored: ${decision.reason}` });
+  }
+
+  const { push } = decision;
+  const pushContext = { ...context, repository: push.repository, ref: push.ref, commit: push.after };
+  let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
+  try {
+    claim = await deps.deliveries.claim(deliveryId, deps.clock());
+  } catch (e: unknown) {
+    deps.log.error('cannot record the delivery id; nothing enqueued', {
+      ...pushContext,
+      error: describeError(e),
+    });
+    return reply(503, { message: 'could not record the delivery; redeliver it later' });
+  }
+  if (claim.kind === 'duplicate') {
+    deps.log.info('duplicate delivery: nothing enqueued', { ...pushContext, state: claim.state });
+    return reply(200, { message: 'duplicate delivery', state: claim.state });
+  }
+
+  let apiCalls: number | undefined;
+  try {
+    const source = await deps.openFileSource();
+    const results = await planPush(source, deps.config, push.before, push.after);
+    apiCalls = source.apiCalls;
+    const outcome = buildPushOutcome(deliveryId, push, results, deps.targetUrl);
+    for (const failure of outcome.failures) {
+      deps.log.warn('planning failed for an environment', {
+        ...pushContext,
+        environment: failure.environment,
+        overlay: failure.overlay,
+        error: failure.error.message,
+        code: failure.error.code,
+      });
+    }
+    for (const warning of outcome.warnings) deps.log.info('plan warning', { ...pushContext, warning });
+
+    if (outcome.jobs.length > 0) await (await deps.queue()).send(outcome.jobs);
+    await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
+
+    const reporter = await deps.statusReporter();
+    const reported = await Promise.allSettled(outcome.statuses.map((s) => reporter.report(s)));
+    const statusErrors = reported.flatMap((r, i) =>
+      r.status === 'rejected' ? [`${outcome.statuses[i]!.environment}: ${describeError(r.reason)}`] : [],
+    );
+    for (const error of statusErrors)
+      deps.log.error('could not set a commit status', { ...pushContext, error });
+
+    const environments = Object.fromEntries(outcome.statuses.map((s) => [s.environment, s.state]));
+    deps.log.info('push planned', {
+      ...pushContext,
+      before: push.before,
+      jobs: outcome.jobs.length,
+      environments,
+      githubApiCalls: apiCalls,
+      durationMs: deps.clock().getTime() - started,
+    });
+    return reply(202, {
+      message: outcome.jobs.length > 0 ? 'promotions enqueued' : 'nothing to promote',
+      jobs: outcome.jobs.map((j) => ({ environment: j.environment, promotions: j.promotions.length })),
+      environments,
+      ...(statusErrors.length > 0 ? { statusErrors } : {}),
+    });
+  } catch (e: unknown) {
+    // Nothing is on the queue (or not all of it): forget the claim so a manual redelivery retries.
+    await deps.deliveries.release(deliveryId).catch((releaseError: unknown) =>
+      deps.log.error('could not release the delivery claim', {
+        ...pushContext,
+        error: describeError(releaseError),
+      }),
+    );
+    const retryable = !(e instanceof PromoterError) || e.retryable;
+    deps.log.error('delivery failed; redeliver it from the webhook settings once the cause is fixed', {
+      ...pushContext,
+      error: describeError(e),
+      code: e instanceof PromoterError ? e.code : undefined,
+      githubApiCalls: apiCalls,
+      stack: e instanceof PromoterError ? undefined : e instanceof Error ? e.stack : undefined,
+    });
+    return reply(retryable ? 503 : 500, {
+      message: `could not process the push: ${e instanceof PromoterError ? e.message : 'internal error'}`,
+    });
+  }
+}
+
+async function verifySignature(
+  secrets: readonly string[],
+  body: string,
+  signature: string | undefined,
+): Promise<boolean> {
+  if (signature === undefined || !/^sha256=[0-9a-f]{64}$/.test(signature) || body === '') return false;
+  for (const secret of secrets) {
+    if (secret !== '' && (await verify(secret, body, signature))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,124 @@
+// Webhook test fixtures: real push payloads from @octokit/webhooks-examples adapted to the test
+// repository, signed in the test with @octokit/webhooks-methods, wrapped in Lambda Function URL
+// events (payload 2.0) exactly as AWS builds them.
+import { createRequire } from 'node:module';
+import { sign } from '@octokit/webhooks-methods';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+
+const require = createRequire(import.meta.url);
+
+interface ExampleGroup {
+  readonly name: string;
+  readonly examples: readonly Record<string, unknown>[];
+}
+
+const EXAMPLES = require('@octokit/webhooks-examples') as readonly ExampleGroup[];
+
+/** A real GitHub example payload of `event` (the first one whose fields match `pick`). */
+export function examplePayload(
+  event: string,
+  pick: (payload: Record<string, unknown>) => boolean = () => true,
+): Record<string, unknown> {
+  const group = EXAMPLES.find((g) => g.name === event);
+  const found = group?.examples.find(pick);
+  if (!found) throw new Error(`no @octokit/webhooks-examples payload for ${event}`);
+  return structuredClone(found);
+}
+
+export interface PushFields {
+  readonly repository: string;
+  readonly ref?: string;
+  readonly before: string;
+  readonly after: string;
+  readonly deleted?: boolean;
+}
+
+/** GitHub's example branch push, adapted to our repository and commits. */
+export function pushPayload(fields: PushFields): Record<string, unknown> {
+  const payload = examplePayload('push', (p) => String(p['ref']).startsWith('refs/heads/'));
+  const [owner, name] = fields.repository.split('/') as [string, string];
+  const repository = payload['repository'] as Record<string, unknown>;
+  const created = fields.before === '0'.repeat(40);
+  const deleted = fields.deleted ?? fields.after === '0'.repeat(40);
+  const headCommit = payload['head_commit'] as Record<string, unknown>;
+  return {
+    ...payload,
+    ref: fields.ref ?? 'refs/heads/main',
+    before: fields.before,
+    after: fields.after,
+    created,
+    deleted,
+    head_commit: deleted ? null : { ...headCommit, id: fields.after },
+    repository: {
+      ...repository,
+      name,
+      full_name: fields.repository,
+      owner: { ...(repository['owner'] as object), login: owner, name: owner },
+    },
+  };
+}
+
+export interface EventOptions {
+  readonly event?: string;
+  readonly deliveryId?: string;
+  /** Secret to sign with; undefined: no signature header. */
+  readonly secret?: string;
+  /** Overrides the computed signature header. */
+  readonly signature?: string;
+  readonly base64?: boolean;
+  readonly method?: string;
+  readonly contentType?: string;
+  readonly omitHeaders?: readonly string[];
+}
+
+let requestCounter = 0;
+
+/** A Function URL event for a delivery whose body is `body` (text or bytes). */
+export async function functionUrlEvent(
+  body: string | Buffer,
+  options: EventOptions = {},
+): Promise<LambdaFunctionURLEvent> {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const signature =
+    options.signature ??
+    (options.secret === undefined ? undefined : await sign(options.secret, bytes.toString('utf8')));
+  const headers: Record<string, string> = {
+    'content-type': options.contentType ?? 'application/json',
+    'user-agent': 'GitHub-Hookshot/abc123',
+    'x-github-event': options.event ?? 'push',
+    'x-github-delivery': options.deliveryId ?? `delivery-${++requestCounter}`,
+    'x-github-hook-id': '123',
+    'x-forwarded-proto': 'https',
+    host: 'abc.lambda-url.us-east-1.on.aws',
+    ...(signature === undefined ? {} : { 'x-hub-signature-256': signature }),
+  };
+  for (const name of options.omitHeaders ?? []) Reflect.deleteProperty(headers, name);
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/',
+    rawQueryString: '',
+    headers,
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'abc',
+      domainName: 'abc.lambda-url.us-east-1.on.aws',
+      domainPrefix: 'abc',
+      http: {
+        method: options.method ?? 'POST',
+        path: '/',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'GitHub-Hookshot/abc123',
+      },
+      requestId: `req-${requestCounter}`,
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    body: options.base64 === true ? bytes.toString('base64') : bytes.toString('utf8'),
+    isBase64Encoded: options.base64 === true,
+  } as LambdaFunctionURLEvent;
+}
