@@ -5,10 +5,10 @@
 // independent client) or with a typed retryable error — and never with the destination tag
 // pointing at an image the destination cannot serve in full.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { copyWithEngine, type EngineCopyOutcome } from '../../bench/support/engine';
-import type { PromoterError } from '../../lambdas/core/errors';
-import { RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
+import { PromoterError, RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy';
 import {
   addImage,
@@ -250,6 +250,19 @@ describe('copy engine under faults', () => {
     await Promise.all([source?.stop(), destination?.stop()]);
   });
 
+  /** Copies the source image to `repository:1` through both proxies; the error when it fails. */
+  const attemptCopy = (repository: string): Promise<EngineCopyOutcome | Error> =>
+    copyWithEngine({
+      source: `${sourceProxy.host}/faults/app:1`,
+      destination: `${destinationProxy.host}/${repository}:1`,
+      sourceSide: { endpoint: sourceProxy.url, credentials: source },
+      destinationSide: { endpoint: destinationProxy.url, credentials: destination },
+      retry: RETRY,
+    }).then(
+      (result): EngineCopyOutcome | Error => result,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+
   CASES.forEach((c, i) => {
     it(c.name, async () => {
       // Prepare
@@ -260,16 +273,7 @@ describe('copy engine under faults', () => {
       const repository = `faults/case-${i}`;
 
       // Act
-      const outcome = await copyWithEngine({
-        source: `${sourceProxy.host}/faults/app:1`,
-        destination: `${destinationProxy.host}/${repository}:1`,
-        sourceSide: { endpoint: sourceProxy.url, credentials: source },
-        destinationSide: { endpoint: destinationProxy.url, credentials: destination },
-        retry: RETRY,
-      }).then(
-        (result): EngineCopyOutcome | Error => result,
-        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-      );
+      const outcome = await attemptCopy(repository);
 
       // Assess
       c.assess(faulted);
@@ -290,6 +294,57 @@ describe('copy engine under faults', () => {
       if (c.expected.error !== undefined) assert.equal(tag.present, false, 'a failed copy leaves no tag');
       assert.deepEqual(tag.missing, [], 'everything the tag points at is in the destination');
     });
+  });
+
+  // RetryPolicy.attempts is documented as "total tries, the first included". A blob read that
+  // keeps failing must not be tried attempts x attempts times (the HTTP layer's retries nested in
+  // the engine's whole-transfer retries): against a rate-limiting registry that squares the load.
+  it('tries a persistently failing blob read at most `attempts` times in all', async () => {
+    // Prepare
+    sourceProxy.setRules([
+      {
+        name: '503',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        action: { kind: 'status', status: 503 },
+      },
+    ]);
+    destinationProxy.setRules([]);
+    // Act
+    const outcome = await attemptCopy('faults/retry-budget');
+    // Assess
+    assert.ok(outcome instanceof RegistryUnavailableError, String(outcome));
+    assert.equal(sourceProxy.stats('503').injected, RETRY.attempts, 'reads of the failing blob');
+  });
+
+  // When copyImage rejects, the copy is over: no transfer of it keeps running in the background
+  // (in a Lambda it would resume inside the next invocation; in the CLI it holds the exit).
+  it('stops every other transfer once the copy has failed', async () => {
+    // Prepare: one layer fails fast for good; another is rate-limited (1 s waits) for good.
+    sourceProxy.setRules([
+      {
+        name: 'fail',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.big}$`),
+        action: { kind: 'status', status: 404 },
+      },
+      {
+        name: 'slow',
+        methods: ['GET'],
+        path: new RegExp(`/blobs/${image.blobs[4]!.digest}$`),
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ]);
+    destinationProxy.setRules([]);
+    // Act
+    const outcome = await attemptCopy('faults/abandoned');
+    const atFailure = sourceProxy.stats('slow').matched;
+    await sleep(1500);
+    const afterwards = sourceProxy.stats('slow').matched;
+    // Assess
+    assert.ok(outcome instanceof PromoterError && !outcome.retryable, String(outcome));
+    assert.ok(atFailure >= 1, 'the rate-limited layer was being read when the copy failed');
+    assert.equal(afterwards, atFailure, 'requests for the copy after it had failed');
   });
 });
 
