@@ -11,7 +11,11 @@ import type { CommitStatus, CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { WorkerDependencies } from './process-job';
-import { createRegistryAccess, type RegistryCredentialFactory } from './registry-access';
+import {
+  createRegistryAccess,
+  type RegistryAccessOptions,
+  type RegistryCredentialFactory,
+} from './registry-access';
 
 export const SERVICE_NAME = 'image-promoter-worker';
 export const DEFAULT_METRICS_NAMESPACE = 'ImagePromoter';
@@ -24,6 +28,8 @@ export interface WorkerEnvironmentOptions {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   readonly reporter?: CommitStatusReporter;
+  /** Registry client retry policy (default: the client's). */
+  readonly registryRetry?: RegistryAccessOptions['retry'];
 }
 
 export function createWorkerDependencies(options: WorkerEnvironmentOptions): WorkerDependencies {
@@ -46,7 +52,11 @@ export function createWorkerDependencies(options: WorkerEnvironmentOptions): Wor
   });
   return {
     config,
-    registries: createRegistryAccess({ config, registryCredentials: options.registryCredentials }),
+    registries: createRegistryAccess({
+      config,
+      registryCredentials: options.registryCredentials,
+      ...(options.registryRetry === undefined ? {} : { retry: options.registryRetry }),
+    }),
     reporter: options.reporter ?? createLazyGitHubReporter(config, env),
     logger,
     metrics,
