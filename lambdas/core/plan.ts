@@ -1,0 +1,192 @@
+// Promotion planning: given an environment's overlay images before and after a push, which images to
+// copy from the source registry to the destination registry, and why every other image is left alone.
+// Pure in planEnvironment (no I/O); planPush reads both revisions only through a FileSource. Never
+// builds or splits reference strings: every reference goes through parseImageRef / withRegistry.
+import { isRepositoryAllowed, type Config, type EnvironmentConfig } from './config';
+import { InvalidReferenceError, OverlayError, PromoterError } from './errors';
+import { NULL_SHA, type FileSource } from './file-source';
+import { formatImageRef, parseImageRef, withRegistry, type ImageRef } from './image-ref';
+import { resolveOverlayImages, type OverlayImages } from './overlay/resolve-overlay-images';
+
+export interface PlannedPromotion {
+  readonly source: ImageRef;
+  readonly destination: ImageRef;
+}
+
+export interface SkippedImage {
+  /** The reference as the overlay writes it. */
+  readonly image: string;
+  readonly reason: string;
+}
+
+export interface EnvironmentPlan {
+  readonly environment: string;
+  readonly overlay: string;
+  /** Sorted by destination reference. */
+  readonly promotions: readonly PlannedPromotion[];
+  /** Managed images (destination registry, allowlisted) already deployed before the push; sorted. */
+  readonly unchanged: readonly string[];
+  /** External registry, not allowlisted, unpinned, invalid... with reasons; sorted by image. */
+  readonly skipped: readonly SkippedImage[];
+  /** From the resolver at `after` (remote resources, generators...) and the planner itself. */
+  readonly warnings: readonly string[];
+}
+
+export type EnvironmentPlanResult =
+  | { readonly kind: 'planned'; readonly plan: EnvironmentPlan }
+  | {
+      readonly kind: 'failed';
+      readonly environment: string;
+      readonly overlay: string;
+      readonly error: PromoterError;
+    };
+
+/** Pure: what to promote for one environment given the overlay's images before (undefined: none, e.g.
+ * a created branch or a new overlay) and after (undefined: the overlay was deleted -> promotes nothing). */
+export function planEnvironment(
+  env: EnvironmentConfig,
+  before: OverlayImages | undefined,
+  after: OverlayImages | undefined,
+): EnvironmentPlan {
+  const promotions: PlannedPromotion[] = [];
+  const unchanged: string[] = [];
+  const skipped: SkippedImage[] = [];
+  const deployedBefore = new Set(
+    (before?.images ?? []).flatMap((image) => {
+      const ref = tryParseImageRef(image);
+      return ref instanceof InvalidReferenceError ? [] : [formatImageRef(ref)];
+    }),
+  );
+
+  const seen = new Set<string>();
+  for (const image of after?.images ?? []) {
+    const ref = tryParseImageRef(image);
+    if (ref instanceof InvalidReferenceError) {
+      if (seen.has(image)) continue;
+      seen.add(image);
+      skipped.push({ image, reason: `not a valid image reference: ${ref.reason}` });
+      continue;
+    }
+    // `nginx` and `docker.io/library/nginx` are one image: dedupe on the normalized form.
+    const key = formatImageRef(ref);
+    if (seen.has(key)) continue;
+    seen.add(key);
+
+    const reason = reasonToSkip(env, ref);
+    if (reason !== undefined) skipped.push({ image, reason });
+    else if (deployedBefore.has(key)) unchanged.push(image);
+    else promotions.push({ source: withRegistry(ref, env.source.registry), destination: ref });
+  }
+
+  const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    environment: env.name,
+    overlay: env.overlay,
+    promotions: promotions
+      .map((p) => ({ p, key: formatImageRef(p.destination) }))
+      .sort((a, b) => byKey(a.key, b.key))
+      .map(({ p }) => p),
+    unchanged: unchanged.sort(byKey),
+    skipped: skipped.sort((a, b) => byKey(a.image, b.image)),
+    // Only the overlay as pushed matters to the user; warnings about the old revision would be noise.
+    warnings: (after?.warnings ?? []).filter(unique),
+  };
+}
+
+/** Why a parsed image of the overlay is not managed by this environment, or undefined when it is. */
+function reasonToSkip(env: EnvironmentConfig, ref: ImageRef): string | undefined {
+  const registry = ref.registry.toLowerCase();
+  if (registry === env.source.registry.toLowerCase()) {
+    return (
+      `references the source registry ${env.source.registry}; ` +
+      `reference ${env.destination.registry} to have it promoted`
+    );
+  }
+  if (registry !== env.destination.registry.toLowerCase()) {
+    return `external registry ${ref.registry} (only ${env.destination.registry} is managed)`;
+  }
+  if (!isRepositoryAllowed(env, ref.repository)) {
+    return `repository ${ref.repository} is not in the allowlist (${(env.repositories ?? []).join(', ')})`;
+  }
+  if (ref.digest === undefined && (ref.tag === undefined || ref.tag === 'latest')) {
+    return `${ref.tag === undefined ? 'no tag or digest (implicit :latest)' : 'tag latest'} is not promotable: pin a version tag or a digest`;
+  }
+  return undefined;
+}
+
+/** Reads the overlay at both revisions through `source` and plans every environment of `config`.
+ * `before` may be NULL_SHA (created branch); `after` NULL_SHA (deleted branch) promotes nothing.
+ * Non-retryable errors of one environment (its overlay is invalid or missing) become kind 'failed'
+ * for that environment only; retryable errors (the FileSource's outside system failing) are thrown. */
+export async function planPush(
+  source: FileSource,
+  config: Config,
+  before: string,
+  after: string,
+): Promise<readonly EnvironmentPlanResult[]> {
+  return Promise.all(
+    config.environments.map(async (env): Promise<EnvironmentPlanResult> => {
+      try {
+        return { kind: 'planned', plan: await planEnvironmentPush(source, env, before, after) };
+      } catch (e: unknown) {
+        if (e instanceof PromoterError && !e.retryable) {
+          return { kind: 'failed', environment: env.name, overlay: env.overlay, error: e };
+        }
+        throw e;
+      }
+    }),
+  );
+}
+
+async function planEnvironmentPush(
+  source: FileSource,
+  env: EnvironmentConfig,
+  before: string,
+  after: string,
+): Promise<EnvironmentPlan> {
+  const existsAfter = after !== NULL_SHA && (await source.kindOf(after, env.overlay)) !== undefined;
+  const existsBefore = before !== NULL_SHA && (await source.kindOf(before, env.overlay)) !== undefined;
+  if (!existsAfter) {
+    if (existsBefore || after === NULL_SHA) return planEnvironment(env, undefined, undefined);
+    throw new OverlayError(
+      env.overlay,
+      `overlay of environment ${env.name} does not exist at ${describeRevision(after)}` +
+        `${before === NULL_SHA ? '' : ` nor at ${describeRevision(before)}`}; fix environments[].overlay`,
+    );
+  }
+  const afterImages = await resolveOverlayImages(source, after, env.overlay);
+  if (!existsBefore) return planEnvironment(env, undefined, afterImages);
+  let beforeImages: OverlayImages;
+  try {
+    beforeImages = await resolveOverlayImages(source, before, env.overlay);
+  } catch (e: unknown) {
+    // A broken overlay before the push must not block the push that fixes it: plan as if it were new.
+    if (!(e instanceof PromoterError) || e.retryable) throw e;
+    return withWarning(
+      planEnvironment(env, undefined, afterImages),
+      `overlay could not be read at ${describeRevision(before)} (${e.message}); every managed image is treated as new`,
+    );
+  }
+  return planEnvironment(env, beforeImages, afterImages);
+}
+
+function withWarning(plan: EnvironmentPlan, warning: string): EnvironmentPlan {
+  return { ...plan, warnings: [...plan.warnings, warning] };
+}
+
+function describeRevision(revision: string): string {
+  return /^[0-9a-f]{40}$/.test(revision) ? revision.slice(0, 12) : revision;
+}
+
+function unique<T>(value: T, index: number, all: readonly T[]): boolean {
+  return all.indexOf(value) === index;
+}
+
+function tryParseImageRef(image: string): ImageRef | InvalidReferenceError {
+  try {
+    return parseImageRef(image);
+  } catch (e: unknown) {
+    if (e instanceof InvalidReferenceError) return e;
+    throw e;
+  }
+}
