@@ -1,9 +1,154 @@
-// `image-promoter plan`: not implemented yet (placeholder so the CLI wiring typechecks).
+// `image-promoter plan`: what a push from --before to --after would promote in every environment of
+// the config, computed from a local git repository exactly as the webhook computes it from GitHub.
+// Wiring only: config file + git FileSource + planPush; never copies anything, never calls AWS.
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../../adapters/config-source';
+import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
-import type { Command } from '../main';
+import { formatImageRef } from '../../core/image-ref';
+import type { EnvironmentPlanResult } from '../../core/plan';
+import { planPush } from '../../core/plan';
+import { formatTable } from '../format-table';
+import type { Command, CommandIo } from '../main';
+
+const USAGE = `usage: image-promoter plan --before REV --after REV --config FILE [--repo DIR] [--json]
+
+Shows, for every environment of the config, which images a push from --before to --after promotes
+(new in the overlay, in the destination registry, allowlisted), which are unchanged and which are
+skipped and why. Reads both revisions from git; copies nothing. Exit status 1 when an environment
+failed (its overlay is missing or invalid).
+
+  --repo DIR     a directory of the git repository (default: the current directory)
+  --before REV   the revision before the push; 0000000000000000000000000000000000000000 for a new branch
+  --after REV    the revision after the push
+  --config FILE  the image-promoter.yaml to use
+  --json         print {"environments": [{"name", "overlay", "promotions": [{"source", "destination"}],
+                 "unchanged", "skipped": [{"image", "reason"}], "warnings"[, "error"]}]}`;
 
 export const planCommand: Command = {
-  summary: '(not implemented yet)',
-  usage: 'usage: image-promoter plan',
-  run: () => Promise.reject(new UsageError('plan is not implemented yet')),
+  summary: 'show what a push would promote, per environment',
+  usage: USAGE,
+  async run(args: readonly string[], io: CommandIo): Promise<number> {
+    const options = parseOptions(args);
+    const config = await loadConfigFile(options.config);
+    const source = new GitFileSource(options.repo);
+    try {
+      const results = await planPush(source, config, options.before, options.after);
+      io.stdout.write(options.json ? `${JSON.stringify(toJson(results), null, 2)}\n` : formatPlan(results));
+      return results.some((result) => result.kind === 'failed') ? 1 : 0;
+    } finally {
+      source.close();
+    }
+  },
 };
+
+interface PlanOptions {
+  readonly repo: string;
+  readonly before: string;
+  readonly after: string;
+  readonly config: string;
+  readonly json: boolean;
+}
+
+function parseOptions(args: readonly string[]): PlanOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        repo: { type: 'string', default: '.' },
+        before: { type: 'string' },
+        after: { type: 'string' },
+        config: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e: unknown) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const { repo, before, after, config, json } = values;
+  const missing = (['before', 'after', 'config'] as const).filter((name) => !values[name]);
+  if (missing.length > 0 || before === undefined || after === undefined || config === undefined) {
+    throw new UsageError(`missing ${missing.map((name) => `--${name}`).join(', ')}`);
+  }
+  return { repo, before, after, config, json };
+}
+
+interface EnvironmentJson {
+  readonly name: string;
+  readonly overlay: string;
+  readonly promotions: readonly { readonly source: string; readonly destination: string }[];
+  readonly unchanged: readonly string[];
+  readonly skipped: readonly { readonly image: string; readonly reason: string }[];
+  readonly warnings: readonly string[];
+  readonly error?: string;
+}
+
+function toJson(results: readonly EnvironmentPlanResult[]): {
+  readonly environments: readonly EnvironmentJson[];
+} {
+  return {
+    environments: results.map((result): EnvironmentJson => {
+      if (result.kind === 'failed') {
+        return {
+          name: result.environment,
+          overlay: result.overlay,
+          promotions: [],
+          unchanged: [],
+          skipped: [],
+          warnings: [],
+          error: result.error.message,
+        };
+      }
+      const { plan } = result;
+      return {
+        name: plan.environment,
+        overlay: plan.overlay,
+        promotions: plan.promotions.map((p) => ({
+          source: formatImageRef(p.source),
+          destination: formatImageRef(p.destination),
+        })),
+        unchanged: plan.unchanged,
+        skipped: plan.skipped,
+        warnings: plan.warnings,
+      };
+    }),
+  };
+}
+
+function formatPlan(results: readonly EnvironmentPlanResult[]): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  let promoted = 0;
+  let failed = 0;
+  for (const result of results) {
+    if (result.kind === 'failed') {
+      failed++;
+      rows.push([result.environment, 'FAILED', '', result.error.message]);
+      continue;
+    }
+    const { plan } = result;
+    promoted += plan.promotions.length;
+    for (const p of plan.promotions) {
+      rows.push([
+        plan.environment,
+        'promote',
+        formatImageRef(p.destination),
+        `from ${formatImageRef(p.source)}`,
+      ]);
+    }
+    for (const image of plan.unchanged) rows.push([plan.environment, 'unchanged', image, '']);
+    for (const s of plan.skipped) rows.push([plan.environment, 'skip', s.image, s.reason]);
+    if (plan.promotions.length + plan.unchanged.length + plan.skipped.length === 0) {
+      rows.push([plan.environment, 'nothing', '', `no images in ${plan.overlay}`]);
+    }
+    for (const warning of plan.warnings) notes.push(`warning (${plan.environment}): ${warning}`);
+  }
+  const summary =
+    `${results.length} environment${results.length === 1 ? '' : 's'}: ` +
+    `${promoted} image${promoted === 1 ? '' : 's'} to promote` +
+    (failed > 0 ? `, ${failed} failed` : '');
+  return `${[formatTable(['ENVIRONMENT', 'ACTION', 'IMAGE', 'DETAIL'], rows), ...notes, summary].join('\n')}\n`;
+}
