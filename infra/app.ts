@@ -1,0 +1,37 @@
+// The CDK app entry (cdk.json: `npx tsx infra/app.ts`). Reads the config named by `-c config=FILE`
+// (default: the documented example, so `npx cdk synth` works on a fresh clone) and optional
+// `-c alarmTopicArn=ARN[,ARN...]`, then composes the stacks. Wiring only; never calls AWS.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { parseConfig } from '../lambdas/core/config';
+import { describeError } from '../lambdas/core/errors';
+import { PROJECT_ROOT } from './constructs/lambda-bundling';
+import { addPromoterStacks } from './promoter-app';
+
+/** What `npx cdk synth` uses without `-c config=FILE`. */
+export const EXAMPLE_CONFIG = resolve(PROJECT_ROOT, 'image-promoter.example.yaml');
+
+function main(): void {
+  const app = new App();
+  const file = contextString(app, 'config') ?? EXAMPLE_CONFIG;
+  const config = parseConfig(readFileSync(file, 'utf8'), file);
+  const alarmTopicArns = (contextString(app, 'alarmTopicArn') ?? '')
+    .split(',')
+    .map((arn) => arn.trim())
+    .filter((arn) => arn !== '');
+  addPromoterStacks(app, config, { file, alarmTopicArns });
+  app.synth();
+}
+
+function contextString(app: App, key: string): string | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+try {
+  main();
+} catch (e: unknown) {
+  console.error(`image-promoter cdk app: ${describeError(e)}`);
+  process.exit(1);
+}

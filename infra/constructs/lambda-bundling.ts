@@ -1,0 +1,50 @@
+// How both Lambdas are built: the local esbuild (never Docker), one minified ESM file with a source
+// map, the AWS SDK v3 left to the runtime. Shared by the function constructs, the infra tests and
+// bench/bundle.bench.ts so that what is measured is what is deployed. Never adds per-function tweaks:
+// a difference between the two bundles must be a difference in their sources.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+
+/** Repository root (the directory holding package.json and package-lock.json). */
+export const PROJECT_ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+
+export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = Architecture.ARM_64;
+/** Syntax level of the bundle: the oldest runtime it must still load on. */
+export const BUNDLE_TARGET = 'node22';
+
+/** The runtime ships AWS SDK v3 (and its @smithy core). Bundling the clients would add ~500 KB per
+ * function and miss the size targets (webhook <= 400 KB, worker <= 600 KB); bench/bundle.bench.ts
+ * prints both variants. The price: the runtime's SDK version, not package-lock's, runs in Lambda. */
+export const RUNTIME_PROVIDED_MODULES: readonly string[] = ['@aws-sdk/*', '@smithy/*'];
+
+/** ESM output: bundled CommonJS dependencies still call `require` for Node built-ins. */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __ipCreateRequire } from 'node:module'; const require = __ipCreateRequire(import.meta.url);";
+
+export type LambdaName = 'webhook' | 'worker';
+
+/** The handler module of a Lambda (exports `handler`). */
+export function entryOf(name: LambdaName): string {
+  return join(PROJECT_ROOT, 'lambdas', name, 'handler.ts');
+}
+
+export function createBundlingOptions(): BundlingOptions {
+  return {
+    forceDockerBundling: false,
+    minify: true,
+    sourceMap: true,
+    sourcesContent: false,
+    target: BUNDLE_TARGET,
+    format: OutputFormat.ESM,
+    mainFields: ['module', 'main'],
+    banner: ESM_REQUIRE_BANNER,
+    externalModules: [...RUNTIME_PROVIDED_MODULES],
+    logLevel: LogLevel.ERROR,
+  };
+}
+
+/** Environment both functions get: source-mapped stack traces in logs. */
+export const NODE_OPTIONS = '--enable-source-maps';

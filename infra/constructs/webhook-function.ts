@@ -1,0 +1,82 @@
+// The webhook Lambda behind a public Function URL (auth NONE: GitHub cannot sign AWS requests; the
+// handler verifies X-Hub-Signature-256 before it parses anything). It may send to its queue, use its
+// deliveries table and read its two secrets; nothing else. Never reads the webhook secret into the
+// template or an environment variable (only its ARN).
+import { Duration } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { FunctionUrlAuthType, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { FunctionRole } from './function-role';
+import {
+  createBundlingOptions,
+  entryOf,
+  LAMBDA_ARCHITECTURE,
+  LAMBDA_RUNTIME,
+  PROJECT_ROOT,
+} from './lambda-bundling';
+import { createCommonEnvironment, ENV } from './lambda-environment';
+
+export interface WebhookFunctionProps {
+  /** IMAGE_PROMOTER_CONFIG: the validated config for this destination, as JSON. */
+  readonly configJson: string;
+  readonly queue: IQueue;
+  readonly deliveriesTable: ITable;
+  readonly webhookSecret: ISecret;
+  readonly githubToken: ISecret;
+  readonly logRetention: RetentionDays;
+}
+
+/** GitHub gives a webhook 10 s; planning reads the overlays through the GitHub API. */
+export const WEBHOOK_TIMEOUT = Duration.seconds(30);
+export const WEBHOOK_MEMORY_MB = 512;
+
+export class WebhookFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly url: FunctionUrl;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: WebhookFunctionProps) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'LogGroup', { retention: props.logRetention });
+    const { role } = new FunctionRole(this, 'ExecutionRole', {
+      logGroup: this.logGroup,
+      description: 'image-promoter webhook: enqueue promotion jobs, record deliveries, read its secrets',
+    });
+    this.function = new NodejsFunction(this, 'Function', {
+      description: 'image-promoter webhook: verify GitHub pushes, plan promotions, enqueue jobs',
+      entry: entryOf('webhook'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      memorySize: WEBHOOK_MEMORY_MB,
+      timeout: WEBHOOK_TIMEOUT,
+      role,
+      logGroup: this.logGroup,
+      bundling: createBundlingOptions(),
+      environment: {
+        ...createCommonEnvironment(props.configJson),
+        [ENV.queueUrl]: props.queue.queueUrl,
+        [ENV.deliveriesTable]: props.deliveriesTable.tableName,
+        [ENV.webhookSecretArn]: props.webhookSecret.secretArn,
+        [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
+      },
+    });
+    this.url = this.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
+
+    props.queue.grant(role, 'sqs:SendMessage');
+    props.deliveriesTable.grant(
+      role,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    );
+    props.webhookSecret.grantRead(role);
+    props.githubToken.grantRead(role);
+  }
+}

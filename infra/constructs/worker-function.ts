@@ -1,0 +1,159 @@
+// The worker Lambda: takes promotion jobs off the queue (partial batch responses), assumes the
+// source account's read-only role, and pushes into the allowlisted repositories of its own ECR
+// registry. Its role has a fixed name so the source account's trust policy can name it without a
+// cross-account lookup. Never gets push rights outside the allowlist, nor any role but the source
+// roles.
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { FunctionRole } from './function-role';
+import {
+  createBundlingOptions,
+  entryOf,
+  LAMBDA_ARCHITECTURE,
+  LAMBDA_RUNTIME,
+  PROJECT_ROOT,
+} from './lambda-bundling';
+import { createCommonEnvironment, ENV } from './lambda-environment';
+
+export interface WorkerFunctionProps {
+  /** IMAGE_PROMOTER_CONFIG: the validated config for this destination, as JSON. */
+  readonly configJson: string;
+  readonly queue: IQueue;
+  readonly githubToken: ISecret;
+  /** Fixed execution role name (the source roles trust `arn:...:role/<roleName>`). */
+  readonly roleName: string;
+  /** Roles in source accounts the worker may assume. */
+  readonly sourceRoleArns: readonly string[];
+  /** Destination repository name patterns (IAM wildcards) the worker may push to. */
+  readonly pushableRepositories: readonly string[];
+  /** Patterns the worker may create (empty unless `destination.createRepositories`). */
+  readonly creatableRepositories: readonly string[];
+  readonly logRetention: RetentionDays;
+  readonly timeout?: Duration;
+  readonly memorySize?: number;
+  /** Concurrent invocations the SQS event source may run. */
+  readonly maxConcurrency?: number;
+}
+
+/** Large images stream through memory (no ephemeral storage): memory also buys network and CPU. */
+export const WORKER_TIMEOUT = Duration.minutes(15);
+export const WORKER_MEMORY_MB = 2048;
+/** Bounded through the event source, not reserved concurrency: a reserved limit below the number of
+ * SQS pollers throttles invocations, which counts as receives and sends healthy jobs to the DLQ —
+ * and reserving any concurrency fails in accounts whose total limit is the new-account 10. */
+export const WORKER_MAX_CONCURRENCY = 5;
+
+/** ECR actions of a push (and of the HEAD/GET checks around it) in the destination registry. */
+export const DESTINATION_ECR_ACTIONS: readonly string[] = [
+  'ecr:BatchCheckLayerAvailability',
+  'ecr:BatchGetImage',
+  'ecr:CompleteLayerUpload',
+  'ecr:DescribeImages',
+  'ecr:DescribeRepositories',
+  'ecr:GetDownloadUrlForLayer',
+  'ecr:InitiateLayerUpload',
+  'ecr:PutImage',
+  'ecr:UploadLayerPart',
+];
+
+export class WorkerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: WorkerFunctionProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.logGroup = new LogGroup(this, 'LogGroup', { retention: props.logRetention });
+    const { role } = new FunctionRole(this, 'ExecutionRole', {
+      logGroup: this.logGroup,
+      roleName: props.roleName,
+      description: 'image-promoter worker: assume the source read-only role, push allowlisted repositories',
+    });
+    this.role = role;
+    const timeout = props.timeout ?? WORKER_TIMEOUT;
+    this.function = new NodejsFunction(this, 'Function', {
+      description: 'image-promoter worker: copy images byte-identically into this registry, report status',
+      entry: entryOf('worker'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      memorySize: props.memorySize ?? WORKER_MEMORY_MB,
+      timeout,
+      role,
+      logGroup: this.logGroup,
+      bundling: createBundlingOptions(),
+      environment: {
+        ...createCommonEnvironment(props.configJson),
+        [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
+      },
+    });
+    this.function.addEventSource(
+      new SqsEventSource(props.queue, {
+        // One job per invocation: a job already copies its images in parallel, and a slow job then
+        // never holds other jobs past the timeout.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.maxConcurrency ?? WORKER_MAX_CONCURRENCY,
+      }),
+    );
+
+    const repositoryArn = (pattern: string): string =>
+      stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: pattern });
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'PushAllowlistedRepositories',
+        actions: [...DESTINATION_ECR_ACTIONS],
+        resources: props.pushableRepositories.map(repositoryArn),
+      }),
+    );
+    if (props.creatableRepositories.length > 0) {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'CreateAllowlistedRepositories',
+          actions: ['ecr:CreateRepository'],
+          resources: props.creatableRepositories.map(repositoryArn),
+        }),
+      );
+    }
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RegistryLogin',
+        actions: ['ecr:GetAuthorizationToken'],
+        resources: ['*'],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'AssumeSourceRoles',
+        actions: ['sts:AssumeRole'],
+        resources: [...props.sourceRoleArns],
+      }),
+    );
+    props.githubToken.grantRead(role);
+
+    const validations = Validations.of(this);
+    validations.acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken has no resource-level permissions; it only issues a login token.',
+    });
+    const wildcards = new Set(
+      [...props.pushableRepositories, ...props.creatableRepositories].filter((p) => p.includes('*')),
+    );
+    for (const pattern of wildcards) {
+      validations.acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${stack.region}:${stack.account}:repository/${pattern}]`,
+        reason:
+          'A repository allowlist glob from the config (environments[].repositories), inside this registry; ' +
+          'the worker checks the exact glob again before every copy.',
+      });
+    }
+  }
+}
