@@ -1,9 +1,181 @@
-// `image-promoter webhook`: not implemented yet (placeholder so the CLI wiring typechecks).
+// `image-promoter webhook --port PORT --config FILE`: the webhook Lambda served over plain HTTP for
+// local use. Each request becomes a Function URL event (payload 2.0) as AWS builds it, goes through
+// the very same handler, and its result is written back. Wiring only: no webhook logic lives here.
+// Secrets come from WEBHOOK_SECRET / GITHUB_TOKEN (or their ARNs); it never prints them.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { parseArgs } from 'node:util';
+import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
+import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config-source';
 import { UsageError } from '../../core/errors';
-import type { Command } from '../main';
+import { MAX_WEBHOOK_PAYLOAD_BYTES } from '../../core/push-event';
+import { createWebhookHandler, type WebhookHandler } from '../../webhook/handler';
+import type { Command, CommandIo } from '../main';
+
+const USAGE = `usage: image-promoter webhook --port PORT [--host HOST] [--config FILE]
+
+Serves the webhook Lambda over plain HTTP, exactly as its Function URL would call it.
+  --port PORT     port to listen on (0: any free port)
+  --host HOST     address to bind (default 127.0.0.1)
+  --config FILE   image-promoter.yaml (default: IMAGE_PROMOTER_CONFIG / IMAGE_PROMOTER_CONFIG_FILE)
+
+Environment: WEBHOOK_SECRET (comma-separated for rotation) or WEBHOOK_SECRET_ARN; GITHUB_TOKEN or
+GITHUB_TOKEN_SECRET_ARN; GITHUB_API_URL; QUEUE_URL; DELIVERIES_TABLE (optional: in memory without it);
+AWS_ENDPOINT_URL for a local AWS endpoint. Stops on SIGINT / SIGTERM.`;
+
+export interface WebhookServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Serves `handler` on host:port until stop(). */
+export async function startWebhookServer(options: {
+  readonly handler: WebhookHandler;
+  readonly port: number;
+  readonly host?: string;
+}): Promise<WebhookServer> {
+  const server = createServer((req, res) => {
+    serve(options.handler, req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"message":"internal error"}');
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => resolve());
+  });
+  const address = server.address();
+  const port = address !== null && typeof address === 'object' ? address.port : options.port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function serve(handler: WebhookHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    // Keep one byte over the cap so the handler answers 413 itself, without buffering more.
+    if (size <= MAX_WEBHOOK_PAYLOAD_BYTES + 1) chunks.push(chunk as Buffer);
+  }
+  const body = Buffer.concat(chunks).subarray(0, MAX_WEBHOOK_PAYLOAD_BYTES + 1);
+  const result = await handler(toFunctionUrlEvent(req, body, new Date()));
+  writeResult(res, result);
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml)\b|application\/[\w.+-]+\+(json|xml)\b)/i;
+
+/** The Function URL event AWS would build for this request (payload format 2.0). */
+export function toFunctionUrlEvent(req: IncomingMessage, body: Buffer, now: Date): LambdaFunctionURLEvent {
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const [name, value] of Object.entries(req.headersDistinct)) {
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    if (key === 'cookie') cookies = value.flatMap((v) => v.split(/;\s*/)).filter((c) => c !== '');
+    else headers[key] = value.join(',');
+  }
+  const host = headers['host'] ?? 'localhost';
+  const url = new URL(req.url ?? '/', `http://${host}`);
+  const query: Record<string, string> = {};
+  for (const key of new Set(url.searchParams.keys())) query[key] = url.searchParams.getAll(key).join(',');
+  const binary = !TEXT_TYPES.test(headers['content-type'] ?? '');
+  const domainName = host.replace(/:\d+$/, '');
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    ...(cookies === undefined ? {} : { cookies }),
+    headers,
+    ...(Object.keys(query).length === 0 ? {} : { queryStringParameters: query }),
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'local',
+      domainName,
+      domainPrefix: domainName.split('.')[0] ?? domainName,
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: formatRequestTime(now),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length === 0 ? {} : { body: binary ? body.toString('base64') : body.toString('utf8') }),
+    isBase64Encoded: body.length > 0 && binary,
+  } as LambdaFunctionURLEvent;
+}
+
+/** `24/Nov/2026:14:25:59 +0000`, as requestContext.time carries it. */
+function formatRequestTime(date: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${two(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:` +
+    `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`
+  );
+}
+
+function writeResult(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  const body =
+    result.body === undefined
+      ? Buffer.alloc(0)
+      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  res.writeHead(result.statusCode ?? 200, { ...headers, 'content-length': String(body.length) });
+  res.end(body);
+}
 
 export const webhookCommand: Command = {
-  summary: '(not implemented yet)',
-  usage: 'usage: image-promoter webhook',
-  run: () => Promise.reject(new UsageError('webhook is not implemented yet')),
+  summary: 'serve the webhook Lambda over plain HTTP (local use)',
+  usage: USAGE,
+  run: async (args: readonly string[], io: CommandIo): Promise<number> => {
+    let values: { port?: string; host?: string; config?: string };
+    try {
+      ({ values } = parseArgs({
+        args: [...args],
+        options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
+        strict: true,
+        allowPositionals: false,
+      }));
+    } catch (e: unknown) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+    const port = Number(values.port);
+    if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new UsageError('--port PORT is required (0-65535)');
+    }
+    const config = values.config
+      ? await loadConfigFile(values.config)
+      : await loadConfigFromEnvironment(io.env);
+    const handler = createWebhookHandler({ config, env: io.env });
+    const server = await startWebhookServer({ handler, port, ...(values.host ? { host: values.host } : {}) });
+    io.stdout.write(`image-promoter webhook listening on ${server.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await server.stop();
+    io.stdout.write('image-promoter webhook stopped\n');
+    return 0;
+  },
 };
