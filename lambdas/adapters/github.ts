@@ -14,6 +14,9 @@ import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source'
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 
+/** Files larger than this (1 MiB, like the git FileSource) are an error, not downloaded. */
+export const MAX_FILE_BYTES = 1024 * 1024;
+
 export interface GitHubClientOptions {
   /** A personal access token or a GitHub App installation token. */
   readonly token: string;
@@ -127,6 +130,8 @@ interface TreeEntry {
   readonly kind: EntryKind;
   /** Blob SHA for files, tree SHA for directories. */
   readonly sha: string;
+  /** Blob size in bytes (0 for directories). */
+  readonly size: number;
 }
 
 /** One directory at one revision: its entries by name. */
@@ -179,6 +184,12 @@ export class GitHubFileSource implements FileSource {
     const entry = name === '' ? undefined : (await this.index(revision).directory(parent))?.get(name);
     if (entry?.kind !== 'file') {
       throw new OverlayError(normalizePath(path), entry ? 'is a directory, not a file' : 'file not found');
+    }
+    if (entry.size > MAX_FILE_BYTES) {
+      throw new OverlayError(
+        normalizePath(path),
+        `file is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte (1 MiB) limit`,
+      );
     }
     let blob = this.blobs.get(entry.sha);
     if (!blob) {
@@ -280,6 +291,7 @@ interface RawEntry {
   readonly path: string;
   readonly type: string;
   readonly sha: string;
+  readonly size?: number;
 }
 
 function entryKind(type: string): EntryKind | undefined {
@@ -297,7 +309,7 @@ function indexRecursiveTree(tree: readonly RawEntry[]): ReadonlyMap<string, Dire
     const kind = entryKind(raw.type);
     if (kind === undefined) continue;
     const { parent, name } = splitPath(raw.path);
-    directories.get(parent)?.set(name, { kind, sha: raw.sha });
+    directories.get(parent)?.set(name, { kind, sha: raw.sha, size: raw.size ?? 0 });
   }
   return directories;
 }
@@ -306,7 +318,7 @@ function indexFlatTree(tree: readonly RawEntry[]): Directory {
   const directory = new Map<string, TreeEntry>();
   for (const raw of tree) {
     const kind = entryKind(raw.type);
-    if (kind !== undefined) directory.set(raw.path, { kind, sha: raw.sha });
+    if (kind !== undefined) directory.set(raw.path, { kind, sha: raw.sha, size: raw.size ?? 0 });
   }
   return directory;
 }

@@ -45,6 +45,7 @@ describe('github adapter', () => {
       'overlays/prod/kustomization.yaml': 'resources: [../../base]\nimages: [{name: a, newTag: "1"}]\n',
       'overlays/dev/kustomization.yaml': 'resources: [../../base]\n',
       'ünïcode.txt': 'é\n',
+      'big.yaml': `# ${'x'.repeat(1024 * 1024)}\n`,
     });
     second = await commitFiles(dir, {
       'overlays/prod/kustomization.yaml': 'resources: [../../base]\nimages: [{name: a, newTag: "2"}]\n',
@@ -77,6 +78,7 @@ describe('github adapter', () => {
     // Assess
     assert.deepEqual(root, [
       { name: 'base', kind: 'directory' },
+      { name: 'big.yaml', kind: 'file' },
       { name: 'overlays', kind: 'directory' },
       { name: 'ünïcode.txt', kind: 'file' },
     ]);
@@ -141,11 +143,17 @@ describe('github adapter', () => {
     }
   });
 
-  it('refuses to read a directory or a missing file as a file', async () => {
+  it('refuses to read a directory, a missing file or a file over 1 MiB as a file', async () => {
     const files = source();
     await assert.rejects(files.readFile(first, 'base'), OverlayError);
     await assert.rejects(files.readFile(first, 'base/nope.yaml'), /base\/nope.yaml: file not found/);
     await assert.rejects(files.listDirectory(first, 'base/deploy.yaml'), OverlayError);
+    server.clearRequests();
+    await assert.rejects(
+      files.readFile(first, 'big.yaml'),
+      /big.yaml: file is 1048579 bytes, over the 1048576-byte/,
+    );
+    assert.equal(server.requests().filter((r) => r.path.includes('/git/blobs/')).length, 0);
   });
 
   const faults: readonly {
