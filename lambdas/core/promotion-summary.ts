@@ -100,15 +100,30 @@ export function describeFailures(attempt: PromotionAttempt, shown: ImageFailure)
 }
 
 /** The error in one line, naming the image (repository:tag, without the long registry host) unless
- * the error message already names its repository. */
+ * the error message already names its repository; shortened for a 140-character status. */
 export function describeImageFailure(failure: ImageFailure): string {
-  const message = describeError(failure.error);
+  const message = shortenForStatus(describeError(failure.error));
   if (failure.image === undefined) return message;
   const ref = tryParse(failure.image);
   if (ref === undefined) return `${failure.image}: ${message}`;
   if (message.includes(ref.repository)) return message;
   const short = `${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`;
   return `${short}: ${message}`;
+}
+
+const ECR_HOST_IN_TEXT =
+  /\b(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)(\/)?/g;
+const DIGEST_IN_TEXT = /\b(sha256:[a-f0-9]{12})[a-f0-9]{52}\b/g;
+
+/** What a commit status has room for: `<account>.dkr.ecr.<region>.amazonaws.com/shop/api:1.0` ->
+ * `shop/api:1.0`, a bare ECR host -> `ECR <account>`, digests cut to 12 hex digits. The logs keep
+ * the full message. */
+export function shortenForStatus(message: string): string {
+  return message
+    .replace(ECR_HOST_IN_TEXT, (_match, account: string, slash: string | undefined) =>
+      slash === undefined ? `ECR ${account}` : '',
+    )
+    .replace(DIGEST_IN_TEXT, '$1');
 }
 
 /** Decimal units as on the AWS console: 999 B, 1.5 kB, 48 MB, 1.2 GB. */

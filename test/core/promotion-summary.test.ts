@@ -14,6 +14,7 @@ import {
   formatDuration,
   selectTargetUrl,
   sessionNameForCommit,
+  shortenForStatus,
   summarizePromotion,
   type PromotionAttempt,
 } from '../../lambdas/core/promotion-summary';
@@ -101,7 +102,7 @@ describe('decidePromotionOutcome', () => {
       name: 'permanent error on the first attempt: failure, repository already named',
       input: attempt({ failures: [{ image: `${HOST}/shop/cart:9.9`, error: missing }] }),
       kind: 'failure',
-      description: `manifest unknown: ${HOST}/shop/cart:9.9 does not exist`,
+      description: 'manifest unknown: shop/cart:9.9 does not exist',
     },
     {
       name: 'permanent error wins over a transient one, counted',
@@ -126,7 +127,8 @@ describe('decidePromotionOutcome', () => {
       name: 'transient error on the last attempt: give up',
       input: attempt({ attempt: 5, failures: [{ image: `${HOST}/shop/web:2`, error: unavailable }] }),
       kind: 'give-up',
-      description: `gave up after 5 attempts: shop/web:2: ${HOST} answered 503 Service Unavailable; retry later`,
+      description:
+        'gave up after 5 attempts: shop/web:2: ECR 111111111111 answered 503 Service Unavailable; retry later',
     },
     {
       name: 'an unknown error is transient (ends in the DLQ with its stack)',
@@ -145,17 +147,25 @@ describe('decidePromotionOutcome', () => {
     });
   }
 
-  it('cuts a long description to 140 characters with an ellipsis', () => {
+  it('shortens hosts and digests, then cuts to 140 characters with an ellipsis', () => {
     // Prepare
-    const input = attempt({ failures: [{ image: `${DEST}/shop/api:1.0`, error: conflict }] });
+    const input = attempt({
+      total: 12,
+      failures: [
+        { image: `${DEST}/shop/api:1.0`, error: conflict },
+        ...Array(10).fill({ error: unavailable }),
+      ],
+    });
     // Act
     const decision = decidePromotionOutcome(input);
     // Assess
     assert.equal(decision.kind, 'failure');
     if (decision.kind === 'failure') {
       assert.equal(decision.description.length, 140);
-      assert.ok(decision.description.startsWith(`tag conflict: ${DEST}/shop/api:1.0 already points at`));
-      assert.ok(decision.description.endsWith('…'));
+      assert.equal(
+        decision.description,
+        '11 of 12 images failed: tag conflict: shop/api:1.0 already points at sha256:aaaaaaaaaaaa, not sha256:bbbbbbbbbbbb; tags are immutable here …',
+      );
     }
   });
 });
@@ -186,6 +196,18 @@ describe('formatting', () => {
       sessionNameForCommit('0123456789abcdef0123456789abcdef01234567'),
       'image-promoter-0123456789ab',
     ));
+});
+
+describe('shortenForStatus', () => {
+  const cases: readonly (readonly [string, string])[] = [
+    [
+      `manifest ${HOST}/shop/api:1.0: ${HOST} answered 404`,
+      'manifest shop/api:1.0: ECR 111111111111 answered 404',
+    ],
+    [`${DEST}/a@sha256:${'c'.repeat(64)} differs`, `a@sha256:${'c'.repeat(12)} differs`],
+    ['127.0.0.1:5000/shop/api:1.0 unreachable', '127.0.0.1:5000/shop/api:1.0 unreachable'],
+  ];
+  for (const [input, expected] of cases) it(expected, () => assert.equal(shortenForStatus(input), expected));
 });
 
 describe('target URL', () => {

@@ -156,4 +156,302 @@ describe('worker end to end', () => {
     assert.ok((emf?.['PushToPromotedLatency'] as number) >= 5000);
     assert.equal(typeof emf?.['PromotionDuration'], 'number');
   });
+
+  it('reports "already present" when every image is already at the destination', async () => {
+    // Prepare
+    const digest = await pushSource('shop/again:1.0');
+    const first = world.job(await world.newCommit(), [
+      { source: `${SRC}/shop/again:1.0`, destination: `${DST}/shop/again:1.0` },
+    ]);
+    await world.worker().handleEvent(sqsEvent([{ body: JSON.stringify(first) }]));
+    const commit = await world.newCommit();
+    const job = world.job(commit, first.promotions);
+    world.clearOutput();
+    // Act
+    const response = await world.worker().handleEvent(sqsEvent([{ body: JSON.stringify(job) }]));
+    // Assess
+    assert.deepEqual(response.batchItemFailures, []);
+    assert.deepEqual(statusesOf(commit), [
+      { state: 'success', description: '1 image already present', context: CONTEXT },
+    ]);
+    assert.equal(await destinationDigest('shop/again:1.0'), digest);
+    const [emf] = world.metrics();
+    assert.equal(emf?.['ImagesAlreadyPresent'], 1);
+    assert.equal(emf?.['ImagesPromoted'], 0);
+    assert.equal(emf?.['BytesCopied'], 0);
+  });
+
+  const permanentCases = [
+    {
+      name: 'a missing source image',
+      prepare: async (): Promise<void> => undefined,
+      repository: 'shop/missing',
+      description: /^manifest shop\/missing:1\.0: ECR 111111111111 answered 404 \(MANIFEST_UNKNOWN/,
+      destination: undefined as string | undefined,
+    },
+    {
+      name: 'a tag conflict (destination untouched)',
+      prepare: async (): Promise<void> => {
+        await pushSource('shop/conflict:1.0');
+        await pushRandomImage(`${world.destination.host}/shop/conflict:1.0`, world.destination);
+      },
+      repository: 'shop/conflict',
+      description: /^tag conflict: .*shop\/conflict:1\.0 already points at sha256:/,
+      destination: 'keep',
+    },
+  ];
+  for (const c of permanentCases) {
+    it(`fails the commit and acknowledges the message on ${c.name}`, async () => {
+      // Prepare
+      await c.prepare();
+      const before = c.destination === 'keep' ? await destinationDigest(`${c.repository}:1.0`) : undefined;
+      const commit = await world.newCommit();
+      const job = world.job(commit, [
+        { source: `${SRC}/${c.repository}:1.0`, destination: `${DST}/${c.repository}:1.0` },
+      ]);
+      world.clearOutput();
+      // Act
+      const response = await world.worker().handleEvent(sqsEvent([{ body: JSON.stringify(job) }]));
+      // Assess
+      assert.deepEqual(response.batchItemFailures, [], 'permanent errors are acknowledged');
+      const statuses = statusesOf(commit);
+      assert.equal(statuses.length, 1);
+      assert.equal(statuses[0]?.state, 'failure');
+      assert.equal(statuses[0]?.context, CONTEXT);
+      assert.match(statuses[0]?.description ?? '', c.description);
+      assert.ok((statuses[0]?.description ?? '').length <= 140);
+      if (before === undefined) assert.equal(await destinationExists(`${c.repository}:1.0`), false);
+      else assert.equal(await destinationDigest(`${c.repository}:1.0`), before);
+      assert.equal(world.metrics()[0]?.['PromotionFailures'], 1);
+    });
+  }
+
+  it('fails a job for an environment or registry the worker does not serve, without copying', async () => {
+    // Prepare
+    await pushSource('shop/elsewhere:1.0');
+    const commit = await world.newCommit();
+    const wrongEnvironment = world.job(
+      commit,
+      [{ source: `${SRC}/shop/elsewhere:1.0`, destination: `${DST}/shop/elsewhere:1.0` }],
+      { environment: 'staging' },
+    );
+    const other = await world.newCommit();
+    const wrongRegistry = world.job(other, [
+      {
+        source: `${SRC}/shop/elsewhere:1.0`,
+        destination: `333333333333.dkr.ecr.us-east-1.amazonaws.com/shop/elsewhere:1.0`,
+      },
+    ]);
+    // Act
+    const response = await world
+      .worker()
+      .handleEvent(
+        sqsEvent([{ body: JSON.stringify(wrongEnvironment) }, { body: JSON.stringify(wrongRegistry) }]),
+      );
+    // Assess
+    assert.deepEqual(response.batchItemFailures, []);
+    assert.deepEqual(statusesOf(commit), [
+      {
+        state: 'failure',
+        description: `invalid promotion job: environment "staging" is not in this worker's configuration (prod)`,
+        context: 'image-promotion/staging',
+      },
+    ]);
+    assert.equal(statusesOf(other)[0]?.state, 'failure');
+    assert.match(statusesOf(other)[0]?.description ?? '', /is not in prod's destination registry/);
+    assert.equal(await destinationExists('shop/elsewhere:1.0'), false);
+  });
+
+  it('drops invalid messages (acknowledged, no status) and fails only the records that must come back', async () => {
+    // Prepare: a registry that answers 503 to every manifest request of one repository
+    await pushSource('shop/unavailable:1.0');
+    world.proxy.setRules([
+      {
+        name: 'down',
+        path: /^\/v2\/shop\/unavailable\/manifests\//,
+        action: { kind: 'status', status: 503 },
+      },
+    ]);
+    const commit = await world.newCommit();
+    const transient = world.job(commit, [
+      { source: `${SRC}/shop/unavailable:1.0`, destination: `${DST}/shop/unavailable:1.0` },
+    ]);
+    world.clearOutput();
+    try {
+      // Act
+      const response = await world.worker().handleEvent(
+        sqsEvent([
+          { body: 'not json', messageId: 'garbage' },
+          { body: JSON.stringify({ ...transient, version: 99 }), messageId: 'wrong-version' },
+          { body: JSON.stringify(transient), messageId: 'transient', receiveCount: 1 },
+        ]),
+      );
+      // Assess
+      assert.deepEqual(response.batchItemFailures, [{ itemIdentifier: 'transient' }]);
+      assert.deepEqual(statusesOf(commit), [], 'no status while attempts are left');
+      const dropped = world.logs().filter((l) => l['message'] === 'invalid message dropped');
+      assert.deepEqual(dropped.map((l) => l['messageId']).sort(), ['garbage', 'wrong-version']);
+      assert.ok(world.proxy.stats('down').injected > 0);
+    } finally {
+      world.proxy.setRules([]);
+    }
+  });
+
+  it('creates a missing destination repository like the source one when the environment asks for it', async () => {
+    // Prepare: the source repository exists in the source account's ECR (KMS-encrypted)
+    const sourceEcr = new ECRClient({
+      credentials: createAssumeRoleCredentialProvider({
+        roleArn: ROLE_ARN,
+        externalId: 'image-promoter-test',
+        sessionName: 'test-setup',
+      }),
+    });
+    await sourceEcr.send(
+      new CreateRepositoryCommand({
+        repositoryName: 'shop/fresh',
+        encryptionConfiguration: { encryptionType: 'KMS' },
+      }),
+    );
+    const digest = await pushSource('shop/fresh:1.0');
+    const commit = await world.newCommit();
+    const job = world.job(commit, [
+      { source: `${SRC}/shop/fresh:1.0`, destination: `${DST}/shop/fresh:1.0` },
+    ]);
+    const environments = world.config.environments.map((e) => ({
+      ...e,
+      destination: { ...e.destination, createRepositories: true },
+    }));
+    // Act
+    const response = await world
+      .worker({ environments })
+      .handleEvent(sqsEvent([{ body: JSON.stringify(job) }]));
+    // Assess
+    assert.deepEqual(response.batchItemFailures, []);
+    assert.equal(statusesOf(commit)[0]?.state, 'success');
+    assert.equal(await destinationDigest('shop/fresh:1.0'), digest);
+    const created = (
+      await new ECRClient({}).send(new DescribeRepositoriesCommand({ repositoryNames: ['shop/fresh'] }))
+    ).repositories?.[0];
+    assert.equal(created?.registryId, '222222222222');
+    assert.equal(created?.imageTagMutability, 'IMMUTABLE');
+    assert.equal(created?.imageScanningConfiguration?.scanOnPush, true);
+    assert.equal(created?.encryptionConfiguration?.encryptionType, 'KMS');
+  });
+
+  describe('through SQS with the local runner (redrive to a DLQ after 3 receives)', () => {
+    const sqs = (): SQSClient => new SQSClient({});
+    const createQueues = async (name: string): Promise<{ queueUrl: string; dlqUrl: string }> => {
+      const dlqUrl = (await sqs().send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl!;
+      const dlqArn = (
+        await sqs().send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))
+      ).Attributes!['QueueArn']!;
+      const queueUrl = (
+        await sqs().send(
+          new CreateQueueCommand({
+            QueueName: name,
+            Attributes: {
+              VisibilityTimeout: '60',
+              RedrivePolicy: JSON.stringify({
+                deadLetterTargetArn: dlqArn,
+                maxReceiveCount: MAX_RECEIVE_COUNT,
+              }),
+            },
+          }),
+        )
+      ).QueueUrl!;
+      return { queueUrl, dlqUrl };
+    };
+    const count = async (queueUrl: string): Promise<number> => {
+      const attributes = (
+        await sqs().send(
+          new GetQueueAttributesCommand({
+            QueueUrl: queueUrl,
+            AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+          }),
+        )
+      ).Attributes!;
+      return (
+        Number(attributes['ApproximateNumberOfMessages']) +
+        Number(attributes['ApproximateNumberOfMessagesNotVisible'])
+      );
+    };
+
+    it('retries transient registry faults and then succeeds, with one final status', async () => {
+      // Prepare
+      const { queueUrl, dlqUrl } = await createQueues('jobs-flaky');
+      const digest = await pushSource('shop/flaky:1.0');
+      const commit = await world.newCommit();
+      const job = world.job(commit, [
+        { source: `${SRC}/shop/flaky:1.0`, destination: `${DST}/shop/flaky:1.0` },
+      ]);
+      await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job) }));
+      world.proxy.setRules([
+        { name: 'flaky', path: /^\/v2\/shop\/flaky\/blobs\//, action: { kind: 'status', status: 502 } },
+      ]);
+      const batches: { received: number; failed: number }[] = [];
+      // Act: the faults stop after the first attempt
+      const summary = await runLocalWorker({
+        poller: createSqsPoller(sqs(), queueUrl),
+        worker: world.worker(),
+        once: true,
+        waitSeconds: 0,
+        retryDelaySeconds: 0,
+        onBatch: (batch) => {
+          batches.push({ received: batch.received, failed: batch.failed });
+          if (batches.length === 1) assert.ok(world.proxy.stats('flaky').injected > 0);
+          world.proxy.setRules([]);
+        },
+      });
+      // Assess
+      assert.deepEqual(batches, [
+        { received: 1, failed: 1 },
+        { received: 1, failed: 0 },
+      ]);
+      assert.deepEqual(summary, { batches: 2, received: 2, acknowledged: 1, failed: 1 });
+      assert.equal(statusesOf(commit).length, 1);
+      assert.equal(statusesOf(commit)[0]?.state, 'success');
+      assert.equal(await destinationDigest('shop/flaky:1.0'), digest);
+      assert.equal(await count(queueUrl), 0);
+      assert.equal(await count(dlqUrl), 0);
+    });
+
+    it('gives up on the last attempt with an error status and leaves the message to the DLQ', async () => {
+      // Prepare
+      const { queueUrl, dlqUrl } = await createQueues('jobs-down');
+      await pushSource('shop/down:1.0');
+      const commit = await world.newCommit();
+      const job = world.job(commit, [
+        { source: `${SRC}/shop/down:1.0`, destination: `${DST}/shop/down:1.0` },
+      ]);
+      await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(job) }));
+      world.proxy.setRules([
+        { name: 'down', path: /^\/v2\/shop\/down\/manifests\//, action: { kind: 'status', status: 503 } },
+      ]);
+      try {
+        // Act
+        const summary = await runLocalWorker({
+          poller: createSqsPoller(sqs(), queueUrl),
+          worker: world.worker(),
+          once: true,
+          waitSeconds: 0,
+          retryDelaySeconds: 0,
+        });
+        // Assess
+        assert.deepEqual(summary, { batches: MAX_RECEIVE_COUNT, received: 3, acknowledged: 0, failed: 3 });
+        const statuses = statusesOf(commit);
+        assert.equal(statuses.length, 1, JSON.stringify(statuses));
+        assert.equal(statuses[0]?.state, 'error');
+        assert.match(
+          statuses[0]?.description ?? '',
+          /^gave up after 3 attempts: .*ECR 111111111111 answered 503/,
+        );
+        assert.equal(await count(queueUrl), 0);
+        const inDlq = await sqs().send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, WaitTimeSeconds: 0 }));
+        assert.equal(inDlq.Messages?.length, 1);
+        assert.equal(JSON.parse(inDlq.Messages?.[0]?.Body ?? '{}').commit, commit);
+      } finally {
+        world.proxy.setRules([]);
+      }
+    });
+  });
 });

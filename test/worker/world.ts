@@ -3,7 +3,7 @@
 // 111111111111), two docker-registry instances standing for the two accounts' ECR registries (their
 // htpasswd passwords are the tokens moto issues per account), a fault proxy in front of the source
 // registry, and the GitHub REST test server (backed by a real git repository) recording statuses.
-// Also captures what the worker writes to stdout (Powertools JSON logs and EMF metrics).
+// Also captures what the worker writes (Powertools JSON logs and EMF metrics).
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSEvent } from 'aws-lambda';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -83,7 +83,7 @@ export async function startWorld(): Promise<World> {
     worker: { maxReceiveCount: MAX_RECEIVE_COUNT, dashboardUrl: 'https://dashboard.example.com/promotions' },
   };
   const config = validateConfig(baseConfig, 'test config');
-  const output = captureStdout();
+  const output = captureOutput();
   const previousToken = process.env['GITHUB_TOKEN'];
   process.env['GITHUB_TOKEN'] = github.token;
   const registryCredentials: RegistryCredentialFactory = (aws) =>
@@ -148,42 +148,47 @@ export async function startWorld(): Promise<World> {
   };
 }
 
-/** Takes the JSON lines written to stdout (Powertools writes one document per line) out of the test
- * output and keeps them; everything else passes through. */
-function captureStdout(): {
+/** Takes the JSON lines written to stdout and stderr (Powertools writes one document per line,
+ * errors and warnings to stderr) out of the test output and keeps them; everything else passes. */
+function captureOutput(): {
   lines(): readonly Record<string, unknown>[];
   clear(): void;
   restore(): void;
 } {
   let captured: Record<string, unknown>[] = [];
-  const original = process.stdout.write.bind(process.stdout);
-  const write = (chunk: unknown, ...rest: unknown[]): boolean => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : '';
-    if (text.startsWith('{')) {
-      let all = true;
-      for (const line of text.split('\n').filter((l) => l.trim() !== '')) {
+  const streams = [process.stdout, process.stderr] as const;
+  const originals = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    const original = originals[i]!.bind(stream) as (c: unknown, ...r: unknown[]) => boolean;
+    const write = (chunk: unknown, ...rest: unknown[]): boolean => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : '';
+      if (text.startsWith('{')) {
+        const parsed: Record<string, unknown>[] = [];
         try {
-          captured.push(JSON.parse(line) as Record<string, unknown>);
+          for (const line of text.split('\n').filter((l) => l.trim() !== '')) {
+            parsed.push(JSON.parse(line) as Record<string, unknown>);
+          }
+          captured.push(...parsed);
+          const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+          callback?.();
+          return true;
         } catch {
-          all = false;
+          // not ours: let it through
         }
       }
-      if (all) {
-        const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-        callback?.();
-        return true;
-      }
-    }
-    return (original as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
-  };
-  process.stdout.write = write as typeof process.stdout.write;
+      return original(chunk, ...rest);
+    };
+    stream.write = write as typeof stream.write;
+  });
   return {
     lines: () => captured,
     clear: () => {
       captured = [];
     },
     restore: () => {
-      process.stdout.write = original;
+      streams.forEach((stream, i) => {
+        stream.write = originals[i]!;
+      });
     },
   };
 }
