@@ -1,0 +1,399 @@
+// Every error resolveOverlayImages throws names the repository-relative file and, where there is
+// one, the line; every unsupported construct becomes exactly one warning naming file and line.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OverlayError } from '../../../lambdas/core/errors';
+import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
+import { MemoryFileSource } from './memory-file-source';
+
+const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: team/app:1
+`;
+
+const COMPONENT = 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n';
+
+interface ErrorCase {
+  readonly name: string;
+  readonly files: Readonly<Record<string, string>>;
+  readonly overlay?: string;
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly reason: RegExp;
+}
+
+const errorCases: readonly ErrorCase[] = [
+  {
+    name: 'malformed YAML in a resource',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\n',
+      'o/d.yaml': 'kind: Pod\nmetadata:\n  name: [oops\n',
+    },
+    file: 'o/d.yaml',
+    line: 4,
+    reason: /malformed YAML/,
+  },
+  {
+    name: 'malformed YAML in a kustomization',
+    files: { 'o/kustomization.yaml': 'resources:\n  - a.yaml\n bad: indent\n' },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /malformed YAML/,
+  },
+  {
+    name: 'duplicate keys',
+    files: { 'o/kustomization.yaml': 'resources: []\nnamePrefix: a\nnamePrefix: b\n' },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /malformed YAML.*unique/,
+  },
+  {
+    name: 'a resource leaving the repository root',
+    files: { 'o/kustomization.yaml': 'resources:\n  - ../d.yaml\n  - ../../outside\n', 'd.yaml': DEPLOYMENT },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /resource "\.\.\/\.\.\/outside" leaves the repository root/,
+  },
+  {
+    name: 'a patch leaving the repository root',
+    files: { 'o/kustomization.yaml': 'resources: []\npatches:\n  - path: ../../p.yaml\n' },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /patch "\.\.\/\.\.\/p\.yaml" leaves the repository root/,
+  },
+  {
+    name: 'a resource cycle',
+    files: {
+      'a/kustomization.yaml': 'resources: [../b]\n',
+      'b/kustomization.yaml': 'resources:\n  - d.yaml\n  - ../a\n',
+      'b/d.yaml': DEPLOYMENT,
+    },
+    overlay: 'a',
+    file: 'b/kustomization.yaml',
+    line: 3,
+    reason: /resource cycle: a -> b -> a/,
+  },
+  {
+    name: 'a kustomization listing itself',
+    files: { 'o/kustomization.yaml': 'resources: [.]\n' },
+    file: 'o/kustomization.yaml',
+    line: 1,
+    reason: /resource cycle: o -> o/,
+  },
+  {
+    name: 'a component cycle',
+    files: {
+      'o/kustomization.yaml': 'components: [../c]\n',
+      'c/kustomization.yaml': `${COMPONENT}components: [../c]\n`,
+    },
+    file: 'c/kustomization.yaml',
+    line: 3,
+    reason: /resource cycle: c -> c/,
+  },
+  {
+    name: 'a file over 1 MB',
+    files: {
+      'o/kustomization.yaml': 'resources: [big.yaml]\n',
+      'o/big.yaml': `${DEPLOYMENT}# ${'x'.repeat(1024 * 1024)}\n`,
+    },
+    file: 'o/big.yaml',
+    line: undefined,
+    reason: /larger than 1 MB/,
+  },
+  {
+    name: 'no kustomization in the overlay',
+    files: { 'o/d.yaml': DEPLOYMENT },
+    file: 'o',
+    line: undefined,
+    reason: /no kustomization\.yaml, kustomization\.yml or Kustomization in o/,
+  },
+  {
+    name: 'an overlay directory that does not exist',
+    files: { 'o/kustomization.yaml': '' },
+    overlay: 'overlays/production',
+    file: 'overlays/production',
+    line: undefined,
+    reason: /overlay directory not found/,
+  },
+  {
+    name: 'an overlay path leaving the repository',
+    files: { 'o/kustomization.yaml': '' },
+    overlay: '../elsewhere',
+    file: '../elsewhere',
+    line: undefined,
+    reason: /leaves the repository root/,
+  },
+  {
+    name: 'no kustomization in a base',
+    files: { 'o/kustomization.yaml': 'resources:\n  - ../base\n', 'base/d.yaml': DEPLOYMENT },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason: /no kustomization.* in base/,
+  },
+  {
+    name: 'two kustomization files',
+    files: { 'o/kustomization.yaml': '', 'o/kustomization.yml': '' },
+    file: 'o',
+    line: undefined,
+    reason: /more than one kustomization file in o: kustomization\.yaml, kustomization\.yml/,
+  },
+  {
+    name: 'a missing resource file',
+    files: { 'o/kustomization.yaml': 'resources:\n  - d.yaml\n  - missing.yaml\n', 'o/d.yaml': DEPLOYMENT },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /resource "missing\.yaml" not found \(o\/missing\.yaml\)/,
+  },
+  {
+    name: 'a missing patch file',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\npatches:\n  - path: p.yaml\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /patch file o\/p\.yaml not found/,
+  },
+  {
+    name: 'a strategic merge patch that matches nothing',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\npatches:\n  - path: p.yaml\n',
+      'o/d.yaml': DEPLOYMENT,
+      'o/p.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: other}\n',
+    },
+    file: 'o/p.yaml',
+    line: 1,
+    reason: /no resource matches the patch for apps\/v1\/Deployment other/,
+  },
+  {
+    name: 'a JSON6902 operation on a missing path',
+    files: {
+      'o/kustomization.yaml':
+        'resources: [d.yaml]\npatches:\n  - target: {kind: Deployment}\n    patch: |-\n      - {op: replace, path: /spec/nope/x, value: 1}\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /JSON6902 patch on apps\/v1\/Deployment app: path \/spec\/nope\/x does not exist/,
+  },
+  {
+    name: 'a JSON6902 patch without a target',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\npatches:\n  - patch: "[{op: remove, path: /spec}]"\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /JSON6902 patch needs a target/,
+  },
+  {
+    name: 'a Component listed under resources',
+    files: { 'o/kustomization.yaml': 'resources:\n  - ../c\n', 'c/kustomization.yaml': COMPONENT },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason: /is a Component: list it under components/,
+  },
+  {
+    name: 'a Kustomization listed under components',
+    files: { 'o/kustomization.yaml': 'components:\n  - ../k\n', 'k/kustomization.yaml': 'resources: []\n' },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason: /listed in components but is not kind: Component/,
+  },
+  {
+    name: 'a number where kustomize wants a string',
+    files: { 'o/kustomization.yaml': 'images:\n  - name: app\n    newTag: 2.0\n' },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /images\.0\.newTag must be a string/,
+  },
+  {
+    name: 'the same resource twice',
+    files: {
+      'o/kustomization.yaml': 'resources:\n  - a.yaml\n  - b.yaml\n',
+      'o/a.yaml': DEPLOYMENT,
+      'o/b.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /apps\/v1\/Deployment app from o\/b\.yaml is already added \(from o\/a\.yaml\)/,
+  },
+  {
+    name: 'a resource without kind',
+    files: {
+      'o/kustomization.yaml': 'resources: [r.yaml]\n',
+      'o/r.yaml': 'apiVersion: v1\n---\nmetadata: {name: x}\n',
+    },
+    file: 'o/r.yaml',
+    line: 1,
+    reason: /resource has no kind/,
+  },
+];
+
+describe('resolveOverlayImages errors', () => {
+  for (const c of errorCases) {
+    it(`names file and line: ${c.name}`, async () => {
+      // Prepare
+      const source = new MemoryFileSource(c.files);
+
+      // Act
+      const outcome = resolveOverlayImages(source, 'rev', c.overlay ?? 'o');
+
+      // Assess
+      await assert.rejects(outcome, (e: unknown) => {
+        assert.ok(e instanceof OverlayError, `not an OverlayError: ${String(e)}`);
+        assert.equal(e.file, c.file);
+        assert.equal(e.line, c.line);
+        assert.match(e.reason, c.reason);
+        assert.equal(e.retryable, false);
+        assert.ok(
+          e.message.startsWith(c.line === undefined ? `${c.file}: ` : `${c.file}:${c.line}: `),
+          e.message,
+        );
+        return true;
+      });
+    });
+  }
+});
+
+interface WarningCase {
+  readonly name: string;
+  readonly kustomization: string;
+  readonly extra?: Readonly<Record<string, string>>;
+  readonly images: readonly string[];
+  readonly warnings: readonly RegExp[];
+}
+
+const warningCases: readonly WarningCase[] = [
+  {
+    name: 'a remote resource',
+    kustomization: 'resources:\n  - d.yaml\n  - https://github.com/acme/infra//base?ref=v1.2.0\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:3: remote resource "https:\/\/github\.com\/acme.*" is not followed/],
+  },
+  {
+    name: 'a remote base in go-getter form',
+    kustomization: 'resources: [d.yaml]\nbases:\n  - github.com/acme/infra/base?ref=main\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:3: remote resource "github\.com\/acme\/infra\/base\?ref=main"/],
+  },
+  {
+    name: 'a remote component',
+    kustomization: 'resources: [d.yaml]\ncomponents:\n  - git@github.com:acme/components.git//metrics\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:3: remote component "git@github\.com/],
+  },
+  {
+    name: 'helmCharts',
+    kustomization:
+      'resources: [d.yaml]\nhelmCharts:\n  - name: redis\n    repo: https://charts.example.com\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:2: helmCharts are not inflated/],
+  },
+  {
+    name: 'generator and transformer plugins',
+    kustomization: 'resources: [d.yaml]\ngenerators: [gen.yaml]\ntransformers: [tr.yaml]\n',
+    images: ['team/app:1'],
+    warnings: [
+      /^o\/kustomization\.yaml:2: generator plugins are not run/,
+      /^o\/kustomization\.yaml:3: transformer plugins are not run/,
+    ],
+  },
+  {
+    name: 'configurations and openapi',
+    kustomization: 'resources: [d.yaml]\nconfigurations: [c.yaml]\nopenapi: {path: s.json}\n',
+    images: ['team/app:1'],
+    warnings: [
+      /^o\/kustomization\.yaml:2: configurations/,
+      /^o\/kustomization\.yaml:3: a custom openapi schema/,
+    ],
+  },
+  {
+    name: 'inline replacements touching an image',
+    kustomization:
+      'resources: [d.yaml]\nreplacements:\n  - source: {kind: ConfigMap, name: c, fieldPath: data.tag}\n' +
+      '    targets:\n      - select: {kind: Deployment}\n        fieldPaths:\n          - spec.template.spec.containers.[name=app].image\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:3: replacements touching image fields are not applied/],
+  },
+  {
+    name: 'replacements from a file touching an image',
+    kustomization: 'resources: [d.yaml]\nreplacements:\n  - path: r.yaml\n',
+    extra: { 'o/r.yaml': 'source: {kind: ConfigMap, name: c}\ntargets: [{fieldPaths: [spec.x.image]}]\n' },
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:3: replacements touching image fields/],
+  },
+  {
+    name: 'vars used in an image',
+    kustomization:
+      'resources: [d.yaml, v.yaml]\nvars:\n  - name: TAG\n    objref: {kind: ConfigMap, name: c, apiVersion: v1}\n',
+    extra: {
+      'o/v.yaml':
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: "team/v:$(TAG)"}]}\n',
+    },
+    images: ['team/app:1', 'team/v:$(TAG)'],
+    warnings: [/^o\/kustomization\.yaml: vars are not substituted: team\/v:\$\(TAG\)/],
+  },
+  {
+    name: 'an unknown field',
+    kustomization: 'resources: [d.yaml]\nimageTags: []\n',
+    images: ['team/app:1'],
+    warnings: [/^o\/kustomization\.yaml:2: unknown kustomization field "imageTags" is ignored/],
+  },
+  {
+    name: 'nothing to warn about: generators of ConfigMaps and Secrets, vars unused in images',
+    kustomization:
+      'resources: [d.yaml]\nconfigMapGenerator: [{name: c, literals: [a=b]}]\nsecretGenerator: [{name: s, literals: [a=b]}]\n' +
+      'vars: [{name: X, objref: {kind: Deployment, name: app, apiVersion: apps/v1}}]\n',
+    images: ['team/app:1'],
+    warnings: [],
+  },
+];
+
+describe('resolveOverlayImages warnings', () => {
+  for (const c of warningCases) {
+    it(`warns once, naming file and line: ${c.name}`, async () => {
+      // Prepare
+      const source = new MemoryFileSource({
+        'o/kustomization.yaml': c.kustomization,
+        'o/d.yaml': DEPLOYMENT,
+        ...c.extra,
+      });
+
+      // Act
+      const result = await resolveOverlayImages(source, 'rev', 'o');
+
+      // Assess
+      assert.deepEqual(result.images, c.images);
+      assert.equal(result.warnings.length, c.warnings.length, result.warnings.join('\n'));
+      c.warnings.forEach((pattern, i) => assert.match(result.warnings[i]!, pattern));
+    });
+  }
+
+  it('reports a warning of a shared base once', async () => {
+    // Prepare
+    const source = new MemoryFileSource({
+      'o/kustomization.yaml': 'resources: [../a, ../b]\n',
+      'a/kustomization.yaml': 'resources: [../base]\nnamePrefix: a-\n',
+      'b/kustomization.yaml': 'resources: [../base]\nnamePrefix: b-\n',
+      'base/kustomization.yaml': 'resources: [d.yaml]\nhelmCharts: [{name: x}]\n',
+      'base/d.yaml': DEPLOYMENT,
+    });
+
+    // Act
+    const result = await resolveOverlayImages(source, 'rev', './o/');
+
+    // Assess
+    assert.deepEqual(result.images, ['team/app:1']);
+    assert.deepEqual(result.warnings, [
+      'base/kustomization.yaml:2: helmCharts are not inflated: images of the charts are not listed',
+    ]);
+  });
+});
