@@ -14,6 +14,7 @@ import type {
 import {
   DigestMismatchError,
   ManifestInvalidError,
+  RegistryError,
   TagConflictError,
   UsageError,
   type RegistryErrorDetails,
@@ -205,10 +206,26 @@ class ImageCopy {
       ...parsed.manifests.map((child) => this.copyByDigest(child.digest)),
       ...parsed.blobs.map((blob) => this.copyBlob(blob)),
     ]);
-    const result = await this.dst.putManifest(this.dstRepo, reference, manifest.bytes, manifest.mediaType);
+    const result = await this.putManifest(reference, manifest);
     this.counts.manifestsCopied++;
     this.emit({ type: 'manifest', digest: manifest.digest, action: 'copied' });
     return result;
+  }
+
+  /**
+   * PUTs the manifest. When the registry refuses for good (4xx) but the reference already holds
+   * exactly these bytes, that is success: a retried PUT whose first answer was lost, refused by a
+   * registry with immutable tags (ECR IMMUTABLE repositories answer 400 to any re-push of a tag).
+   */
+  private async putManifest(reference: string, manifest: FetchedManifest): Promise<PutManifestResult> {
+    try {
+      return await this.dst.putManifest(this.dstRepo, reference, manifest.bytes, manifest.mediaType);
+    } catch (e: unknown) {
+      if (!(e instanceof RegistryError) || e.retryable) throw e;
+      const present = await this.dst.headManifest(this.dstRepo, reference).catch(() => undefined);
+      if (present?.digest !== manifest.digest) throw e;
+      return { digest: manifest.digest, subjectIndexed: false };
+    }
   }
 
   /** A manifest by digest, once per copy; undefined when the destination already had it. */

@@ -12,6 +12,7 @@ import {
   DigestMismatchError,
   ManifestUnknownError,
   PromoterError,
+  RegistryRequestError,
   RegistryUnavailableError,
   TagConflictError,
   UnauthorizedError,
@@ -29,6 +30,7 @@ import {
   sha256,
   type Descriptor,
 } from '../support/images';
+import { startFaultProxy } from '../support/fault-proxy';
 import { freePort } from '../support/processes';
 import { pushLayoutBlobsRaw, putManifestRaw } from '../support/raw-push';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
@@ -353,6 +355,68 @@ describe('copyImage', () => {
     // Assess
     assert.equal(bare.referrers, 0);
     assert.equal(await exists(`${dst.host}/bare/app:${fallbackTag}.sig`, dst), false);
+  });
+
+  it('takes a refused manifest PUT as done when the tag already holds exactly those bytes', async () => {
+    // Prepare: the destination stores the tag but answers 400, as an immutable-tag registry answers
+    // the retry of a PUT whose first answer was lost.
+    const pushed = await pushRandomImage(`${src.host}/immutable/app:1`, src);
+    const proxy = await startFaultProxy({ upstream: dst.url });
+    proxy.setRules([
+      {
+        name: 'refused',
+        methods: ['PUT'],
+        path: /\/manifests\/1$/,
+        action: { kind: 'status', status: 400, forward: true },
+      },
+    ]);
+    try {
+      // Act
+      const result = await copyImage({
+        source: parseImageRef(`${src.host}/immutable/app:1`),
+        destination: parseImageRef(`${proxy.host}/immutable/app:1`),
+        sourceRegistry: clientFor(src),
+        destinationRegistry: new RegistryClient({
+          registry: proxy.host,
+          credentials: dst,
+          retry: FAST_RETRY,
+        }),
+      });
+
+      // Assess
+      assert.equal(proxy.stats('refused').injected, 1);
+      assert.equal(result.digest, pushed.digest);
+      assert.equal(sha256(await inspectRaw(`${dst.host}/immutable/app:1`, dst)), pushed.digest);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('does not take a refused manifest PUT as done when the tag holds something else', async () => {
+    // Prepare: the registry refuses the PUT without storing it (nothing under the tag).
+    await pushRandomImage(`${src.host}/refused/app:1`, src);
+    const proxy = await startFaultProxy({ upstream: dst.url });
+    proxy.setRules([
+      { name: 'refused', methods: ['PUT'], path: /\/manifests\/1$/, action: { kind: 'status', status: 400 } },
+    ]);
+    try {
+      // Act
+      const copying = copyImage({
+        source: parseImageRef(`${src.host}/refused/app:1`),
+        destination: parseImageRef(`${proxy.host}/refused/app:1`),
+        sourceRegistry: clientFor(src),
+        destinationRegistry: new RegistryClient({
+          registry: proxy.host,
+          credentials: dst,
+          retry: FAST_RETRY,
+        }),
+      });
+
+      // Assess
+      await assert.rejects(copying, (e: unknown) => e instanceof RegistryRequestError && e.status === 400);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('fails with a retryable DigestMismatchError when the source serves corrupted blob bytes', async () => {
