@@ -46,12 +46,15 @@ export function createWorker(deps: WorkerDependencies): Worker {
     }
   };
   return {
-    handleEvent: (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> =>
-      processPartialResponse(event, handleRecord, processor, {
+    handleEvent: (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+      // Request id, function name and cold start on every log line.
+      if (context !== undefined) deps.logger.addContext(context);
+      return processPartialResponse(event, handleRecord, processor, {
         ...(context === undefined ? {} : { context }),
         // Every record failing is an ordinary answer here (each gets retried on its own), not a
         // reason to fail the invocation.
         throwOnFullBatchFailure: false,
-      }),
+      });
+    },
   };
 }
