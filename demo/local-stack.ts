@@ -1,0 +1,495 @@
+// The whole image-promoter stack on loopback, for the demo, the end-to-end tests and the load script:
+// moto_server (SQS + dead-letter queue, STS, ECR tokens, Secrets Manager, DynamoDB), two CNCF
+// registries standing for the dev (111111111111) and prod (222222222222) accounts' ECR (basic auth
+// with the tokens moto issues), a pass-through proxy in front of each (fault injection on dev,
+// request counting on prod), the GitHub REST test server over a real git repository laid out like
+// the original article, and the shipped commands as child processes: `image-promoter webhook` and
+// the worker. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
+// It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { sign } from '@octokit/webhooks-methods';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type QueueAttributeName,
+} from '@aws-sdk/client-sqs';
+import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy';
+import { createGitRepo, type FileChanges, type GitRepo } from '../test/support/git-repo';
+import { startGitHubServer, type GitHubServer, type ReceivedStatus } from '../test/support/github-server';
+import { startMoto, type MotoServer } from '../test/support/moto-server';
+import { answers, freePort, startProcess, type ManagedProcess } from '../test/support/processes';
+import { startRegistry, type RegistryServer } from '../test/support/registry-server';
+import { pushPayload } from '../test/webhook/fixtures';
+
+const run = promisify(execFile);
+
+export const DEV_ACCOUNT = '111111111111';
+export const PROD_ACCOUNT = '222222222222';
+export const DEV_REGISTRY = `${DEV_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com`;
+export const PROD_REGISTRY = `${PROD_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com`;
+export const SOURCE_ROLE_ARN = `arn:aws:iam::${DEV_ACCOUNT}:role/image-promoter-source`;
+export const OVERLAYS_REPOSITORY = 'acme/k8s-overlays';
+export const ENVIRONMENT = 'production';
+export const STATUS_CONTEXT = `image-promotion/${ENVIRONMENT}`;
+export const IMAGE_REPOSITORY = 'shop/web';
+export const INITIAL_PRODUCTION_TAG = '1.2.0';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** A prerequisite program and the one line that installs it. */
+export interface Prerequisite {
+  readonly program: string;
+  readonly install: string;
+}
+
+export const PREREQUISITES: readonly Prerequisite[] = [
+  { program: 'git', install: 'apt-get install -y git' },
+  { program: 'skopeo', install: 'apt-get install -y skopeo' },
+  { program: 'docker-registry', install: 'apt-get install -y docker-registry' },
+  { program: 'moto_server', install: "pip install 'moto[server]>=5'" },
+];
+
+/** The prerequisites not found on PATH. */
+export async function findMissingPrerequisites(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<readonly Prerequisite[]> {
+  const dirs = (env['PATH'] ?? '').split(delimiter).filter((d) => d !== '');
+  const found = await Promise.all(
+    PREREQUISITES.map(async (p) => {
+      for (const dir of dirs) {
+        if (
+          await access(join(dir, p.program), constants.X_OK).then(
+            () => true,
+            () => false,
+          )
+        )
+          return true;
+      }
+      return false;
+    }),
+  );
+  return PREREQUISITES.filter((_, i) => !found[i]);
+}
+
+/** The article's layout: infra/base, overlays/dev, overlays/production (image and replicas patches). */
+export function articleOverlayFiles(options: {
+  readonly productionTag: string;
+  readonly devTag?: string;
+  readonly replicas?: number;
+}): FileChanges {
+  const container = (registry: string, tag: string): string =>
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: web',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      `          image: ${registry}/${IMAGE_REPOSITORY}:${tag}`,
+      '',
+    ].join('\n');
+  return {
+    'infra/base/kustomization.yaml':
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n  - service.yaml\n',
+    'infra/base/deployment.yaml': [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: web',
+      '  labels: {app: web}',
+      'spec:',
+      '  replicas: 1',
+      '  selector: {matchLabels: {app: web}}',
+      '  template:',
+      '    metadata: {labels: {app: web}}',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      `          image: ${DEV_REGISTRY}/${IMAGE_REPOSITORY}:1.0.0`,
+      '          ports: [{containerPort: 8080}]',
+      '',
+    ].join('\n'),
+    'infra/base/service.yaml':
+      'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n',
+    'overlays/dev/kustomization.yaml':
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: dev\nresources:\n  - ../../infra/base\npatches:\n  - path: patch-image.yaml\n',
+    'overlays/dev/patch-image.yaml': container(DEV_REGISTRY, options.devTag ?? options.productionTag),
+    'overlays/production/kustomization.yaml':
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: production\nresources:\n  - ../../infra/base\npatchesStrategicMerge:\n  - patch-image.yaml\n  - patch-replicas.yaml\n',
+    'overlays/production/patch-image.yaml': container(PROD_REGISTRY, options.productionTag),
+    'overlays/production/patch-replicas.yaml': `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: ${options.replicas ?? 3}\n`,
+  };
+}
+
+export interface LocalStackOptions {
+  /** Seconds before a failed job is visible again on the queue (default 1). */
+  readonly retryDelaySeconds?: number;
+  /** Deliveries of a job before SQS moves it to the dead-letter queue (default 3). */
+  readonly maxReceiveCount?: number;
+  /** Called with a short line as each part comes up. */
+  readonly onProgress?: (line: string) => void;
+}
+
+export interface Delivery {
+  readonly deliveryId: string;
+  readonly status: number;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export interface QueueDepth {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+}
+
+export interface LocalStack {
+  readonly moto: MotoServer;
+  readonly dev: RegistryServer;
+  readonly prod: RegistryServer;
+  /** In front of dev: where the worker reads the source registry (fault rules go here). */
+  readonly devProxy: FaultProxy;
+  /** In front of prod: where the worker writes (its request log counts manifest PUTs). */
+  readonly prodProxy: FaultProxy;
+  readonly github: GitHubServer;
+  readonly repo: GitRepo;
+  readonly configFile: string;
+  readonly webhookUrl: string;
+  readonly webhookSecret: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  /** `cli`: `image-promoter worker`; `stand-in`: demo/worker-process.ts (while the command is a placeholder). */
+  readonly workerMode: 'cli' | 'stand-in';
+  /** The commit every test starts from (production at INITIAL_PRODUCTION_TAG). */
+  readonly initialCommit: string;
+  /** Commits `files` on main; resolves to the previous head and the new commit. */
+  pushCommit(
+    files: FileChanges,
+    message?: string,
+  ): Promise<{ readonly before: string; readonly after: string }>;
+  /** POSTs a signed push webhook for before..after to the webhook server, as GitHub would. */
+  deliver(
+    push: { readonly before: string; readonly after: string },
+    options?: { readonly deliveryId?: string },
+  ): Promise<Delivery>;
+  /** Statuses of `commit` in context image-promotion/production, oldest first. */
+  statuses(commit: string): readonly ReceivedStatus[];
+  /** Waits until `commit` has a status other than pending in image-promotion/production. */
+  waitForFinalStatus(commit: string, timeoutMs?: number): Promise<ReceivedStatus>;
+  queueDepth(): Promise<QueueDepth>;
+  dlqDepth(): Promise<QueueDepth>;
+  /** The bodies of the messages on the dead-letter queue (received, then left to reappear). */
+  peekDeadLetters(): Promise<readonly string[]>;
+  /** Everything the webhook and worker processes wrote so far (tail). */
+  output(): { readonly webhook: string; readonly worker: string };
+  stop(): Promise<void>;
+}
+
+const ECR_PASSWORD = (account: string): string => `${account}-auth-token`;
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const progress = options.onProgress ?? ((): void => undefined);
+  const maxReceiveCount = options.maxReceiveCount ?? 3;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    const dir = await mkdtemp(join(tmpdir(), 'image-promoter-stack-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+
+    progress('moto_server (SQS, STS, ECR, Secrets Manager, DynamoDB), two registries, overlays repository');
+    const [moto, dev, prod, repo, workerMode] = await Promise.all([
+      startMoto({ defaultAccountId: PROD_ACCOUNT, accountsFollowCredentials: true }).then((m) => {
+        cleanups.push(() => m.stop());
+        return m;
+      }),
+      startRegistry({ password: ECR_PASSWORD(DEV_ACCOUNT) }).then((r) => {
+        cleanups.push(() => r.stop());
+        return r;
+      }),
+      startRegistry({ password: ECR_PASSWORD(PROD_ACCOUNT) }).then((r) => {
+        cleanups.push(() => r.stop());
+        return r;
+      }),
+      createGitRepo(articleOverlayFiles({ productionTag: INITIAL_PRODUCTION_TAG })).then((r) => {
+        cleanups.push(() => r.remove());
+        return r;
+      }),
+      detectWorkerMode(),
+    ]);
+    const initialCommit = (await repo.git('rev-parse', 'HEAD')).trim();
+    const devProxy = await startFaultProxy({ upstream: dev.url });
+    cleanups.push(() => devProxy.stop());
+    const prodProxy = await startFaultProxy({ upstream: prod.url });
+    cleanups.push(() => prodProxy.stop());
+    const github = await startGitHubServer({ repository: OVERLAYS_REPOSITORY, gitDirectory: repo.dir });
+    cleanups.push(() => github.stop());
+
+    progress('queue + dead-letter queue, deliveries table, secrets');
+    const aws = awsClientConfig(moto);
+    const sqs = new SQSClient(aws);
+    cleanups.push(() => Promise.resolve(sqs.destroy()));
+    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'image-promoter-jobs-dlq' })))
+      .QueueUrl!;
+    const dlqArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes!['QueueArn']!;
+    const queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: 'image-promoter-jobs',
+          Attributes: {
+            VisibilityTimeout: '60',
+            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+          },
+        }),
+      )
+    ).QueueUrl!;
+    const dynamo = new DynamoDBClient(aws);
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: 'image-promoter-deliveries',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'deliveryId', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'deliveryId', KeyType: 'HASH' }],
+      }),
+    );
+    dynamo.destroy();
+    const webhookSecret = randomUUID();
+    const secrets = new SecretsManagerClient(aws);
+    const [webhookSecretArn, githubTokenArn] = await Promise.all([
+      secrets.send(
+        new CreateSecretCommand({ Name: 'image-promoter/webhook-secret', SecretString: webhookSecret }),
+      ),
+      secrets.send(
+        new CreateSecretCommand({ Name: 'image-promoter/github-token', SecretString: github.token }),
+      ),
+    ]).then((out) => out.map((o) => o.ARN!));
+    secrets.destroy();
+
+    const configFile = join(dir, 'image-promoter.yaml');
+    await writeFile(
+      configFile,
+      [
+        '# Written by demo/local-stack.ts: the article layout promoted from "dev" to "production".',
+        'github:',
+        `  repository: ${OVERLAYS_REPOSITORY}`,
+        `  apiUrl: ${github.url}`,
+        'environments:',
+        `  - name: ${ENVIRONMENT}`,
+        '    overlay: overlays/production',
+        '    source:',
+        `      registry: ${DEV_REGISTRY}`,
+        `      roleArn: ${SOURCE_ROLE_ARN}`,
+        '    destination:',
+        `      registry: ${PROD_REGISTRY}`,
+        'registryEndpoints:',
+        `  ${DEV_REGISTRY}: ${devProxy.url}`,
+        `  ${PROD_REGISTRY}: ${prodProxy.url}`,
+        'worker:',
+        `  maxReceiveCount: ${maxReceiveCount}`,
+        '',
+      ].join('\n'),
+    );
+
+    const childEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...moto.env(),
+      WEBHOOK_SECRET_ARN: webhookSecretArn,
+      GITHUB_TOKEN_SECRET_ARN: githubTokenArn,
+      GITHUB_API_URL: github.url,
+      QUEUE_URL: queueUrl,
+      DELIVERIES_TABLE: 'image-promoter-deliveries',
+      POWERTOOLS_SERVICE_NAME: 'image-promoter-local',
+      NODE_NO_WARNINGS: '1',
+    };
+    for (const name of ['WEBHOOK_SECRET', 'GITHUB_TOKEN', 'IMAGE_PROMOTER_CONFIG', 'MOTO_ACCOUNT_ID']) {
+      Reflect.deleteProperty(childEnv, name);
+    }
+
+    progress('image-promoter webhook (child process)');
+    const webhookPort = await freePort();
+    const webhook = await startProcess(
+      process.execPath,
+      ['bin/image-promoter.mjs', 'webhook', '--port', String(webhookPort), '--config', configFile],
+      {
+        env: childEnv,
+        cwd: ROOT,
+        ready: () => answers(`http://127.0.0.1:${webhookPort}/`),
+        timeoutMs: 30_000,
+      },
+    );
+    cleanups.push(() => webhook.stop());
+    const webhookUrl = `http://127.0.0.1:${webhookPort}/`;
+
+    progress(
+      workerMode === 'cli'
+        ? 'image-promoter worker (child process)'
+        : 'worker (child process: demo/worker-process.ts, `image-promoter worker` is not implemented yet)',
+    );
+    const retryDelay = String(options.retryDelaySeconds ?? 1);
+    const worker: ManagedProcess = await startProcess(
+      process.execPath,
+      workerMode === 'cli'
+        ? ['bin/image-promoter.mjs', 'worker', '--queue-url', queueUrl, '--config', configFile]
+        : [
+            '--import',
+            'tsx',
+            'demo/worker-process.ts',
+            '--queue-url',
+            queueUrl,
+            '--config',
+            configFile,
+            '--retry-delay',
+            retryDelay,
+          ],
+      { env: childEnv, cwd: ROOT, ready: () => Promise.resolve(true) },
+    );
+    cleanups.push(() => worker.stop());
+
+    const depth = async (url: string): Promise<QueueDepth> => {
+      const out = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
+        }),
+      );
+      const n = (key: QueueAttributeName): number => Number(out.Attributes?.[key] ?? 0);
+      return {
+        visible: n('ApproximateNumberOfMessages'),
+        inFlight: n('ApproximateNumberOfMessagesNotVisible'),
+        delayed: n('ApproximateNumberOfMessagesDelayed'),
+      };
+    };
+    const statuses = (commit: string): readonly ReceivedStatus[] =>
+      github.statuses(commit).filter((s) => s.context === STATUS_CONTEXT);
+    const exited = (): string | undefined => {
+      for (const [name, child] of [
+        ['webhook', webhook],
+        ['worker', worker],
+      ] as const) {
+        if (child.child.exitCode !== null || child.child.signalCode !== null) {
+          return `${name} process exited (${child.child.exitCode ?? child.child.signalCode}):\n${child.output().slice(-3000)}`;
+        }
+      }
+      return undefined;
+    };
+
+    return {
+      moto,
+      dev,
+      prod,
+      devProxy,
+      prodProxy,
+      github,
+      repo,
+      configFile,
+      webhookUrl,
+      webhookSecret,
+      queueUrl,
+      dlqUrl,
+      workerMode,
+      initialCommit,
+      pushCommit: async (files, message) => {
+        const before = (await repo.git('rev-parse', 'HEAD')).trim();
+        const after = await repo.commitFiles(files, message ?? 'change');
+        return { before, after };
+      },
+      deliver: async (push, deliveryOptions = {}) => {
+        const deliveryId = deliveryOptions.deliveryId ?? randomUUID();
+        const body = JSON.stringify(pushPayload({ repository: OVERLAYS_REPOSITORY, ...push }));
+        const response = await fetch(webhookUrl, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'GitHub-Hookshot/local-stack',
+            'x-github-event': 'push',
+            'x-github-delivery': deliveryId,
+            'x-github-hook-id': '1',
+            'x-hub-signature-256': await sign(webhookSecret, body),
+          },
+          body,
+        });
+        const text = await response.text();
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          parsed = { text };
+        }
+        return { deliveryId, status: response.status, body: parsed };
+      },
+      statuses,
+      waitForFinalStatus: async (commit, timeoutMs = 60_000) => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const final = statuses(commit).find((s) => s.state !== 'pending');
+          if (final !== undefined) return final;
+          const dead = exited();
+          if (dead !== undefined) throw new Error(dead);
+          if (Date.now() > deadline) {
+            throw new Error(
+              `no final ${STATUS_CONTEXT} status on ${commit} within ${timeoutMs} ms ` +
+                `(statuses: ${JSON.stringify(statuses(commit).map((s) => s.state))})\n` +
+                `worker output:\n${worker.output().slice(-3000)}`,
+            );
+          }
+          await sleep(50);
+        }
+      },
+      queueDepth: () => depth(queueUrl),
+      dlqDepth: () => depth(dlqUrl),
+      peekDeadLetters: async () => {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+        );
+        return (out.Messages ?? []).map((m) => m.Body ?? '');
+      },
+      output: () => ({ webhook: webhook.output(), worker: worker.output() }),
+      stop: cleanup,
+    };
+  } catch (e: unknown) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/** SDK client settings for moto (the same credentials the child processes get). */
+export function awsClientConfig(moto: MotoServer): {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+} {
+  const env = moto.env();
+  return {
+    endpoint: moto.url,
+    region: moto.region,
+    credentials: { accessKeyId: env['AWS_ACCESS_KEY_ID']!, secretAccessKey: env['AWS_SECRET_ACCESS_KEY']! },
+  };
+}
+
+/** `cli` once `image-promoter worker` is implemented; until then the stand-in child. */
+async function detectWorkerMode(): Promise<'cli' | 'stand-in'> {
+  const { stdout } = await run(process.execPath, ['bin/image-promoter.mjs', 'worker', '--help'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+  }).catch(() => ({ stdout: '' }));
+  return /--queue-url/.test(stdout) ? 'cli' : 'stand-in';
+}

@@ -1,0 +1,149 @@
+// `npm run demo`: image-promoter end to end on the embedded local stack (demo/local-stack.ts), no AWS
+// account needed. Pushes a signed multi-arch image into "dev", commits the overlay change that
+// promotes it to production, delivers the signed push webhook to the real `image-promoter webhook`
+// process, waits for the worker's commit status, then proves with skopeo that prod holds the very
+// same bytes (index and signature) and nothing else. Exits 0 only when all of that is true; always
+// stops what it started (also on Ctrl-C and on failure). Never talks to anything but 127.0.0.1.
+import { performance } from 'node:perf_hooks';
+import {
+  articleOverlayFiles,
+  DEV_REGISTRY,
+  findMissingPrerequisites,
+  IMAGE_REPOSITORY,
+  INITIAL_PRODUCTION_TAG,
+  PROD_REGISTRY,
+  startLocalStack,
+  STATUS_CONTEXT,
+  type LocalStack,
+} from './local-stack';
+import { pushSampleImage } from './sample-image';
+import { inspectDigest, listRegistry } from './verify-registry';
+
+const TAG = '1.3.0';
+const started = performance.now();
+const say = (line: string): void => {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
+  process.stdout.write(`[${seconds}s] ${line}\n`);
+};
+const check = (ok: boolean, line: string): boolean => {
+  say(`${ok ? 'ok  ' : 'FAIL'} ${line}`);
+  return ok;
+};
+
+async function runDemo(): Promise<number> {
+  const missing = await findMissingPrerequisites();
+  if (missing.length > 0) {
+    process.stderr.write(
+      `image-promoter demo: missing ${missing.map((m) => m.program).join(', ')}; install with: ${missing
+        .map((m) => m.install)
+        .join(' && ')}\n`,
+    );
+    return 3;
+  }
+
+  let stack: LocalStack | undefined;
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping the local stack');
+    await stack?.stop();
+  };
+  const interrupt = (): void => {
+    say('interrupted');
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+
+  try {
+    say('starting the local stack on 127.0.0.1');
+    stack = await startLocalStack({ onProgress: (line) => say(`  - ${line}`) });
+    say(`  webhook ${stack.webhookUrl}  GitHub ${stack.github.url}  moto ${stack.moto.url}`);
+    say(`  dev  ECR ${DEV_REGISTRY} -> ${stack.dev.url}`);
+    say(`  prod ECR ${PROD_REGISTRY} -> ${stack.prod.url}`);
+
+    say(`pushing ${IMAGE_REPOSITORY}:${TAG} (index: linux/amd64 + linux/arm64, cosign signature) to dev`);
+    const image = await pushSampleImage(stack.dev, IMAGE_REPOSITORY, TAG);
+    say(`  index ${image.indexDigest}`);
+    say(`  signature tag ${image.signatureTag}`);
+
+    say(`committing overlays/production/patch-image.yaml: ${INITIAL_PRODUCTION_TAG} -> ${TAG}`);
+    const push = await stack.pushCommit(
+      articleOverlayFiles({ productionTag: TAG }),
+      `Promote ${IMAGE_REPOSITORY} ${TAG} to production`,
+    );
+    say(`  ${push.before.slice(0, 7)}..${push.after.slice(0, 7)} on main`);
+
+    say('delivering the signed push webhook (X-Hub-Signature-256)');
+    const delivery = await stack.deliver(push);
+    say(`  HTTP ${delivery.status} ${JSON.stringify(delivery.body)}`);
+    if (delivery.status !== 202) throw new Error(`the webhook answered ${delivery.status}`);
+
+    say(`waiting for the worker's ${STATUS_CONTEXT} status`);
+    const final = await stack.waitForFinalStatus(push.after, 45_000);
+    for (const status of stack.statuses(push.after)) {
+      say(`  ${STATUS_CONTEXT}: ${status.state.padEnd(7)} ${status.description ?? ''}`);
+    }
+
+    say('verifying with skopeo inspect --raw on both registries');
+    const reference = `${IMAGE_REPOSITORY}:${TAG}`;
+    const [devIndex, prodIndex, devSig, prodSig] = await Promise.all([
+      inspectDigest(stack.dev, reference),
+      inspectDigest(stack.prod, reference),
+      inspectDigest(stack.dev, `${IMAGE_REPOSITORY}:${image.signatureTag}`),
+      inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:${image.signatureTag}`),
+    ]);
+    say(`  dev  ${reference}  ${devIndex ?? '(missing)'}`);
+    say(`  prod ${reference}  ${prodIndex ?? '(missing)'}`);
+    const platforms = await Promise.all(
+      image.platformDigests.map((d) => inspectDigest(stack!.prod, `${IMAGE_REPOSITORY}@${d}`)),
+    );
+    const prodContents = await listRegistry(stack.prod);
+    say(`  prod contents: ${JSON.stringify(prodContents)}`);
+    const dlq = await stack.dlqDepth();
+
+    const results = [
+      check(final.state === 'success', `commit status ${final.state}: ${final.description ?? ''}`),
+      check(
+        devIndex === image.indexDigest && prodIndex === image.indexDigest,
+        'index digest identical in dev and prod',
+      ),
+      check(
+        platforms.every((d, i) => d === image.platformDigests[i]),
+        'both platform manifests present in prod',
+      ),
+      check(
+        devSig === image.signatureDigest && prodSig === image.signatureDigest,
+        `signature ${image.signatureTag} identical in prod`,
+      ),
+      check(
+        JSON.stringify(prodContents) ===
+          JSON.stringify({ [IMAGE_REPOSITORY]: [TAG, image.signatureTag].sort() }),
+        'nothing else in prod',
+      ),
+      check(dlq.visible + dlq.inFlight === 0, 'dead-letter queue empty'),
+    ];
+    const ok = results.every((r) => r);
+    await stop();
+    say(ok ? 'promotion succeeded' : 'promotion did NOT succeed');
+    return ok ? 0 : 1;
+  } catch (e: unknown) {
+    say(`FAIL ${e instanceof Error ? e.message : String(e)}`);
+    const output = stack?.output();
+    if (output !== undefined) {
+      process.stdout.write(`--- webhook output (tail) ---\n${output.webhook.slice(-2000)}\n`);
+      process.stdout.write(`--- worker output (tail) ---\n${output.worker.slice(-2000)}\n`);
+    }
+    await stop();
+    return 1;
+  }
+}
+
+runDemo().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`image-promoter demo: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
