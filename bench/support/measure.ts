@@ -3,6 +3,7 @@
 // the copy benchmark and the large-layer test so the engine and skopeo are measured the same way.
 // Test and benchmark support only: loopback registries, never anything else.
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,6 +18,8 @@ export interface Measured {
   readonly ms: number;
   /** Peak resident set size of the child, in KiB. */
   readonly maxRssKb: number;
+  /** User + system CPU time of the child, in ms (undefined without /usr/bin/time). */
+  readonly cpuMs: number | undefined;
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
@@ -39,9 +42,7 @@ export function bundleCopyChild(): Promise<string> {
       outfile,
       logLevel: 'error',
     });
-    process.once('exit', () => {
-      void rm(dir, { recursive: true, force: true });
-    });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     return outfile;
   })();
   return bundled;
@@ -61,7 +62,7 @@ export async function runMeasured(command: string, args: readonly string[]): Pro
   const useTime = await hasTime();
   const dir = await mkdtemp(join(tmpdir(), 'ip-measure-'));
   const timeFile = join(dir, 'rss');
-  const argv = useTime ? [TIME, '-f', '%M', '-o', timeFile, command, ...args] : [command, ...args];
+  const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', timeFile, command, ...args] : [command, ...args];
   try {
     const started = performance.now();
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -86,8 +87,12 @@ export async function runMeasured(command: string, args: readonly string[]): Pro
     });
     const ms = performance.now() - started;
     if (poll) clearInterval(poll);
-    const maxRssKb = useTime ? Number((await readFile(timeFile, 'utf8')).trim().split('\n').pop()) : polledKb;
-    return { ms, maxRssKb, code, stdout, stderr };
+    if (!useTime) return { ms, maxRssKb: polledKb, cpuMs: undefined, code, stdout, stderr };
+    // The last line is ours ("Command exited with non-zero status" may precede it).
+    const [rss, user, system] = ((await readFile(timeFile, 'utf8')).trim().split('\n').pop() ?? '')
+      .split(' ')
+      .map(Number);
+    return { ms, maxRssKb: rss ?? 0, cpuMs: ((user ?? 0) + (system ?? 0)) * 1000, code, stdout, stderr };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

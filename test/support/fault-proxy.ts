@@ -68,6 +68,9 @@ export interface ProxiedRequest {
   readonly responseBytes: number;
   /** Name of the rule whose fault was injected, if any. */
   readonly fault: string | undefined;
+  /** When the request arrived (ms since the epoch) and how long until the response was done. */
+  readonly arrivedAt: number;
+  readonly ms: number;
 }
 
 export interface FaultProxy {
@@ -145,11 +148,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
 
     const entry = { method, url, status: undefined as number | undefined, requestBytes: 0, responseBytes: 0 };
+    const arrivedAt = Date.now();
     let logged = false;
     const record = (): void => {
       if (logged) return;
       logged = true;
-      log.push({ ...entry, fault: fault?.name });
+      log.push({ ...entry, fault: fault?.name, arrivedAt, ms: Date.now() - arrivedAt });
     };
     res.once('close', record);
     req.on('data', (chunk: Buffer) => {

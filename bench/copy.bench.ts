@@ -1,0 +1,309 @@
+// `npm run bench:copy [-- --quick] [-- --runs N]`: the copy engine against `skopeo copy --all
+// --preserve-digests`, in the same run, alternating, each copy in its own child process into a
+// fresh destination registry (so neither tool finds blobs from an earlier run, and skopeo's blob
+// cache cannot mount from one). Two shapes (5 x 64 MiB, 100 x 256 KiB), a no-op re-copy and a
+// 2 GiB single layer. Prints a Markdown table (median wall time, ratio to skopeo, peak RSS, bytes)
+// and writes it to bench/results/. A benchmark, not a test: it asserts nothing, it reports figures
+// next to the targets. Loopback registries only.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startFaultProxy } from '../test/support/fault-proxy';
+import { addImage, ImageLayout, pushLayout, type BuiltManifest } from '../test/support/images';
+import { startRegistry, type RegistryServer } from '../test/support/registry-server';
+import { copyWithEngine, type EngineCopyRequest } from './support/engine';
+import { bundleCopyChild, runEngineChild, runSkopeoCopy, type Measured } from './support/measure';
+
+const MiB = 1024 * 1024;
+
+interface Shape {
+  readonly name: string;
+  readonly layers: readonly number[];
+  readonly runs: number;
+}
+
+interface Sample {
+  readonly ms: number;
+  readonly rssKb: number;
+  /** User + system CPU of the copying process. */
+  readonly cpuMs: number;
+  readonly bytes: number;
+}
+
+interface Row {
+  readonly shape: string;
+  readonly tool: 'image-promoter' | 'skopeo';
+  readonly samples: readonly Sample[];
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    'skip-large': { type: 'boolean', default: false },
+  },
+});
+const quick = flags.quick === true;
+const runs = flags.runs === undefined ? (quick ? 3 : 5) : Number(flags.runs);
+const SHAPES: readonly Shape[] = [
+  { name: quick ? '5 x 8 MiB' : '5 x 64 MiB', layers: Array(5).fill(quick ? 8 * MiB : 64 * MiB), runs },
+  { name: quick ? '30 x 256 KiB' : '100 x 256 KiB', layers: Array(quick ? 30 : 100).fill(256 * 1024), runs },
+];
+const LARGE: Shape = {
+  name: quick ? '1 x 256 MiB' : '1 x 2 GiB',
+  layers: [quick ? 256 * MiB : 2048 * MiB],
+  runs: quick ? 1 : Math.min(runs, 3),
+};
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(2);
+const mebibytes = (bytes: number): string => (bytes / MiB).toFixed(1);
+
+async function pushImage(source: RegistryServer, repository: string, shape: Shape): Promise<BuiltManifest> {
+  const layout = await ImageLayout.create();
+  try {
+    const image = await addImage(layout, { layers: shape.layers });
+    layout.tag(image.descriptor, 'image');
+    await pushLayout(layout, 'image', `${source.host}/${repository}:1`, source);
+    return image;
+  } finally {
+    await layout.remove();
+  }
+}
+
+function engineRequest(
+  source: RegistryServer,
+  repository: string,
+  destination: RegistryServer,
+): EngineCopyRequest {
+  return {
+    source: `${source.host}/${repository}:1`,
+    destination: `${destination.host}/${repository}:1`,
+    sourceSide: { endpoint: source.url, credentials: source },
+    destinationSide: { endpoint: destination.url, credentials: destination },
+  };
+}
+
+async function copyWithProject(
+  source: RegistryServer,
+  repository: string,
+  destination: RegistryServer,
+): Promise<Sample> {
+  const run = await runEngineChild(engineRequest(source, repository, destination));
+  if (!run.report.ok)
+    throw new Error(`image-promoter copy failed: ${run.report.error.message}\n${run.stderr}`);
+  return {
+    ms: run.ms,
+    rssKb: run.maxRssKb,
+    cpuMs: run.cpuMs ?? Number.NaN,
+    bytes: run.report.outcome.bytesCopied,
+  };
+}
+
+async function copyWithSkopeo(
+  source: RegistryServer,
+  repository: string,
+  destination: RegistryServer,
+  bytes: number,
+): Promise<Sample> {
+  const run: Measured = await runSkopeoCopy(
+    `${source.host}/${repository}:1`,
+    `${destination.host}/${repository}:1`,
+    { source: { credentials: source }, destination: { credentials: destination } },
+  );
+  return { ms: run.ms, rssKb: run.maxRssKb, cpuMs: run.cpuMs ?? Number.NaN, bytes };
+}
+
+/** Cold copies of one shape, the two tools alternating which goes first, a fresh registry each. */
+async function benchShape(source: RegistryServer, shape: Shape, repository: string): Promise<Row[]> {
+  const image = await pushImage(source, repository, shape);
+  const bytes = image.config.size + image.layers.reduce((sum, layer) => sum + layer.size, 0);
+  const project: Sample[] = [];
+  const skopeo: Sample[] = [];
+  for (let run = 0; run < shape.runs; run++) {
+    const order = run % 2 === 0 ? (['project', 'skopeo'] as const) : (['skopeo', 'project'] as const);
+    for (const tool of order) {
+      const destination = await startRegistry();
+      try {
+        if (tool === 'project') project.push(await copyWithProject(source, repository, destination));
+        else skopeo.push(await copyWithSkopeo(source, repository, destination, bytes));
+      } finally {
+        await destination.stop();
+      }
+      const last = tool === 'project' ? project.at(-1)! : skopeo.at(-1)!;
+      process.stderr.write(
+        `  ${shape.name} run ${run + 1}/${shape.runs} ${tool}: ${seconds(last.ms)} s, ${Math.round(last.rssKb / 1024)} MiB RSS\n`,
+      );
+    }
+  }
+  return [
+    { shape: shape.name, tool: 'image-promoter', samples: project },
+    { shape: shape.name, tool: 'skopeo', samples: skopeo },
+  ];
+}
+
+interface NoOp {
+  readonly cold: Sample;
+  /** Each in a fresh process (what a CLI call costs). */
+  readonly noop: readonly Sample[];
+  /** In this process after one warm-up (what a warm worker Lambda pays), ms. */
+  readonly warm: readonly number[];
+  /** Counted through a proxy in one extra, untimed re-copy. */
+  readonly requests: number;
+  readonly blobBytesUp: number;
+  readonly blobBytesDown: number;
+}
+
+/** A cold copy, then re-copies of the same image to the same tag (nothing to do). */
+async function benchNoOp(source: RegistryServer, shape: Shape, repository: string): Promise<NoOp> {
+  const destination = await startRegistry();
+  try {
+    const cold = await copyWithProject(source, repository, destination);
+    const noop: Sample[] = [];
+    for (let run = 0; run < runs; run++) noop.push(await copyWithProject(source, repository, destination));
+    const warm: number[] = [];
+    for (let run = 0; run <= runs; run++) {
+      const started = performance.now();
+      const outcome = await copyWithEngine(engineRequest(source, repository, destination));
+      if (!outcome.alreadyPresent) throw new Error('the re-copy found the image missing');
+      if (run > 0) warm.push(performance.now() - started);
+    }
+    // Once more through counting proxies on both sides: what the no-op really sends.
+    const [sourceProxy, destinationProxy] = await Promise.all([
+      startFaultProxy({ upstream: source.url }),
+      startFaultProxy({ upstream: destination.url }),
+    ]);
+    try {
+      const run = await runEngineChild({
+        source: `${sourceProxy.host}/${repository}:1`,
+        destination: `${destinationProxy.host}/${repository}:1`,
+        sourceSide: { endpoint: sourceProxy.url, credentials: source },
+        destinationSide: { endpoint: destinationProxy.url, credentials: destination },
+      });
+      if (!run.report.ok) throw new Error(`no-op copy failed: ${run.report.error.message}`);
+      const all = [...sourceProxy.requests(), ...destinationProxy.requests()];
+      const blobs = all.filter((r) => r.url.includes('/blobs/'));
+      return {
+        cold,
+        noop,
+        warm,
+        requests: all.length,
+        blobBytesUp: blobs.reduce((sum, r) => sum + r.requestBytes, 0),
+        blobBytesDown: blobs.reduce((sum, r) => sum + r.responseBytes, 0),
+      };
+    } finally {
+      await Promise.all([sourceProxy.stop(), destinationProxy.stop()]);
+    }
+  } finally {
+    await destination.stop();
+  }
+}
+
+function renderTable(rows: readonly Row[]): string {
+  const lines = [
+    '| shape | tool | runs | median s | min s | max s | vs skopeo (median) | CPU s (median) | peak RSS MiB (median / max) | blob bytes moved |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of rows) {
+    const ms = row.samples.map((s) => s.ms);
+    const rss = row.samples.map((s) => s.rssKb / 1024);
+    const skopeo = rows.find((r) => r.shape === row.shape && r.tool === 'skopeo');
+    const ratio =
+      row.tool === 'skopeo' || skopeo === undefined
+        ? '1.00'
+        : (median(ms) / median(skopeo.samples.map((s) => s.ms))).toFixed(2);
+    lines.push(
+      `| ${row.shape} | ${row.tool} | ${row.samples.length} | ${seconds(median(ms))} | ${seconds(Math.min(...ms))} | ` +
+        `${seconds(Math.max(...ms))} | ${ratio}x | ${seconds(median(row.samples.map((x) => x.cpuMs)))} | ${median(rss).toFixed(0)} / ${Math.max(...rss).toFixed(0)} | ` +
+        `${mebibytes(row.samples[0]?.bytes ?? 0)} MiB |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  await bundleCopyChild();
+  const source = await startRegistry();
+  try {
+    const rows: Row[] = [];
+    for (const [i, shape] of SHAPES.entries()) {
+      process.stderr.write(`cold copy ${shape.name}\n`);
+      rows.push(...(await benchShape(source, shape, `bench/shape-${i}`)));
+    }
+    process.stderr.write(`no-op re-copy of ${SHAPES[0]!.name}\n`);
+    const noop = await benchNoOp(source, SHAPES[0]!, 'bench/shape-0');
+    if (flags['skip-large'] !== true) {
+      process.stderr.write(`cold copy ${LARGE.name}\n`);
+      rows.push(...(await benchShape(source, LARGE, 'bench/large')));
+    }
+
+    const noopMedian = median(noop.noop.map((s) => s.ms));
+    const coldMedian = median(
+      rows.find((r) => r.shape === SHAPES[0]!.name && r.tool === 'image-promoter')!.samples.map((s) => s.ms),
+    );
+    const ratioOf = (shape: string): number => {
+      const of = (tool: Row['tool']): number =>
+        median(rows.find((r) => r.shape === shape && r.tool === tool)!.samples.map((s) => s.ms));
+      return of('image-promoter') / of('skopeo');
+    };
+    const large = rows.find((r) => r.shape === LARGE.name && r.tool === 'image-promoter');
+    const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+    const targets = [
+      ...SHAPES.map(
+        (s) =>
+          `- cold copy ${s.name}: ${ratioOf(s.name).toFixed(2)}x skopeo (target <= 0.80x): ${verdict(ratioOf(s.name) <= 0.8)}`,
+      ),
+      ...(large === undefined
+        ? []
+        : [
+            `- peak RSS on ${LARGE.name}: ${(Math.max(...large.samples.map((s) => s.rssKb)) / 1024).toFixed(0)} MiB ` +
+              `(target <= 150 MiB): ${verdict(Math.max(...large.samples.map((s) => s.rssKb)) <= 150 * 1024)}`,
+          ]),
+      `- no-op re-copy of ${SHAPES[0]!.name} vs its cold copy (${seconds(coldMedian)} s), target <= 5%: ` +
+        `fresh process ${((noopMedian / coldMedian) * 100).toFixed(1)}% (${verdict(noopMedian <= 0.05 * coldMedian)}), ` +
+        `warm process ${((median(noop.warm) / coldMedian) * 100).toFixed(1)}% (${verdict(median(noop.warm) <= 0.05 * coldMedian)})`,
+      `- no-op re-copy moves 0 blob bytes: up ${noop.blobBytesUp}, down ${noop.blobBytesDown}: ` +
+        `${verdict(noop.blobBytesUp === 0 && noop.blobBytesDown === 0)}`,
+    ];
+    const report = [
+      `## Copy benchmark, ${started.toISOString()}${quick ? ' (--quick sizes)' : ''}`,
+      '',
+      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ` +
+        `load average at start ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')} (shared with other work). ` +
+        `Registries: docker-registry on loopback with basic auth, fresh destination registry per copy. ` +
+        `Every copy is a child process; wall time from spawn to exit; CPU and peak RSS from /usr/bin/time.`,
+      '',
+      renderTable(rows),
+      '',
+      `No-op re-copy of ${SHAPES[0]!.name} (image-promoter, same tag already present): ` +
+        `fresh process each (${noop.noop.length} runs): median ${seconds(noopMedian)} s, min ` +
+        `${seconds(Math.min(...noop.noop.map((s) => s.ms)))} s, CPU ${seconds(median(noop.noop.map((s) => s.cpuMs)))} s, ` +
+        `peak RSS ${(median(noop.noop.map((s) => s.rssKb)) / 1024).toFixed(0)} MiB; ` +
+        `in a warm process (${noop.warm.length} runs): median ${median(noop.warm).toFixed(0)} ms. ` +
+        `Through counting proxies: ${noop.requests} HTTP requests, blob bytes up ${noop.blobBytesUp}, down ${noop.blobBytesDown}.`,
+      '',
+      'Targets:',
+      ...targets,
+      '',
+    ].join('\n');
+    process.stdout.write(`${report}\n`);
+    const dir = join('bench', 'results');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `copy-${started.toISOString().replace(/[:.]/g, '-')}.md`);
+    await writeFile(file, report);
+    process.stderr.write(`written to ${file}\n`);
+  } finally {
+    await source.stop();
+  }
+}
+
+await main();
