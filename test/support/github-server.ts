@@ -3,7 +3,7 @@
 // shaped as GitHub's REST docs say (Git Trees, Git Blobs, Commits, Commit Statuses). It records
 // every request and every status it receives, and can inject latency and failures for fault tests.
 // It must never invent repository content: everything it serves comes from git.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -74,6 +74,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   const recorded: RecordedRequest[] = [];
   const statuses = new Map<string, ReceivedStatus[]>();
   const objectCache = new Map<string, Promise<string | undefined>>();
+  // Trees and blobs are immutable: list each tree once, read blobs through one `git cat-file --batch`.
+  const listings = new Map<string, Promise<string>>();
+  const objects = new ObjectReader(options.gitDirectory);
   let latencyMs = options.latencyMs ?? 0;
   let failures: { count: number; status: number } = { count: 0, status: 502 };
   let nextStatusId = 1;
@@ -107,7 +110,13 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     if (/[\s^~:]/.test(treeSpec) || treeSpec.startsWith('-')) return notFound;
     const sha = await resolve(treeSpec, 'tree');
     if (sha === undefined) return notFound;
-    const out = await git('ls-tree', '-l', '-z', ...(recursive ? ['-r', '-t'] : []), sha);
+    const listingKey = `${sha}:${recursive}`;
+    let listing = listings.get(listingKey);
+    if (!listing) {
+      listing = git('ls-tree', '-l', '-z', ...(recursive ? ['-r', '-t'] : []), sha);
+      listings.set(listingKey, listing);
+    }
+    const out = await listing;
     let tree = out
       .split('\0')
       .filter((line) => line !== '')
@@ -141,23 +150,16 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
 
   async function getBlob(fileSha: string): Promise<Reply> {
     if (!/^[0-9a-f]{40}$/.test(fileSha)) return notFound;
-    const type = await git('cat-file', '-t', fileSha).then(
-      (t) => t.trim(),
-      () => '',
-    );
-    if (type !== 'blob') return notFound;
-    const bytes = (await run('git', ['-C', options.gitDirectory, 'cat-file', 'blob', fileSha], {
-      encoding: 'buffer',
-      maxBuffer: 128 * 1024 * 1024,
-    })) as unknown as { stdout: Buffer };
+    const object = await objects.read(fileSha);
+    if (object?.type !== 'blob') return notFound;
     // GitHub wraps base64 content at 60 characters with "\n".
-    const content = (bytes.stdout.toString('base64').match(/.{1,60}/g) ?? []).join('\n');
+    const content = (object.bytes.toString('base64').match(/.{1,60}/g) ?? []).join('\n');
     return {
       status: 200,
       body: {
         sha: fileSha,
         node_id: Buffer.from(`Blob:${fileSha}`).toString('base64'),
-        size: bytes.stdout.length,
+        size: object.bytes.length,
         url: `${baseUrl}${repoPath}/git/blobs/${fileSha}`,
         content: content === '' ? '' : `${content}\n`,
         encoding: 'base64',
@@ -376,8 +378,80 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     },
     stop: () =>
       new Promise<void>((resolveClose) => {
+        objects.close();
         server.closeAllConnections();
         server.close(() => resolveClose());
       }),
   };
+}
+
+/** Reads objects through one long-lived `git cat-file --batch`, one request at a time. */
+class ObjectReader {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private buffer = Buffer.alloc(0);
+  private waiting: ((chunk: Buffer) => void) | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly directory: string) {}
+
+  read(sha: string): Promise<{ readonly type: string; readonly bytes: Buffer } | undefined> {
+    const next = this.queue.then(() => this.readOne(sha));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.child?.stdin.end();
+    this.child?.kill();
+    this.child = undefined;
+  }
+
+  private process(): ChildProcessWithoutNullStreams {
+    if (!this.child) {
+      const child = spawn('git', ['-C', this.directory, 'cat-file', '--batch'], { stdio: 'pipe' });
+      child.stdout.on('data', (chunk: Buffer) => {
+        this.buffer = Buffer.concat([this.buffer, chunk]);
+        this.waiting?.(this.buffer);
+      });
+      child.once('exit', () => {
+        if (this.child === child) this.child = undefined;
+      });
+      this.child = child;
+    }
+    return this.child;
+  }
+
+  private async readOne(sha: string): Promise<{ readonly type: string; readonly bytes: Buffer } | undefined> {
+    this.process().stdin.write(`${sha}\n`);
+    const header = await this.until((b) => b.indexOf(10));
+    const line = this.take(header + 1)
+      .toString('utf8')
+      .trim();
+    const [, type, size] = line.split(' ');
+    if (type === undefined || size === undefined || type === 'missing') return undefined;
+    const length = Number(size);
+    await this.until((b) => (b.length >= length + 1 ? length : -1));
+    const bytes = this.take(length + 1).subarray(0, length);
+    return { type, bytes };
+  }
+
+  private until(find: (buffer: Buffer) => number): Promise<number> {
+    return new Promise((resolve) => {
+      const check = (buffer: Buffer): void => {
+        const at = find(buffer);
+        if (at >= 0) {
+          this.waiting = undefined;
+          resolve(at);
+        }
+      };
+      this.waiting = check;
+      check(this.buffer);
+    });
+  }
+
+  private take(length: number): Buffer {
+    const taken = this.buffer.subarray(0, length);
+    this.buffer = this.buffer.subarray(length);
+    return Buffer.from(taken);
+  }
 }
