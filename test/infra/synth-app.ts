@@ -1,0 +1,65 @@
+// Synthesizes the CDK app in-process for tests and benchmarks, the way `cdk synth` does (cdk.json
+// context, nag plugin, same composition), into a throw-away directory under .tmp/ (inside the
+// repository, so bundles with runtime-provided @aws-sdk imports still resolve from node_modules).
+// Never touches cdk.out/ and never calls AWS.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { parseConfig } from '../../lambdas/core/config';
+import { PROJECT_ROOT } from '../../infra/constructs/lambda-bundling';
+import { addPromoterStacks, type PromoterStacks } from '../../infra/promoter-app';
+
+export interface SynthOptions {
+  /** Run esbuild for the two functions (slow-ish); otherwise assets are placeholders. */
+  readonly bundle?: boolean;
+  readonly alarmTopicArns?: readonly string[];
+  readonly nag?: boolean;
+}
+
+export interface SynthesizedApp {
+  readonly app: App;
+  readonly outdir: string;
+  readonly stacks: PromoterStacks;
+  /** Stack name -> template. */
+  readonly templates: ReadonlyMap<string, Template>;
+  /** Deletes the output directory. */
+  readonly cleanup: () => void;
+}
+
+/** The context cdk.json gives the CLI (feature flags), so tests synthesize what `cdk synth` does. */
+export function readCdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return cdkJson.context ?? {};
+}
+
+export function synthesizeApp(configText: string, options: SynthOptions = {}): SynthesizedApp {
+  const base = join(PROJECT_ROOT, '.tmp');
+  mkdirSync(base, { recursive: true });
+  const outdir = mkdtempSync(join(base, 'cdk-test-'));
+  const context: Record<string, unknown> = { ...readCdkJsonContext() };
+  if (options.bundle !== true) context['aws:cdk:bundling-stacks'] = [];
+  const app = new App({ outdir, context });
+  const stacks = addPromoterStacks(app, parseConfig(configText, 'test.yaml'), {
+    file: 'test.yaml',
+    alarmTopicArns: options.alarmTopicArns,
+    nag: options.nag,
+  });
+  app.synth();
+  const templates = new Map<string, Template>();
+  for (const stack of [...stacks.destinations, ...stacks.sources]) {
+    templates.set(stack.stackName, Template.fromStack(stack));
+  }
+  return { app, outdir, stacks, templates, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
+}
+
+/** The directory of the bundled code of a function (from its Code.S3Key `<hash>.zip`). */
+export function assetDirOf(outdir: string, template: Template, logicalIdPrefix: string): string {
+  const functions = template.findResources('AWS::Lambda::Function');
+  const entry = Object.entries(functions).find(([id]) => id.startsWith(logicalIdPrefix));
+  if (entry === undefined) throw new Error(`no function ${logicalIdPrefix}* in template`);
+  const code = (entry[1] as { Properties: { Code: { S3Key: string } } }).Properties.Code;
+  return join(outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
+}
