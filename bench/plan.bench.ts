@@ -122,12 +122,6 @@ async function catFileAll(repo: GitRepo, revision: string): Promise<number> {
     const child = spawn('git', ['-C', repo.dir, 'cat-file', '--batch'], {
       stdio: ['pipe', 'pipe', 'ignore'],
     });
-    const files = (await repo.git('ls-tree', '-r', '--name-only', after)).trim().split('\n');
-    const readAll = await median('GitFileSource, read every file (cold)', RUNS, async () => {
-      const source = new GitFileSource(repo.dir);
-      await Promise.all(files.map((file) => source.readFile(after, file)));
-      source.close();
-    });
     let bytes = 0;
     child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
     child.once('error', reject);
