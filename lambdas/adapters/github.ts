@@ -23,6 +23,8 @@ export interface GitHubClientOptions {
   /** REST API root: GITHUB_API_URL / config.github.apiUrl; https://api.github.com when absent. */
   readonly apiUrl?: string;
   readonly userAgent?: string;
+  /** Each HTTP request is abandoned after this long (default 4 s): a webhook has 10 s in all. */
+  readonly requestTimeoutMs?: number;
 }
 
 /** The Octokit client for a token. Create once per container and reuse. */
@@ -33,7 +35,16 @@ export function createGitHubClient(options: GitHubClientOptions): Octokit {
     userAgent: options.userAgent ?? 'image-promoter',
     // Octokit's default logger prints request failures we already turn into typed errors.
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+    request: { fetch: fetchWithTimeout(options.requestTimeoutMs ?? 4000) },
   });
+}
+
+function fetchWithTimeout(timeoutMs: number): typeof fetch {
+  return (input, init = {}) => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    return fetch(input, { ...init, signal });
+  };
 }
 
 export interface RetryOptions {

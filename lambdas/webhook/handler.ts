@@ -27,6 +27,8 @@ export interface WebhookHandlerOptions {
   readonly config?: Config;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: DeliveryLog;
+  /** See DeliveryDependencies.planningDeadlineMs. */
+  readonly planningDeadlineMs?: number;
 }
 
 export type WebhookHandler = (event: LambdaFunctionURLEvent) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -94,6 +96,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       deliveries,
       clock: () => new Date(),
       log,
+      ...(options.planningDeadlineMs === undefined ? {} : { planningDeadlineMs: options.planningDeadlineMs }),
       targetUrl: selectTargetUrl({
         dashboardUrl: cfg.worker.dashboardUrl,
         region: env['AWS_REGION'],

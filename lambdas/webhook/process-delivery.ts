@@ -6,7 +6,7 @@
 import { verify } from '@octokit/webhooks-methods';
 import type { CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
-import { describeError, PromoterError } from '../core/errors';
+import { describeError, GitHubError, PromoterError } from '../core/errors';
 import type { FileSource } from '../core/file-source';
 import { buildPushOutcome } from '../core/jobs-from-plan';
 import { planPush } from '../core/plan';
@@ -49,7 +49,11 @@ export interface DeliveryDependencies {
   readonly log: DeliveryLog;
   /** Link on the statuses (dashboard or logs), when there is one. */
   readonly targetUrl?: string;
+  /** Planning is abandoned (503, claim released) after this long; GitHub waits 10 s. Default 7 s. */
+  readonly planningDeadlineMs?: number;
 }
+
+export const DEFAULT_PLANNING_DEADLINE_MS = 7000;
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
@@ -134,7 +138,10 @@ export async function processDelivery(
   let apiCalls: number | undefined;
   try {
     const source = await deps.openFileSource();
-    const results = await planPush(source, deps.config, push.before, push.after);
+    const results = await withDeadline(
+      planPush(source, deps.config, push.before, push.after),
+      deps.planningDeadlineMs ?? DEFAULT_PLANNING_DEADLINE_MS,
+    );
     apiCalls = source.apiCalls;
     const outcome = buildPushOutcome(deliveryId, push, results, deps.targetUrl);
     for (const failure of outcome.failures) {
@@ -206,4 +213,27 @@ async function verifySignature(
     if (secret !== '' && (await verify(secret, body, signature))) return true;
   }
   return false;
+}
+
+/** `work`, or a retryable GitHubError once `ms` have passed (the work is abandoned, not awaited). */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new GitHubError(
+            `planning did not finish within ${ms} ms; GitHub is slow, redeliver later`,
+            undefined,
+          ),
+        ),
+      ms,
+    );
+  });
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

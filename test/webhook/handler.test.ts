@@ -393,6 +393,38 @@ describe('webhook handler', () => {
     );
   });
 
+  it('GitHub too slow for the planning deadline -> 503, nothing enqueued, no status', async () => {
+    // Prepare: every GitHub answer takes longer than the whole planning deadline.
+    await drainQueue();
+    const slow = createWebhookHandler({
+      config,
+      planningDeadlineMs: 100,
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      env: {
+        WEBHOOK_SECRET: SECRET,
+        GITHUB_TOKEN: github.token,
+        GITHUB_API_URL: github.url,
+        QUEUE_URL: queueUrl,
+      },
+    });
+    const event = await functionUrlEvent(push({ before: c0, after: c3 }), {
+      secret: SECRET,
+      deliveryId: 'slow',
+    });
+    const statusesBefore = github.statuses(c3).length;
+    github.setLatency(400);
+    // Act
+    const response = await slow(event).finally(() => github.setLatency(0));
+    // Assess
+    assert.equal(response.statusCode, 503);
+    assert.deepEqual(JSON.parse(String(response.body)), {
+      message:
+        'could not process the push: planning did not finish within 100 ms; GitHub is slow, redeliver later',
+    });
+    assert.deepEqual(await drainQueue(), []);
+    assert.equal(github.statuses(c3).length, statusesBefore);
+  });
+
   it('GitHub down -> 503, nothing enqueued, claim released so a redelivery succeeds', async () => {
     // Prepare
     await drainQueue();
