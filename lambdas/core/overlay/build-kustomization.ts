@@ -51,13 +51,13 @@ export async function buildKustomization(
 export async function findKustomizationFile(
   context: BuildContext,
   directory: string,
-  referrer?: { readonly file: string; readonly line: number },
+  referrer?: { readonly file: string; readonly at: { readonly line: number } },
 ): Promise<string> {
   const entries = await context.files.listDirectory(directory);
   const found = entries.filter((e) => e.kind === 'file' && KUSTOMIZATION_FILE_NAMES.includes(e.name));
   const where = directory === '' ? 'the repository root' : directory;
   const fail = (reason: string): never => {
-    if (referrer) throw new OverlayError(referrer.file, reason, referrer.line);
+    if (referrer) throw new OverlayError(referrer.file, reason, referrer.at.line);
     throw new OverlayError(directory === '' ? '.' : directory, reason);
   };
   if (found.length === 0) {
@@ -83,7 +83,7 @@ async function accumulate(
     kustomization.resources.map((entry) => loadResourceEntry(context, kustomization, entry, frame)),
   );
   for (const [index, resources] of loaded.entries()) {
-    appendResources(accumulated, resources, file, kustomization.resources[index]!.line);
+    appendResources(accumulated, resources, file, kustomization.resources[index]!);
   }
 
   for (const entry of kustomization.components) {
@@ -97,8 +97,8 @@ async function accumulate(
         entry.line,
       );
     }
-    checkCycle(frame, directory, file, entry.line);
-    const componentFile = await findKustomizationFile(context, directory, { file, line: entry.line });
+    checkCycle(frame, directory, file, entry);
+    const componentFile = await findKustomizationFile(context, directory, { file, at: entry });
     const component = await loadKustomization(context.files, componentFile);
     if (!component.isComponent) {
       throw new OverlayError(
@@ -140,8 +140,8 @@ async function loadResourceEntry(
   const kind = await context.files.kindOf(path);
   if (kind === 'file') return loadResourceFile(context, path);
   if (kind === 'directory') {
-    checkCycle(frame, path, kustomization.file, entry.line);
-    const nested = await findKustomizationFile(context, path, { file: kustomization.file, line: entry.line });
+    checkCycle(frame, path, kustomization.file, entry);
+    const nested = await findKustomizationFile(context, path, { file: kustomization.file, at: entry });
     const nestedKustomization = await loadKustomization(context.files, nested);
     if (nestedKustomization.isComponent) {
       throw new OverlayError(
@@ -185,11 +185,11 @@ async function resolveEntry(
   return path;
 }
 
-function checkCycle(frame: Frame, directory: string, file: string, line: number): void {
+function checkCycle(frame: Frame, directory: string, file: string, at: { readonly line: number }): void {
   const start = frame.stack.indexOf(directory);
   if (start === -1) return;
   const cycle = [...frame.stack.slice(start), directory].map((d) => (d === '' ? '.' : d)).join(' -> ');
-  throw new OverlayError(file, `resource cycle: ${cycle}`, line);
+  throw new OverlayError(file, `resource cycle: ${cycle}`, at.line);
 }
 
 async function loadResourceFile(context: BuildContext, path: string): Promise<Resource[]> {
@@ -220,7 +220,7 @@ function appendResources(
   accumulated: Resource[],
   added: readonly Resource[],
   file: string,
-  line: number,
+  at: { readonly line: number },
 ): void {
   for (const resource of added) {
     const id = currentIdOf(resource.object);
@@ -230,7 +230,7 @@ function appendResources(
         file,
         `${describeId(id)} from ${resource.file} is already added (from ${existing.file}); ` +
           `kustomize refuses duplicate resources`,
-        line,
+        at.line,
       );
     }
     accumulated.push(resource);
@@ -240,7 +240,7 @@ function appendResources(
 interface LoadedPatch {
   /** Where errors about the patch point: its file, or the kustomization for an inline patch. */
   readonly file: string;
-  readonly line: number;
+  readonly at: { readonly line: number };
   readonly strategic?: readonly JsonMap[];
   readonly json?: readonly JsonPatchOperation[];
 }
@@ -252,7 +252,7 @@ async function loadPatch(
   expected: 'strategic' | 'json' | 'any',
 ): Promise<LoadedPatch> {
   let file = kustomization.file;
-  let line = entry.line;
+  let at: { readonly line: number } = entry;
   let values: unknown[];
   if (entry.path !== undefined) {
     const kind = await context.files.kindOf(entry.path);
@@ -260,7 +260,7 @@ async function loadPatch(
       throw new OverlayError(kustomization.file, `patch file ${entry.path} not found`, entry.line);
     const documents = await context.files.readYaml(entry.path);
     file = entry.path;
-    line = 1;
+    at = { line: 1 };
     values = documents.map((d) => d.value).filter((v) => v !== null && v !== undefined);
   } else {
     // Lines inside an inline patch are relative to the patch text; errors point at the entry.
@@ -274,13 +274,13 @@ async function loadPatch(
     }
   }
   const fail = (reason: string): never => {
-    throw new OverlayError(file, reason, line);
+    throw new OverlayError(file, reason, at.line);
   };
   const json = values.length === 1 ? toJsonPatch(values[0]) : undefined;
   if (json !== undefined) {
     if (expected === 'strategic') fail('a JSON6902 patch cannot be listed in patchesStrategicMerge');
     if (entry.target === undefined) fail('a JSON6902 patch needs a target');
-    return { file, line, json };
+    return { file, at, json };
   }
   if (expected === 'json') fail('patchesJson6902 needs a list of JSON patch operations');
   if (values.length === 0) fail('the patch is empty');
@@ -288,7 +288,7 @@ async function loadPatch(
     if (!isJsonMap(value)) return fail('a strategic merge patch must be a YAML map (or a JSON6902 list)');
     return value;
   });
-  return { file, line, strategic };
+  return { file, at, strategic };
 }
 
 async function applyPatch(
@@ -300,7 +300,7 @@ async function applyPatch(
 ): Promise<void> {
   const patch = await loadPatch(context, kustomization, entry, expected);
   const fail = (reason: string): never => {
-    throw new OverlayError(patch.file, reason, patch.line);
+    throw new OverlayError(patch.file, reason, patch.at.line);
   };
   const selected = (): Resource[] => {
     try {

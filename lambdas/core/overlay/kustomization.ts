@@ -137,7 +137,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     if (!Array.isArray(value)) return fail([key], `${key} must be a list`);
     return value.map((item: unknown, index) => {
       if (typeof item !== 'string') return fail([key, index], `${key}[${index}] must be a string`);
-      return { value: item, line: lineOf([key, index]) };
+      return withLine({ value: item }, () => lineOf([key, index]));
     });
   };
   const optionalString = (path: readonly (string | number)[], value: unknown): string | undefined => {
@@ -179,12 +179,15 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) return fail([key], `${key} must be a list`);
     return value.map((item: unknown, index): PatchEntry => {
-      const line = lineOf([key, index]);
+      const line = (): number => lineOf([key, index]);
       if (typeof item === 'string') {
         // patchesStrategicMerge: a file path, or an inline patch (which spans lines).
-        return item.includes('\n') ? { inline: item, line } : { path: patchPath([key, index], item), line };
+        return withLine(
+          item.includes('\n') ? { inline: item } : { path: patchPath([key, index], item) },
+          line,
+        );
       }
-      const map = requireMap(item, file, line, `${key}[${index}]`);
+      const map = requireMap(item, file, line(), `${key}[${index}]`);
       const path = optionalString([key, index, 'path'], map['path']);
       const inline = optionalString([key, index, 'patch'], map['patch']);
       if (path !== undefined && inline !== undefined)
@@ -192,11 +195,13 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       if (path === undefined && inline === undefined)
         fail([key, index], `${key}[${index}] needs path or patch`);
       const selector = withTarget ? target([key, index, 'target'], map['target']) : undefined;
-      return {
-        ...(path === undefined ? { inline } : { path: patchPath([key, index, 'path'], path) }),
-        ...(selector === undefined ? {} : { target: selector }),
+      return withLine(
+        {
+          ...(path === undefined ? { inline } : { path: patchPath([key, index, 'path'], path) }),
+          ...(selector === undefined ? {} : { target: selector }),
+        },
         line,
-      };
+      );
     });
   };
   const images = (): ImageOverride[] => {
@@ -258,6 +263,13 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     replacements: replacements(),
     hasVars: Array.isArray(root['vars']) && root['vars'].length > 0,
     warnings,
+  };
+}
+
+/** Adds a lazily computed `line`: lines cost a full parse of the file, and are rarely needed. */
+function withLine<T extends object>(value: T, line: () => number): T & { readonly line: number } {
+  return Object.defineProperty(value, 'line', { get: line, enumerable: true }) as T & {
+    readonly line: number;
   };
 }
 

