@@ -12,7 +12,7 @@ import { KUSTOMIZATION_FILE_NAMES, loadKustomization } from './kustomization';
 import type { Entry, Kustomization, PatchEntry } from './kustomization';
 import { addMetadataEntries, addNamePrefixSuffix, setNamespace } from './metadata-transformers';
 import type { OverlayFiles } from './overlay-files';
-import { joinRepoPath } from './repo-path';
+import { isWithinDirectory, joinRepoPath } from './repo-path';
 import { copyJson, currentIdOf, describeId, isJsonMap, makeResource, metadataOf, sameId } from './resource';
 import type { JsonMap, Resource } from './resource';
 import { findResourcesById, selectResources } from './select-resources';
@@ -138,7 +138,17 @@ async function loadResourceEntry(
   const path = await resolveEntry(context, kustomization, entry, 'resource');
   if (path === undefined) return [];
   const kind = await context.files.kindOf(path);
-  if (kind === 'file') return loadResourceFile(context, path);
+  if (kind === 'file') {
+    if (!isWithinDirectory(kustomization.directory, path)) {
+      throw new OverlayError(
+        kustomization.file,
+        `resource file "${entry.value}" is not in or below ${kustomization.directory || '.'} ` +
+          `(kustomize's load restrictor): list its directory's kustomization instead`,
+        entry.line,
+      );
+    }
+    return loadResourceFile(context, path);
+  }
   if (kind === 'directory') {
     checkCycle(frame, path, kustomization.file, entry);
     const nested = await findKustomizationFile(context, path, { file: kustomization.file, at: entry });

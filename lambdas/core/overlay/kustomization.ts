@@ -5,7 +5,7 @@
 import { OverlayError } from '../errors';
 import type { ImageOverride } from './images-transformer';
 import type { OverlayFiles } from './overlay-files';
-import { joinRepoPath } from './repo-path';
+import { isWithinDirectory, joinRepoPath } from './repo-path';
 import { isJsonMap } from './resource';
 import type { JsonMap } from './resource';
 import type { TargetSelector } from './select-resources';
@@ -158,6 +158,12 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
   const patchPath = (path: readonly (string | number)[], relative: string): string => {
     const resolved = joinRepoPath(directory, relative);
     if (resolved === undefined) return fail(path, `patch "${relative}" leaves the repository root`);
+    if (!isWithinDirectory(directory, resolved)) {
+      return fail(
+        path,
+        `file "${relative}" is not in or below ${directory || '.'} (kustomize's load restrictor)`,
+      );
+    }
     return resolved;
   };
   const target = (path: readonly (string | number)[], value: unknown): TargetSelector | undefined => {

@@ -29,3 +29,8 @@ export function directoryOf(path: string): string {
 export function normalizeRepoPath(path: string): string | undefined {
   return joinRepoPath('', path);
 }
+
+/** True when `path` is `directory` itself or below it (kustomize's load restrictor for files). */
+export function isWithinDirectory(directory: string, path: string): boolean {
+  return directory === '' || path === directory || path.startsWith(`${directory}/`);
+}

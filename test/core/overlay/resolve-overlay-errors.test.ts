@@ -56,7 +56,11 @@ const errorCases: readonly ErrorCase[] = [
   },
   {
     name: 'a resource leaving the repository root',
-    files: { 'o/kustomization.yaml': 'resources:\n  - ../d.yaml\n  - ../../outside\n', 'd.yaml': DEPLOYMENT },
+    files: {
+      'o/kustomization.yaml': 'resources:\n  - ../base\n  - ../../outside\n',
+      'base/kustomization.yaml': 'resources: [d.yaml]\n',
+      'base/d.yaml': DEPLOYMENT,
+    },
     file: 'o/kustomization.yaml',
     line: 3,
     reason: /resource "\.\.\/\.\.\/outside" leaves the repository root/,
@@ -67,6 +71,20 @@ const errorCases: readonly ErrorCase[] = [
     file: 'o/kustomization.yaml',
     line: 3,
     reason: /patch "\.\.\/\.\.\/p\.yaml" leaves the repository root/,
+  },
+  {
+    name: 'a resource file outside the kustomization directory',
+    files: { 'o/kustomization.yaml': 'resources:\n  - ../shared/d.yaml\n', 'shared/d.yaml': DEPLOYMENT },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason: /resource file "\.\.\/shared\/d\.yaml" is not in or below o \(kustomize's load restrictor\)/,
+  },
+  {
+    name: 'a patch file outside the kustomization directory',
+    files: { 'o/kustomization.yaml': 'resources: []\npatchesStrategicMerge:\n  - ../shared/p.yaml\n' },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /file "\.\.\/shared\/p\.yaml" is not in or below o/,
   },
   {
     name: 'a resource cycle',
