@@ -6,6 +6,7 @@ import { isRepositoryAllowed, type Config, type EnvironmentConfig } from './conf
 import { InvalidReferenceError, OverlayError, PromoterError } from './errors';
 import { NULL_SHA, type FileSource } from './file-source';
 import { formatImageRef, parseImageRef, withRegistry, type ImageRef } from './image-ref';
+import { answersMatch, recordAnswers } from './plan-replay';
 import { resolveOverlayImages, type OverlayImages } from './overlay/resolve-overlay-images';
 
 export interface PlannedPromotion {
@@ -154,8 +155,13 @@ async function planEnvironmentPush(
         `${before === NULL_SHA ? '' : ` nor at ${describeRevision(before)}`}; fix environments[].overlay`,
     );
   }
-  const afterImages = await resolveOverlayImages(source, after, env.overlay);
+  const recording = recordAnswers(source, after);
+  const afterImages = await resolveOverlayImages(recording, after, env.overlay);
   if (!existsBefore) return planEnvironment(env, undefined, afterImages);
+  // Most pushes leave most overlays alone: same answers at `before` means the same images.
+  if (await answersMatch(source, before, await recording.answers())) {
+    return planEnvironment(env, afterImages, afterImages);
+  }
   let beforeImages: OverlayImages;
   try {
     beforeImages = await resolveOverlayImages(source, before, env.overlay);
