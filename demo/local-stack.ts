@@ -141,6 +141,8 @@ export interface LocalStackOptions {
   readonly maxReceiveCount?: number;
   /** Called with a short line as each part comes up. */
   readonly onProgress?: (line: string) => void;
+  /** Aborting it while the stack starts stops what already runs and rejects (e.g. Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Delivery {
@@ -200,7 +202,11 @@ export interface LocalStack {
 const ECR_PASSWORD = (account: string): string => `${account}-auth-token`;
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const progress = options.onProgress ?? ((): void => undefined);
+  const report = options.onProgress ?? ((): void => undefined);
+  const progress = (line: string): void => {
+    options.signal?.throwIfAborted();
+    report(line);
+  };
   const maxReceiveCount = options.maxReceiveCount ?? 3;
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -359,6 +365,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       { env: childEnv, cwd: ROOT, ready: () => Promise.resolve(true) },
     );
     cleanups.push(() => worker.stop());
+    options.signal?.throwIfAborted();
 
     const depth = async (url: string): Promise<QueueDepth> => {
       const out = await sqs.send(

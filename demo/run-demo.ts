@@ -42,23 +42,28 @@ async function runDemo(): Promise<number> {
   }
 
   let stack: LocalStack | undefined;
-  let stopping = false;
-  const stop = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping the local stack');
-    await stack?.stop();
-  };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async (): Promise<void> => {
+      say('stopping the local stack');
+      await stack?.stop();
+    })());
+  const interrupted = new AbortController();
   const interrupt = (): void => {
     say('interrupted');
-    void stop().finally(() => process.exit(130));
+    interrupted.abort();
+    // While the stack is starting, startLocalStack stops what it started and rejects.
+    if (stack !== undefined) void stop().finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
   try {
     say('starting the local stack on 127.0.0.1');
-    stack = await startLocalStack({ onProgress: (line) => say(`  - ${line}`) });
+    stack = await startLocalStack({
+      onProgress: (line) => say(`  - ${line}`),
+      signal: interrupted.signal,
+    });
     say(`  webhook ${stack.webhookUrl}  GitHub ${stack.github.url}  moto ${stack.moto.url}`);
     say(`  dev  ECR ${DEV_REGISTRY} -> ${stack.dev.url}`);
     say(`  prod ECR ${PROD_REGISTRY} -> ${stack.prod.url}`);
@@ -129,6 +134,10 @@ async function runDemo(): Promise<number> {
     say(ok ? 'promotion succeeded' : 'promotion did NOT succeed');
     return ok ? 0 : 1;
   } catch (e: unknown) {
+    if (interrupted.signal.aborted) {
+      await stop();
+      return 130;
+    }
     say(`FAIL ${e instanceof Error ? e.message : String(e)}`);
     const output = stack?.output();
     if (output !== undefined) {
