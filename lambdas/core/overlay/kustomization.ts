@@ -105,7 +105,9 @@ const HANDLED_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 export async function loadKustomization(files: OverlayFiles, file: string): Promise<Kustomization> {
-  const documents = (await files.readYaml(file)).filter((d) => d.value !== null);
+  const documents = (await files.readYaml(file, { duplicateKeys: 'last-wins' })).filter(
+    (d) => d.value !== null,
+  );
   const directory = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '';
   if (documents.length > 1)
     throw new OverlayError(file, 'a kustomization must be a single YAML document', documents[1]!.lineOf([]));

@@ -4,7 +4,7 @@
 import { OverlayError } from '../errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../file-source';
 import { parseYamlDocuments } from './yaml-documents';
-import type { YamlDocument } from './yaml-documents';
+import type { ParseOptions, YamlDocument } from './yaml-documents';
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -39,8 +39,10 @@ export class OverlayFiles {
 
   /** Every YAML document of the file, parsed once. The values are shared: callers must copy
    * before mutating. */
-  readYaml(path: string): Promise<readonly YamlDocument[]> {
-    return memoize(this.documents, path, async () => parseYamlDocuments(path, await this.readText(path)));
+  readYaml(path: string, options?: ParseOptions): Promise<readonly YamlDocument[]> {
+    return memoize(this.documents, `${options?.duplicateKeys ?? 'error'}:${path}`, async () =>
+      parseYamlDocuments(path, await this.readText(path), options),
+    );
   }
 }
 

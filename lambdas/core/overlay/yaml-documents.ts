@@ -22,14 +22,25 @@ const SCHEMA = CORE_SCHEMA.extend([
   (jsYaml as unknown as { readonly types: { readonly merge: Type } }).types.merge,
 ]);
 
+export interface ParseOptions {
+  /** kustomize reads kustomization files leniently (a repeated key: the last one wins) but
+   * refuses repeated keys in resources and patches. */
+  readonly duplicateKeys: 'last-wins' | 'error';
+}
+
 /** Parses every document of a (multi-document) YAML file. Throws OverlayError naming file and line
  * for malformed YAML. Empty documents are kept as `null` values. */
-export function parseYamlDocuments(file: string, text: string): readonly YamlDocument[] {
+export function parseYamlDocuments(
+  file: string,
+  text: string,
+  options: ParseOptions = { duplicateKeys: 'error' },
+): readonly YamlDocument[] {
+  const lastWins = options.duplicateKeys === 'last-wins';
   let values: unknown[];
   try {
-    values = loadAll(text, undefined, { schema: SCHEMA, filename: file });
+    values = loadAll(text, undefined, { schema: SCHEMA, filename: file, json: lastWins });
   } catch (e: unknown) {
-    throw malformed(file, text, e);
+    throw malformed(file, text, e, !lastWins);
   }
   let composed: { documents: readonly Document[]; lineCounter: LineCounter } | undefined;
   const compose = (): { documents: readonly Document[]; lineCounter: LineCounter } => {
@@ -53,9 +64,9 @@ export function parseYamlDocuments(file: string, text: string): readonly YamlDoc
 }
 
 /** The error for malformed YAML, with the `yaml` package's line and message when it agrees. */
-function malformed(file: string, text: string, cause: unknown): OverlayError {
+function malformed(file: string, text: string, cause: unknown, uniqueKeys: boolean): OverlayError {
   const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, merge: true, uniqueKeys: true, prettyErrors: false });
+  const parsed = parseAllDocuments(text, { lineCounter, merge: true, uniqueKeys, prettyErrors: false });
   for (const document of Array.isArray(parsed) ? parsed : []) {
     const error = document.errors[0];
     if (error !== undefined) {

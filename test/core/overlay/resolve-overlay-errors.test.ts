@@ -1,7 +1,12 @@
 // Every error resolveOverlayImages throws names the repository-relative file and, where there is
 // one, the line; every unsupported construct becomes exactly one warning naming file and line.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { OverlayError } from '../../../lambdas/core/errors';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { MemoryFileSource } from './memory-file-source';
@@ -27,6 +32,8 @@ interface ErrorCase {
   readonly file: string;
   readonly line: number | undefined;
   readonly reason: RegExp;
+  /** False where kustomize itself builds the layout (limits of ours: repository root, 1 MB). */
+  readonly kustomizeFails?: false;
 }
 
 const errorCases: readonly ErrorCase[] = [
@@ -48,10 +55,14 @@ const errorCases: readonly ErrorCase[] = [
     reason: /malformed YAML/,
   },
   {
-    name: 'duplicate keys',
-    files: { 'o/kustomization.yaml': 'resources: []\nnamePrefix: a\nnamePrefix: b\n' },
-    file: 'o/kustomization.yaml',
-    line: 3,
+    name: 'duplicate keys in a resource',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\n',
+      'o/d.yaml':
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: c, image: a, image: b}\n',
+    },
+    file: 'o/d.yaml',
+    line: 6,
     reason: /malformed YAML.*unique/,
   },
   {
@@ -117,6 +128,7 @@ const errorCases: readonly ErrorCase[] = [
   },
   {
     name: 'a file over 1 MB',
+    kustomizeFails: false,
     files: {
       'o/kustomization.yaml': 'resources: [big.yaml]\n',
       'o/big.yaml': `${DEPLOYMENT}# ${'x'.repeat(1024 * 1024)}\n`,
@@ -142,6 +154,7 @@ const errorCases: readonly ErrorCase[] = [
   },
   {
     name: 'an overlay path leaving the repository',
+    kustomizeFails: false,
     files: { 'o/kustomization.yaml': '' },
     overlay: '../elsewhere',
     file: '../elsewhere',
@@ -255,7 +268,33 @@ const errorCases: readonly ErrorCase[] = [
   },
 ];
 
+const run = promisify(execFile);
+const scratch = mkdtemp(join(tmpdir(), 'overlay-errors-'));
+after(async () => rm(await scratch, { recursive: true, force: true }));
+
+/** Writes the case to disk and asks the real kustomize to build it. */
+async function kustomizeOutcome(c: ErrorCase, index: number): Promise<'fails' | 'builds'> {
+  const root = join(await scratch, String(index));
+  for (const [path, text] of Object.entries(c.files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  try {
+    await run('kubectl', ['kustomize', join(root, c.overlay ?? 'o')], { maxBuffer: 16 << 20 });
+    return 'builds';
+  } catch {
+    return 'fails';
+  }
+}
+
 describe('resolveOverlayImages errors', () => {
+  errorCases.forEach((c, index) => {
+    if (c.kustomizeFails === false) return;
+    it(`kustomize refuses it too: ${c.name}`, async () => {
+      assert.equal(await kustomizeOutcome(c, index), 'fails');
+    });
+  });
+
   for (const c of errorCases) {
     it(`names file and line: ${c.name}`, async () => {
       // Prepare
