@@ -352,13 +352,16 @@ async function applyPatch(
   }
 }
 
-/** kustomize's Resource.ApplySmPatch: a patch never renames, re-kinds or moves its target. */
+/** kustomize's Resource.ApplySmPatch: a patch never renames, re-kinds, re-versions or moves its target. */
 function patchKeepingIdentity(resource: Resource, patch: JsonMap): 'merged' | 'deleted' {
+  const apiVersion = resource.object['apiVersion'];
   const kind = resource.object['kind'];
   const before = metadataOf(resource.object);
   const name = before['name'];
   const namespace = before['namespace'];
   if (applyStrategicMergePatch(resource.object, patch) === 'deleted') return 'deleted';
+  // With a target, kustomize gives the patch the resource's group/version/kind before merging.
+  resource.object['apiVersion'] = apiVersion;
   resource.object['kind'] = kind;
   const metadata = resource.object['metadata'];
   if (!isJsonMap(metadata)) return 'merged';
