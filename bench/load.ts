@@ -1,0 +1,279 @@
+// `npm run load`: a load run on the local stack (demo/local-stack.ts), not a test. 200 signed push
+// deliveries spread over 30 s, each promoting its own new image tag to production; then it waits
+// (bounded) until every commit has a final status and checks that every one succeeded, the
+// dead-letter queue is empty and nothing was promoted twice (exactly one final status per commit,
+// exactly one manifest PUT per promoted tag in prod). Reports push-to-status latency p50/p95 next to
+// a baseline measured in the same process (sequential promotions on the idle stack), prints a table
+// and rewrites the figures block of docs/demo.md. Loopback only; stops by itself.
+// Options: --count N (default 200) --seconds S (default 30) --no-docs (do not touch docs/demo.md).
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { articleOverlayFiles, IMAGE_REPOSITORY, startLocalStack, type LocalStack } from '../demo/local-stack';
+import { MEDIA, sha256 } from '../test/support/images';
+import { pushBlobRaw, putManifestRaw } from '../test/support/raw-push';
+
+const DOCS = new URL('../docs/demo.md', import.meta.url);
+const BEGIN = '<!-- load-figures:begin -->';
+const END = '<!-- load-figures:end -->';
+const BASELINE_RUNS = 5;
+const DRAIN_TIMEOUT_MS = 180_000;
+
+interface Sent {
+  readonly commit: string;
+  readonly tag: string;
+  readonly sentAt: number;
+  status?: number;
+  finalAt?: number;
+  finalState?: string;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Pushes `tags.length` distinct single-platform images (one shared layer, a config of their own)
+ * to dev with plain HTTP: far faster than one skopeo run per image, and the bytes are exact. */
+async function pushLoadImages(stack: LocalStack, tags: readonly string[]): Promise<void> {
+  const layer = randomBytes(16 * 1024);
+  const layerDigest = sha256(layer);
+  await pushBlobRaw(stack.dev, IMAGE_REPOSITORY, layer, layerDigest);
+  let next = 0;
+  const pushOne = async (): Promise<void> => {
+    while (next < tags.length) {
+      const tag = tags[next++]!;
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          config: { Labels: { release: tag } },
+          rootfs: { type: 'layers', diff_ids: [sha256(randomBytes(8))] },
+        }),
+      );
+      const configDigest = sha256(config);
+      await pushBlobRaw(stack.dev, IMAGE_REPOSITORY, config, configDigest);
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: { mediaType: MEDIA.ociConfig, digest: configDigest, size: config.length },
+        layers: [{ mediaType: MEDIA.ociLayer, digest: layerDigest, size: layer.length }],
+      });
+      await putManifestRaw(stack.dev, IMAGE_REPOSITORY, tag, manifest, MEDIA.ociManifest);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, pushOne));
+}
+
+/** Sends deliveries, one per commit, spread evenly over `seconds`; resolves when all were answered. */
+async function deliverSpread(
+  stack: LocalStack,
+  pushes: readonly { readonly before: string; readonly after: string; readonly tag: string }[],
+  seconds: number,
+): Promise<Sent[]> {
+  const interval = (seconds * 1000) / pushes.length;
+  const start = performance.now();
+  const sent: Sent[] = [];
+  const answers: Promise<void>[] = [];
+  for (const [i, push] of pushes.entries()) {
+    const wait = start + i * interval - performance.now();
+    if (wait > 0) await sleep(wait);
+    const entry: Sent = { commit: push.after, tag: push.tag, sentAt: performance.now() };
+    sent.push(entry);
+    answers.push(
+      stack.deliver(push).then(
+        (d) => {
+          entry.status = d.status;
+        },
+        () => {
+          entry.status = 0;
+        },
+      ),
+    );
+  }
+  await Promise.all(answers);
+  return sent;
+}
+
+/** Polls the GitHub test server (in this process) until every commit has a final status. */
+async function waitForFinalStatuses(
+  stack: LocalStack,
+  sent: readonly Sent[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let open = sent.filter((s) => s.finalAt === undefined);
+  while (open.length > 0 && performance.now() < deadline) {
+    const now = performance.now();
+    for (const s of open) {
+      const final = stack.statuses(s.commit).find((st) => st.state !== 'pending');
+      if (final !== undefined) {
+        s.finalAt = now;
+        s.finalState = final.state;
+      }
+    }
+    open = open.filter((s) => s.finalAt === undefined);
+    if (open.length > 0) await sleep(20);
+  }
+}
+
+async function runLoad(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      count: { type: 'string', default: '200' },
+      seconds: { type: 'string', default: '30' },
+      'no-docs': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const count = Number(values.count);
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(count) || count < 1 || count > 1000 || !(seconds > 0 && seconds <= 300)) {
+    throw new Error('--count must be 1-1000 and --seconds 0-300');
+  }
+  const log = (line: string): void => void process.stdout.write(`${line}\n`);
+
+  log(`load: starting the local stack`);
+  const stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3 });
+  const stopOnSignal = (): void => {
+    void stack.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    const baselineTags = Array.from({ length: BASELINE_RUNS }, (_, i) => `baseline-${i}`);
+    const loadTags = Array.from({ length: count }, (_, i) => `load-${String(i).padStart(4, '0')}`);
+    log(`load: pushing ${baselineTags.length + loadTags.length} images to dev`);
+    await pushLoadImages(stack, [...baselineTags, ...loadTags]);
+
+    // Baseline: one promotion at a time on the idle stack, measured the same way.
+    log(`load: baseline, ${BASELINE_RUNS} sequential promotions`);
+    const baseline: Sent[] = [];
+    for (const tag of baselineTags) {
+      const push = await stack.pushCommit(articleOverlayFiles({ productionTag: tag }), `production: ${tag}`);
+      const [entry] = await deliverSpread(stack, [{ ...push, tag }], 0.001);
+      await waitForFinalStatuses(stack, [entry!], 60_000);
+      baseline.push(entry!);
+    }
+
+    log(`load: committing ${count} overlay changes`);
+    const pushes: { before: string; after: string; tag: string }[] = [];
+    for (const tag of loadTags) {
+      const push = await stack.pushCommit(articleOverlayFiles({ productionTag: tag }), `production: ${tag}`);
+      pushes.push({ ...push, tag });
+    }
+
+    log(`load: ${count} signed deliveries over ${seconds} s`);
+    const t0 = performance.now();
+    const sendAndWait = deliverSpread(stack, pushes, seconds);
+    const sent = await sendAndWait;
+    const sendSeconds = (performance.now() - t0) / 1000;
+    log(`load: all deliveries answered after ${sendSeconds.toFixed(1)} s; waiting for final statuses`);
+    await waitForFinalStatuses(stack, sent, DRAIN_TIMEOUT_MS);
+    const drainSeconds = (performance.now() - t0) / 1000;
+
+    // Let the worker delete the last messages, then read the queues.
+    let queue = await stack.queueDepth();
+    for (let i = 0; i < 50 && queue.visible + queue.inFlight + queue.delayed > 0; i++) {
+      await sleep(100);
+      queue = await stack.queueDepth();
+    }
+    const dlq = await stack.dlqDepth();
+
+    const accepted = sent.filter((s) => s.status === 202).length;
+    const finals = sent.filter((s) => s.finalAt !== undefined);
+    const successes = sent.filter((s) => s.finalState === 'success').length;
+    const statusCounts = sent.map(
+      (s) => stack.statuses(s.commit).filter((st) => st.state !== 'pending').length,
+    );
+    const twiceStatus = statusCounts.filter((n) => n > 1).length;
+    const puts = new Map<string, number>();
+    for (const r of stack.prodProxy.requests()) {
+      const match = new RegExp(`^/v2/${IMAGE_REPOSITORY}/manifests/(load-\\d+)$`).exec(r.url);
+      if (r.method === 'PUT' && match) puts.set(match[1]!, (puts.get(match[1]!) ?? 0) + 1);
+    }
+    const twicePut = [...puts.values()].filter((n) => n > 1).length;
+    const notPut = loadTags.filter((t) => !puts.has(t)).length;
+
+    const latencies = finals.map((s) => s.finalAt! - s.sentAt).sort((a, b) => a - b);
+    const baseLatencies = baseline.map((s) => s.finalAt! - s.sentAt).sort((a, b) => a - b);
+    const ms = (n: number): string => (Number.isNaN(n) ? 'n/a' : `${Math.round(n)} ms`);
+    const checks = [
+      { what: 'deliveries accepted (202)', value: `${accepted} / ${count}`, ok: accepted === count },
+      {
+        what: 'commits with a final status',
+        value: `${finals.length} / ${count}`,
+        ok: finals.length === count,
+      },
+      { what: 'final status success', value: `${successes} / ${count}`, ok: successes === count },
+      { what: 'commits with more than one final status', value: String(twiceStatus), ok: twiceStatus === 0 },
+      { what: 'tags written to prod more than once', value: String(twicePut), ok: twicePut === 0 },
+      { what: 'tags never written to prod', value: String(notPut), ok: notPut === 0 },
+      {
+        what: 'jobs left on the queue',
+        value: String(queue.visible + queue.inFlight + queue.delayed),
+        ok: queue.visible + queue.inFlight + queue.delayed === 0,
+      },
+      {
+        what: 'dead-letter queue',
+        value: String(dlq.visible + dlq.inFlight),
+        ok: dlq.visible + dlq.inFlight === 0,
+      },
+    ];
+    const rows: [string, string, string][] = [
+      ['push-to-status p50', ms(percentile(latencies, 50)), ms(percentile(baseLatencies, 50))],
+      ['push-to-status p95', ms(percentile(latencies, 95)), ms(percentile(baseLatencies, 95))],
+      ['push-to-status max', ms(latencies.at(-1) ?? Number.NaN), ms(baseLatencies.at(-1) ?? Number.NaN)],
+      ['last final status after first delivery', `${drainSeconds.toFixed(1)} s`, ''],
+      ['throughput', `${(finals.length / drainSeconds).toFixed(1)} promotions/s`, ''],
+    ];
+
+    const table = [
+      `| figure | ${count} deliveries in ${seconds} s | baseline (${BASELINE_RUNS} sequential, idle) |`,
+      '| --- | --- | --- |',
+      ...rows.map(([a, b, c]) => `| ${a} | ${b} | ${c} |`),
+      ...checks.map((c) => `| ${c.what} | ${c.value} ${c.ok ? '(ok)' : '(FAIL)'} | |`),
+    ].join('\n');
+    const ok = checks.every((c) => c.ok);
+    const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, worker mode: ${stack.workerMode}`;
+    log('');
+    log(table);
+    log('');
+    log(`measured ${new Date().toISOString().slice(0, 16)}Z on ${machine}`);
+    log(ok ? 'load: PASS' : 'load: FAIL');
+
+    if (!values['no-docs']) {
+      const docs = await readFile(DOCS, 'utf8').catch(() => undefined);
+      if (docs?.includes(BEGIN) && docs.includes(END)) {
+        const block = `${BEGIN}\nMeasured ${new Date().toISOString().slice(0, 10)} on ${machine}; \`npm run load\` (${ok ? 'PASS' : 'FAIL'}):\n\n${table}\n${END}`;
+        await writeFile(
+          DOCS,
+          docs.slice(0, docs.indexOf(BEGIN)) + block + docs.slice(docs.indexOf(END) + END.length),
+        );
+        log('load: figures written to docs/demo.md');
+      }
+    }
+    if (!ok) {
+      const failed = sent.filter((s) => s.finalState !== 'success').slice(0, 5);
+      for (const s of failed) {
+        log(
+          `  ${s.tag} ${s.commit.slice(0, 7)} HTTP ${s.status}: ${JSON.stringify(stack.statuses(s.commit))}`,
+        );
+      }
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await stack.stop();
+  }
+}
+
+runLoad().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
