@@ -1,7 +1,7 @@
 // The promotion job queue and its dead-letter queue. A STANDARD queue: exactly-once in effect comes
 // from the webhook's DynamoDB claim per delivery id, not from FIFO deduplication. Never holds
 // secrets; never accepts plaintext transport (SSL-only policy on both queues).
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -24,10 +24,6 @@ export class PromotionQueue extends Construct {
       enforceSSL: true,
       // The longest SQS allows: time for someone to look and redrive.
       retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the promotion queue.',
     });
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,

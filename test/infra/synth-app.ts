@@ -63,3 +63,48 @@ export function assetDirOf(outdir: string, template: Template, logicalIdPrefix: 
   const code = (entry[1] as { Properties: { Code: { S3Key: string } } }).Properties.Code;
   return join(outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
 }
+
+/** The environment of a machine with no AWS credentials and no metadata service. */
+export function offlineEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('AWS_') && !key.startsWith('CDK_')) env[key] = value;
+  }
+  return {
+    ...env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: join(PROJECT_ROOT, '.tmp', 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(PROJECT_ROOT, '.tmp', 'no-aws-credentials'),
+    NODE_NO_WARNINGS: '1',
+  };
+}
+
+/** The environment a function gets in Lambda, from its template, with tokens (Ref/GetAtt) resolved
+ * to plausible values and every AWS endpoint pointed at a closed loopback port: loading a bundle
+ * with it can never reach AWS. */
+export function lambdaEnvironmentOf(template: Template, logicalIdPrefix: string): NodeJS.ProcessEnv {
+  const functions = template.findResources('AWS::Lambda::Function');
+  const entry = Object.entries(functions).find(([id]) => id.startsWith(logicalIdPrefix));
+  if (entry === undefined) throw new Error(`no function ${logicalIdPrefix}* in template`);
+  const variables = (entry[1] as { Properties: { Environment: { Variables: Record<string, unknown> } } })
+    .Properties.Environment.Variables;
+  const resolved: Readonly<Record<string, string>> = {
+    QUEUE_URL: 'http://127.0.0.1:9/222222222222/jobs',
+    DELIVERIES_TABLE: 'deliveries',
+    WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:222222222222:secret:webhook-AbCdEf',
+    GITHUB_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:222222222222:secret:github-AbCdEf',
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...offlineEnvironment(),
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_LAMBDA_FUNCTION_NAME: logicalIdPrefix,
+  };
+  for (const [key, value] of Object.entries(variables)) {
+    env[key] = typeof value === 'string' ? value : resolved[key];
+    if (env[key] === undefined) throw new Error(`no stand-in for ${key}`);
+  }
+  return env;
+}
