@@ -253,18 +253,14 @@ function escapesRoot(path: string): boolean {
 }
 
 interface PendingRead {
-  readonly objectId: string;
   readonly resolve: (bytes: Buffer) => void;
   readonly reject: (error: Error) => void;
 }
 
-/** One `git cat-file --batch` process answering object ids in order. Started on the first read; kept
- * referenced (keeping the event loop alive) only while reads are pending. */
+/** Blob reads through `git cat-file --batch`: one process at a time, started on the first read and
+ * again after close() or a crash. */
 class BlobReader {
-  private child: ChildProcessWithoutNullStreams | undefined;
-  private pending: PendingRead[] = [];
-  private buffer: Buffer = Buffer.alloc(0);
-  private stderr = '';
+  private process: CatFileProcess | undefined;
 
   constructor(
     private readonly git: string,
@@ -272,38 +268,42 @@ class BlobReader {
   ) {}
 
   read(objectId: string): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      const child = this.child ?? this.start();
-      this.pending.push({ objectId, resolve, reject });
-      this.setReferenced(child, true);
-      child.stdin.write(`${objectId}\n`);
-    });
+    if (this.process === undefined || this.process.stopped) {
+      this.process = new CatFileProcess(this.git, this.directory);
+    }
+    return this.process.read(objectId);
   }
 
   close(): void {
-    const child = this.child;
-    if (child === undefined) return;
-    this.child = undefined;
-    child.stdin.end();
-    this.fail(new GitError(`git cat-file in ${this.directory} was closed`));
+    this.process?.close();
+    this.process = undefined;
   }
+}
 
-  private start(): ChildProcessWithoutNullStreams {
-    const child = spawn(this.git, ['-C', this.directory, 'cat-file', '--batch'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+/** One `git cat-file --batch` process answering object ids in order. Its state (pending reads,
+ * unparsed output) is its own, so a stopped process never answers for its successor. Referenced
+ * (keeping the event loop alive) only while reads are pending. */
+class CatFileProcess {
+  stopped = false;
+  private readonly child: ChildProcessWithoutNullStreams;
+  private pending: PendingRead[] = [];
+  private buffer: Buffer = Buffer.alloc(0);
+  private stderr = '';
+
+  constructor(
+    git: string,
+    private readonly directory: string,
+  ) {
+    const child = spawn(git, ['-C', directory, 'cat-file', '--batch'], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
-    this.buffer = Buffer.alloc(0);
-    this.stderr = '';
     child.stdout.on('data', (chunk: Buffer) => this.receive(chunk));
     child.stderr.on('data', (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4000);
     });
     child.stdin.on('error', () => undefined); // reported through 'exit' / 'error' below
     child.once('error', (e: Error) => {
-      if (this.child === child) this.child = undefined;
       const code = (e as NodeJS.ErrnoException).code;
-      this.fail(
+      this.stop(
         new GitError(
           code === 'ENOENT'
             ? 'git is not installed (not found on PATH)'
@@ -313,15 +313,27 @@ class BlobReader {
       );
     });
     child.once('exit', (status) => {
-      if (this.child === child) this.child = undefined;
       const reason = this.stderr.split('\n').find((line) => line.trim() !== '') ?? `exit status ${status}`;
-      this.fail(new GitError(`git cat-file in ${this.directory} stopped: ${reason}`));
+      this.stop(new GitError(`git cat-file in ${directory} stopped: ${reason}`));
     });
-    this.setReferenced(child, false);
-    return child;
+    this.setReferenced(false);
+  }
+
+  read(objectId: string): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.setReferenced(true);
+      this.child.stdin.write(`${objectId}\n`);
+    });
+  }
+
+  close(): void {
+    this.child.stdin.end();
+    this.stop(new GitError(`git cat-file in ${this.directory} was closed`));
   }
 
   private receive(chunk: Buffer): void {
+    if (this.stopped) return;
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     for (;;) {
       const newline = this.buffer.indexOf(0x0a);
@@ -334,33 +346,31 @@ class BlobReader {
         this.pending.shift();
         request?.reject(new GitError(`git object ${objectId ?? header} is ${type ?? 'unreadable'}`));
       } else {
-        const length = Number(size);
-        const end = newline + 1 + length;
+        const end = newline + 1 + Number(size);
         if (this.buffer.length < end + 1) return; // content and its trailing newline not all here yet
         const content = Buffer.from(this.buffer.subarray(newline + 1, end));
         this.buffer = this.buffer.subarray(end + 1);
         this.pending.shift();
         request?.resolve(content);
       }
-      if (this.pending.length === 0 && this.child !== undefined) this.setReferenced(this.child, false);
+      if (this.pending.length === 0) this.setReferenced(false);
     }
   }
 
-  private fail(error: GitError): void {
+  private stop(error: GitError): void {
+    if (this.stopped) return;
+    this.stopped = true;
     const pending = this.pending;
     this.pending = [];
     for (const request of pending) request.reject(error);
+    this.setReferenced(false);
   }
 
-  private setReferenced(child: ChildProcessWithoutNullStreams, referenced: boolean): void {
-    const handles = [
-      child,
-      child.stdin as unknown as Socket,
-      child.stdout as unknown as Socket,
-      child.stderr as unknown as Socket,
-    ];
+  private setReferenced(referenced: boolean): void {
+    const child = this.child;
+    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as readonly Socket[];
     for (const handle of handles) {
-      if (referenced) handle.ref();
+      if (referenced && !this.stopped) handle.ref();
       else handle.unref();
     }
   }
