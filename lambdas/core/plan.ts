@@ -146,9 +146,19 @@ async function planEnvironmentPush(
   after: string,
 ): Promise<EnvironmentPlan> {
   const existsAfter = after !== NULL_SHA && (await source.kindOf(after, env.overlay)) !== undefined;
-  const existsBefore = before !== NULL_SHA && (await source.kindOf(before, env.overlay)) !== undefined;
+  let existsBefore = false;
+  let unreadableBefore: PromoterError | undefined;
+  try {
+    existsBefore = before !== NULL_SHA && (await source.kindOf(before, env.overlay)) !== undefined;
+  } catch (e: unknown) {
+    // `before` may be gone (a force push over a collected commit): that must not block `after`.
+    if (!(e instanceof PromoterError) || e.retryable) throw e;
+    unreadableBefore = e;
+  }
   if (!existsAfter) {
-    if (existsBefore || after === NULL_SHA) return planEnvironment(env, undefined, undefined);
+    if (existsBefore || unreadableBefore !== undefined || after === NULL_SHA) {
+      return planEnvironment(env, undefined, undefined);
+    }
     throw new OverlayError(
       env.overlay,
       `overlay of environment ${env.name} does not exist at ${describeRevision(after)}` +
@@ -157,6 +167,12 @@ async function planEnvironmentPush(
   }
   const recording = recordAnswers(source, after);
   const afterImages = await resolveOverlayImages(recording, after, env.overlay);
+  if (unreadableBefore !== undefined) {
+    return withWarning(
+      planEnvironment(env, undefined, afterImages),
+      `revision ${describeRevision(before)} could not be read (${unreadableBefore.message}); every managed image is treated as new`,
+    );
+  }
   if (!existsBefore) return planEnvironment(env, undefined, afterImages);
   // Most pushes leave most overlays alone: same answers at `before` means the same images.
   if (await answersMatch(source, before, await recording.answers())) {

@@ -182,6 +182,12 @@ describe('image-promoter plan', () => {
       /^image-promoter plan: missing --after, --config\nusage:/,
     ],
     [
+      'a mistyped --before',
+      () => ['plan', '--repo', repo.dir, '--before', 'v0', '--after', v2, '--config', configFile],
+      1,
+      /^image-promoter plan: unknown revision "v0" in \/\S+\n$/,
+    ],
+    [
       'a missing config file',
       () => ['plan', '--repo', repo.dir, '--before', v1, '--after', v2, '--config', '/nonexistent.yaml'],
       1,

@@ -435,6 +435,15 @@ describe('planPush', () => {
       ['production: [] unchanged=0 skipped=0', 'staging: [] unchanged=0 skipped=0'],
     ],
     [
+      'an unreadable before (a force push over a collected commit) plans everything as new, with a warning',
+      'gone-revision',
+      'initial',
+      [
+        'production: [shop/cart:1.0 shop/web:2.0] unchanged=0 skipped=1 warnings=revision gone-revision could not be read (unknown revision "gone-revision"',
+        'staging: [shop/cart:1.1 shop/web:2.0] unchanged=0 skipped=1 warnings=revision gone-revision could not be read',
+      ],
+    ],
+    [
       'an unknown revision fails every environment with a one-line git error',
       'initial',
       'no-such-revision',

@@ -1,6 +1,7 @@
 // `image-promoter images`: the images a Kustomize overlay deploys at one revision of a local git
 // repository, as the resolver computes them (what `kustomize build` would render). Wiring only:
 // git FileSource + resolveOverlayImages; never touches the working tree or any registry.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
@@ -22,7 +23,7 @@ export const imagesCommand: Command = {
   usage: USAGE,
   async run(args: readonly string[], io: CommandIo): Promise<number> {
     const options = parseOptions(args);
-    const source = new GitFileSource(options.repo);
+    const source = new GitFileSource(resolve(options.repo));
     try {
       const result = await resolveOverlayImages(source, options.ref, options.overlay);
       io.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : formatImages(options, result));

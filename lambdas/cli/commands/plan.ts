@@ -1,10 +1,12 @@
 // `image-promoter plan`: what a push from --before to --after would promote in every environment of
 // the config, computed from a local git repository exactly as the webhook computes it from GitHub.
 // Wiring only: config file + git FileSource + planPush; never copies anything, never calls AWS.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../adapters/config-source';
 import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
+import { NULL_SHA } from '../../core/file-source';
 import { formatImageRef } from '../../core/image-ref';
 import type { EnvironmentPlanResult } from '../../core/plan';
 import { planPush } from '../../core/plan';
@@ -31,8 +33,13 @@ export const planCommand: Command = {
   async run(args: readonly string[], io: CommandIo): Promise<number> {
     const options = parseOptions(args);
     const config = await loadConfigFile(options.config);
-    const source = new GitFileSource(options.repo);
+    const source = new GitFileSource(resolve(options.repo));
     try {
+      // A mistyped revision is an error here; planPush itself tolerates an unreadable --before
+      // (the webhook's force-push case).
+      for (const revision of [options.before, options.after]) {
+        if (revision !== NULL_SHA) await source.kindOf(revision, '');
+      }
       const results = await planPush(source, config, options.before, options.after);
       io.stdout.write(options.json ? `${JSON.stringify(toJson(results), null, 2)}\n` : formatPlan(results));
       return results.some((result) => result.kind === 'failed') ? 1 : 0;
