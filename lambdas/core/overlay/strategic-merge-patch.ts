@@ -1,10 +1,11 @@
 // Strategic merge patches as kustomize v5.5 applies them (kyaml merge2 with its built-in
 // Kubernetes 1.21 schema): maps merge key by key, a `null` value deletes a key, `$patch: delete`
 // deletes the map (or, at the top, the resource), `$patch: replace` replaces it. Lists merge element
-// by element on their schema merge key (containers, initContainers, volumes... on `name`) only in
-// kinds the schema knows (core/apps/batch workloads); in every other kind — custom resources, and
-// removed versions such as apps/v1beta2 — the patch's list replaces the target's, containers
-// included (checked against kubectl kustomize). Pure, on JSON-like data; the target is mutated.
+// by element on their schema merge key (containers, initContainers, volumes... on `name`) only at
+// the pod spec paths of the kinds the schema knows (core/apps/batch workloads); everywhere else —
+// custom resources, removed versions such as apps/v1beta2, fields the schema lacks — the patch's
+// list replaces the target's verbatim, containers included (checked against kubectl kustomize).
+// Pure, on JSON-like data; the target is mutated in place.
 import { copyJson, isJsonMap } from './resource';
 import type { JsonMap } from './resource';
 
@@ -13,64 +14,86 @@ export type MergeOutcome = 'merged' | 'deleted';
 
 const DIRECTIVE = '$patch';
 
-// apiVersion + kind of the workloads kustomize's schema knows, where lists merge by key.
-const SCHEMA_KINDS: ReadonlySet<string> = new Set([
-  'v1 Pod',
-  'v1 PodTemplate',
-  'v1 ReplicationController',
-  'apps/v1 Deployment',
-  'apps/v1 StatefulSet',
-  'apps/v1 DaemonSet',
-  'apps/v1 ReplicaSet',
-  'batch/v1 Job',
-  'batch/v1 CronJob',
-  'batch/v1beta1 CronJob',
-]);
+// Where kustomize's built-in schema puts the pod spec, by apiVersion + kind. Lists merge by key
+// only at schema paths below it; anywhere else (a `spec.template` added to a Pod, a custom
+// resource, apps/v1beta2) they are replaced by the patch's list, verbatim.
+const POD_SPEC_PATHS: Readonly<Record<string, readonly string[]>> = {
+  'v1 Pod': ['spec'],
+  'v1 PodTemplate': ['template', 'spec'],
+  'v1 ReplicationController': ['spec', 'template', 'spec'],
+  'apps/v1 Deployment': ['spec', 'template', 'spec'],
+  'apps/v1 StatefulSet': ['spec', 'template', 'spec'],
+  'apps/v1 DaemonSet': ['spec', 'template', 'spec'],
+  'apps/v1 ReplicaSet': ['spec', 'template', 'spec'],
+  'batch/v1 Job': ['spec', 'template', 'spec'],
+  'batch/v1 CronJob': ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+  'batch/v1beta1 CronJob': ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+};
 
-// Schema merge keys of the lists in those kinds, by field name; other lists are replaced.
-const MERGE_KEYS: Readonly<Record<string, string>> = {
+// Merge keys of the pod spec's lists, and of the lists inside its containers.
+const POD_SPEC_LISTS: Readonly<Record<string, string>> = {
   containers: 'name',
   initContainers: 'name',
   ephemeralContainers: 'name',
   volumes: 'name',
   imagePullSecrets: 'name',
-  env: 'name',
-  resourceClaims: 'name',
-  volumeMounts: 'mountPath',
-  volumeDevices: 'devicePath',
-  ports: 'containerPort',
   hostAliases: 'ip',
   topologySpreadConstraints: 'topologyKey',
-  conditions: 'type',
-  ownerReferences: 'uid',
 };
+const CONTAINER_LISTS: Readonly<Record<string, string>> = {
+  env: 'name',
+  ports: 'containerPort',
+  volumeMounts: 'mountPath',
+  volumeDevices: 'devicePath',
+};
+const CONTAINER_FIELDS: ReadonlySet<string> = new Set([
+  'containers',
+  'initContainers',
+  'ephemeralContainers',
+]);
 
-/** True when kustomize merges lists of this kind by key rather than replacing them. */
-export function hasMergeSchema(apiVersion: unknown, kind: unknown): boolean {
-  return SCHEMA_KINDS.has(`${String(apiVersion)} ${String(kind)}`);
+/** The pod spec path kustomize's schema knows for this kind, or undefined (lists replaced). */
+export function podSpecPathOf(apiVersion: unknown, kind: unknown): readonly string[] | undefined {
+  return POD_SPEC_PATHS[`${String(apiVersion)} ${String(kind)}`];
+}
+
+/** The schema merge key of the list at `path` (map keys from the object root), if any. */
+function mergeKeyAt(podSpec: readonly string[] | undefined, path: readonly string[]): string | undefined {
+  if (podSpec === undefined || path.length <= podSpec.length) return undefined;
+  if (!podSpec.every((key, i) => path[i] === key)) return undefined;
+  const rest = path.slice(podSpec.length);
+  if (rest.length === 1) return POD_SPEC_LISTS[rest[0]!];
+  if (rest.length === 2 && CONTAINER_FIELDS.has(rest[0]!)) return CONTAINER_LISTS[rest[1]!];
+  return undefined;
 }
 
 /** Merges `patch` into `target`. Returns 'deleted' when the patch deletes the whole object. */
 export function applyStrategicMergePatch(target: JsonMap, patch: JsonMap): MergeOutcome {
-  const schema = hasMergeSchema(target['apiVersion'], target['kind']);
+  const podSpec = podSpecPathOf(target['apiVersion'], target['kind']);
   if (patch[DIRECTIVE] === 'delete') return 'deleted';
   if (patch[DIRECTIVE] === 'replace') {
     for (const key of Object.keys(target)) Reflect.deleteProperty(target, key);
     Object.assign(target, withoutDirectives(patch));
     return 'merged';
   }
-  mergeMap(target, patch, schema);
+  mergeMap(target, patch, { podSpec, path: [] });
   return 'merged';
 }
 
-function mergeMap(target: JsonMap, patch: JsonMap, schema: boolean): void {
+interface Where {
+  readonly podSpec: readonly string[] | undefined;
+  /** Map keys from the object root to the value being merged (list positions are not counted). */
+  readonly path: readonly string[];
+}
+
+function mergeMap(target: JsonMap, patch: JsonMap, where: Where): void {
   for (const [key, value] of Object.entries(patch)) {
     if (key.startsWith('$')) continue;
     if (value === null) {
       Reflect.deleteProperty(target, key);
       continue;
     }
-    const merged = mergeValue(target[key], value, schema ? MERGE_KEYS[key] : undefined, schema);
+    const merged = mergeValue(target[key], value, { podSpec: where.podSpec, path: [...where.path, key] });
     if (merged === DELETE) Reflect.deleteProperty(target, key);
     else target[key] = merged;
   }
@@ -78,32 +101,29 @@ function mergeMap(target: JsonMap, patch: JsonMap, schema: boolean): void {
 
 const DELETE = Symbol('delete');
 
-function mergeValue(target: unknown, patch: unknown, mergeKey: string | undefined, schema: boolean): unknown {
+function mergeValue(target: unknown, patch: unknown, where: Where): unknown {
   if (isJsonMap(patch)) {
     if (patch[DIRECTIVE] === 'delete') return DELETE;
     if (patch[DIRECTIVE] === 'replace' || !isJsonMap(target)) return withoutDirectives(patch);
-    mergeMap(target, patch, schema);
+    mergeMap(target, patch, where);
     return target;
   }
   if (Array.isArray(patch)) {
+    const mergeKey = mergeKeyAt(where.podSpec, where.path);
+    // Without a schema kustomize replaces the list with the patch's, directives and all.
+    if (mergeKey === undefined) return copyJson(patch);
     if (!Array.isArray(target)) return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
-    return mergeList(target, patch, mergeKey, schema);
+    return mergeList(target, patch, mergeKey, where);
   }
   return patch;
 }
 
-function mergeList(
-  target: unknown[],
-  patch: readonly unknown[],
-  mergeKey: string | undefined,
-  schema: boolean,
-): unknown[] {
+function mergeList(target: unknown[], patch: readonly unknown[], mergeKey: string, where: Where): unknown[] {
   if (
     patch.some((item) => isJsonMap(item) && item[DIRECTIVE] === 'replace' && Object.keys(item).length === 1)
   ) {
     return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
   }
-  if (mergeKey === undefined) return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
   const result = [...target];
   for (const item of patch) {
     if (!isJsonMap(item)) continue;
@@ -117,7 +137,7 @@ function mergeList(
       result.push(withoutDirectives(item));
       continue;
     }
-    result[index] = mergeValue(result[index], item, undefined, schema);
+    result[index] = mergeValue(result[index], item, where);
   }
   return result;
 }
