@@ -34,7 +34,7 @@ describe('copy engine with a 1 GiB layer', () => {
   it(
     'streams it through in bounded memory and the copy is byte-identical',
     { timeout: 180_000 },
-    async () => {
+    async (t) => {
       // Act
       const run = await runEngineChild({
         source: `${source.host}/large/app:1`,
@@ -44,6 +44,7 @@ describe('copy engine with a 1 GiB layer', () => {
       });
 
       // Assess
+      t.diagnostic(`copy ${(run.ms / 1000).toFixed(1)} s, peak RSS ${Math.round(run.maxRssKb / 1024)} MiB`);
       if (!run.report.ok) assert.fail(`copy failed: ${run.report.error.message}\n${run.stderr}`);
       assert.equal(run.report.outcome.digest, image.descriptor.digest);
       assert.equal(run.report.outcome.bytesCopied, LAYER_BYTES + image.config.size);
