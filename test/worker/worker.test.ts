@@ -148,6 +148,10 @@ describe('worker end to end', () => {
     const [emf, ...more] = world.metrics();
     assert.equal(more.length, 0);
     assert.equal(emf?.['Environment'], ENVIRONMENT);
+    // The dashboard and alarms (infra/constructs/promoter-metrics.ts) read exactly these.
+    const aws = emf?.['_aws'] as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] };
+    assert.equal(aws.CloudWatchMetrics[0]?.Namespace, 'ImagePromoter');
+    assert.deepEqual(aws.CloudWatchMetrics[0]?.Dimensions, [['service', 'Environment']]);
     assert.equal(emf?.['ImagesPromoted'], 2);
     assert.equal(emf?.['ImagesAlreadyPresent'], 0);
     assert.equal(emf?.['PromotionFailures'], 0);
