@@ -55,7 +55,7 @@ export function planEnvironment(
   const deployedBefore = new Set(
     (before?.images ?? []).flatMap((image) => {
       const ref = tryParseImageRef(image);
-      return ref instanceof InvalidReferenceError ? [] : [formatImageRef(ref)];
+      return ref instanceof InvalidReferenceError ? [] : [comparableKey(ref)];
     }),
   );
 
@@ -69,14 +69,20 @@ export function planEnvironment(
       continue;
     }
     // `nginx` and `docker.io/library/nginx` are one image: dedupe on the normalized form.
-    const key = formatImageRef(ref);
+    const key = comparableKey(ref);
     if (seen.has(key)) continue;
     seen.add(key);
 
     const reason = reasonToSkip(env, ref);
     if (reason !== undefined) skipped.push({ image, reason });
     else if (deployedBefore.has(key)) unchanged.push(image);
-    else promotions.push({ source: withRegistry(ref, env.source.registry), destination: ref });
+    else {
+      // Both sides spelt as the config spells the registries: the worker checks jobs against them.
+      promotions.push({
+        source: withRegistry(ref, env.source.registry),
+        destination: withRegistry(ref, env.destination.registry),
+      });
+    }
   }
 
   const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -202,6 +208,11 @@ function describeRevision(revision: string): string {
 
 function unique<T>(value: T, index: number, all: readonly T[]): boolean {
   return all.indexOf(value) === index;
+}
+
+/** Registry hosts are case-insensitive; repository paths, tags and digests are not. */
+function comparableKey(ref: ImageRef): string {
+  return formatImageRef(withRegistry(ref, ref.registry.toLowerCase()));
 }
 
 function tryParseImageRef(image: string): ImageRef | InvalidReferenceError {

@@ -173,10 +173,11 @@ const cases: readonly Case[] = [
     skipped: ['docker.io/library/nginx:1.25: external registry docker.io'],
   },
   {
-    name: 'the registry host compares case-insensitively',
-    before: undefined,
-    after: images([`${DST.toUpperCase()}/shop/cart:1`]),
-    promotions: [`${SRC}/shop/cart:1 -> ${DST.toUpperCase()}/shop/cart:1`],
+    name: 'the registry host compares case-insensitively; promotions use the config spelling',
+    before: images([`${DST.toUpperCase()}/shop/web:1`]),
+    after: images([`${DST.toUpperCase()}/shop/cart:1`, `${DST}/shop/web:1`]),
+    unchanged: [`${DST}/shop/web:1`],
+    promotions: [`${SRC}/shop/cart:1 -> ${DST}/shop/cart:1`],
   },
   {
     name: 'resolver warnings of the new revision are passed through once; old ones dropped',
