@@ -54,8 +54,9 @@ export interface GitHubServer {
   /** Forgets recorded requests (statuses are kept: they are repository state). */
   clearRequests(): void;
   setLatency(ms: number): void;
-  /** The next `count` requests answer `status` (default 502) without being served. */
-  failNext(count: number, status?: number): void;
+  /** The next `count` requests (of `method` only, when given) answer `status` (default 502) without
+   * being served. */
+  failNext(count: number, status?: number, method?: string): void;
   stop(): Promise<void>;
 }
 
@@ -78,7 +79,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   const listings = new Map<string, Promise<string>>();
   const objects = new ObjectReader(options.gitDirectory);
   let latencyMs = options.latencyMs ?? 0;
-  let failures: { count: number; status: number } = { count: 0, status: 502 };
+  let failures: { count: number; status: number; method?: string } = { count: 0, status: 502 };
   let nextStatusId = 1;
   let baseUrl = '';
 
@@ -307,7 +308,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     if (latencyMs > 0) await sleep(latencyMs);
 
     let reply: Reply;
-    if (failures.count > 0) {
+    if (failures.count > 0 && (failures.method === undefined || failures.method === method)) {
       failures = { ...failures, count: failures.count - 1 };
       reply = {
         status: failures.status,
@@ -373,8 +374,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     setLatency: (ms) => {
       latencyMs = ms;
     },
-    failNext: (count, status = 502) => {
-      failures = { count, status };
+    failNext: (count, status = 502, method) => {
+      failures = { count, status, ...(method === undefined ? {} : { method }) };
     },
     stop: () =>
       new Promise<void>((resolveClose) => {

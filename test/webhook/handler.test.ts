@@ -393,6 +393,31 @@ describe('webhook handler', () => {
     );
   });
 
+  it('statuses GitHub refuses are logged and reported, the jobs stay enqueued, a redelivery is a duplicate', async () => {
+    // Prepare
+    await drainQueue();
+    github.failNext(100, 502, 'POST');
+    const deliveryId = 'statuses-down';
+    // Act
+    const response = await deliver(push({ before: c0, after: c3 }), { deliveryId }).finally(() =>
+      github.failNext(0),
+    );
+    const jobs = await drainQueue();
+    const redelivery = await deliver(push({ before: c0, after: c3 }), { deliveryId });
+    // Assess
+    assert.equal(response.statusCode, 202);
+    const body = JSON.parse(String(response.body)) as { statusErrors: string[] };
+    assert.deepEqual(
+      body.statusErrors.map((e) => e.split(':')[0]),
+      ['prod', 'staging'],
+    );
+    assert.match(body.statusErrors[0]!, /HTTP 502/);
+    assert.deepEqual(jobs.map((j) => j.environment).sort(), ['prod', 'staging']);
+    assert.deepEqual(await drainQueue(), []);
+    assert.equal(logs.filter((l) => l.message === 'could not set a commit status').length, 2);
+    assert.equal(redelivery.statusCode, 200);
+  });
+
   it('GitHub too slow for the planning deadline -> 503, nothing enqueued, no status', async () => {
     // Prepare: every GitHub answer takes longer than the whole planning deadline.
     await drainQueue();
