@@ -5,6 +5,11 @@
 // It verifies every byte it hands out against the digest it was asked for. It never re-serializes
 // a manifest and never decides what to copy: that is lambdas/copy.
 import { createHash } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobUnknownError,
@@ -82,6 +87,12 @@ export interface PutManifestResult {
 
 export type BlobUploadResult = 'mounted' | 'uploaded';
 
+interface AuthState {
+  credentials?: Promise<RegistryCredentials | undefined>;
+  challenge?: Promise<Challenge>;
+  readonly tokens: Map<string, Promise<string>>;
+}
+
 type Challenge =
   | { readonly scheme: 'none' }
   | { readonly scheme: 'basic' }
@@ -122,11 +133,16 @@ export class RegistryClient {
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
   private readonly credentialSource: CredentialProvider;
-  private credentials: Promise<RegistryCredentials | undefined> | undefined;
-  private challenge: Promise<Challenge> | undefined;
-  private readonly tokens = new Map<string, Promise<string>>();
+  /** Shared with every view made by withSignal(): one ping, one token per scope. */
+  private readonly auth: AuthState;
+  private readonly signal: AbortSignal | undefined;
 
-  constructor(options: RegistryClientOptions) {
+  constructor(
+    private readonly options: RegistryClientOptions,
+    scope: { readonly auth: AuthState; readonly signal: AbortSignal } | undefined = undefined,
+  ) {
+    this.auth = scope?.auth ?? { tokens: new Map() };
+    this.signal = scope?.signal;
     this.registry = options.registry;
     const scheme = LOOPBACK.test(options.registry) ? 'http' : 'https';
     this.endpoint = (options.endpoint ?? `${scheme}://${options.registry}`).replace(/\/+$/, '');
@@ -136,6 +152,14 @@ export class RegistryClient {
     const credentials = options.credentials;
     this.credentialSource =
       typeof credentials === 'function' ? credentials : () => Promise.resolve(credentials);
+  }
+
+  /**
+   * The same client (same credentials, tokens and connection pools) whose requests and retry
+   * waits all stop when `signal` aborts: how the copy engine ends every transfer of a failed copy.
+   */
+  withSignal(signal: AbortSignal): RegistryClient {
+    return new RegistryClient(this.options, { auth: this.auth, signal });
   }
 
   /** The manifest's exact bytes; when `reference` is a digest, verified against it. */
@@ -304,7 +328,10 @@ export class RegistryClient {
         url: location,
         repository,
         scopes: [pushScope(repository)],
-        headers: { 'content-type': 'application/octet-stream' },
+        headers: {
+          'content-type': 'application/octet-stream',
+          ...(descriptor.size >= 0 ? { 'content-length': String(descriptor.size) } : {}),
+        },
         body,
         what,
         replayable: false,
@@ -376,6 +403,7 @@ export class RegistryClient {
    */
   async retry<T>(operation: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      this.signal?.throwIfAborted();
       try {
         return await operation(attempt);
       } catch (e: unknown) {
@@ -386,9 +414,19 @@ export class RegistryClient {
           exhausted.add(e);
           throw e;
         }
-        await sleep(this.backoff(attempt, e));
+        await sleep(this.backoff(attempt, e), undefined, this.signal ? { signal: this.signal } : {});
       }
     }
+  }
+
+  /** The fetch `signal` for a request: its time limit, and this view's abort signal. */
+  private abortWhen(timeoutMs: number | null): { signal?: AbortSignal } {
+    const signals = [
+      ...(timeoutMs === null ? [] : [AbortSignal.timeout(timeoutMs)]),
+      ...(this.signal === undefined ? [] : [this.signal]),
+    ];
+    if (signals.length === 0) return {};
+    return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
   }
 
   private backoff(attempt: number, error: PromoterError): number {
@@ -442,8 +480,8 @@ export class RegistryClient {
       // Token expired, or the registry wants another scheme than the ping said: learn it again.
       const challenge = parseChallenge(response.headers.get('www-authenticate'));
       await response.body?.cancel();
-      this.challenge = Promise.resolve(challenge);
-      this.tokens.clear();
+      this.auth.challenge = Promise.resolve(challenge);
+      this.auth.tokens.clear();
       response = await this.fetchAuthorized(request, true);
     }
     const accepted = request.accept ?? [];
@@ -457,19 +495,20 @@ export class RegistryClient {
     if (authorization !== undefined) headers['authorization'] = authorization;
     const url = request.url.startsWith('/') ? `${this.endpoint}${request.url}` : request.url;
     const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
-    const init: RequestInit & { duplex?: 'half' } = {
+    const init: RequestInit = {
       method: request.method,
       headers,
       redirect: 'follow',
-      ...(timeoutMs === null ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
+      ...this.abortWhen(timeoutMs),
+      ...(request.body instanceof Uint8Array ? { body: request.body } : {}),
     };
-    if (request.body !== undefined) {
-      init.body = request.body;
-      if (request.body instanceof ReadableStream) init.duplex = 'half';
-    }
     try {
+      if (request.body instanceof ReadableStream) {
+        return await streamRequest(url, request.method, headers, request.body, timeoutMs, this.signal);
+      }
       return await fetch(url, init);
     } catch (e: unknown) {
+      this.signal?.throwIfAborted();
       const cause = promoterCause(e);
       if (cause !== undefined) throw cause;
       throw new RegistryUnavailableError(
@@ -485,8 +524,8 @@ export class RegistryClient {
     repository: string,
     fresh: boolean,
   ): Promise<string | undefined> {
-    this.challenge ??= this.ping();
-    const challenge = await this.challenge;
+    this.auth.challenge ??= this.ping();
+    const challenge = await this.auth.challenge;
     if (challenge.scheme === 'none') return undefined;
     const credentials = await this.loadCredentials();
     if (challenge.scheme === 'basic') {
@@ -494,18 +533,19 @@ export class RegistryClient {
       return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
     const key = [...scopes].sort().join(' ');
-    let token = fresh ? undefined : this.tokens.get(key);
+    const tokens = this.auth.tokens;
+    let token = fresh ? undefined : tokens.get(key);
     if (token === undefined) {
       token = this.fetchToken(challenge, scopes, credentials, repository);
-      this.tokens.set(key, token);
-      token.catch(() => this.tokens.delete(key));
+      tokens.set(key, token);
+      token.catch(() => tokens.delete(key));
     }
     return `Bearer ${await token}`;
   }
 
   private loadCredentials(): Promise<RegistryCredentials | undefined> {
-    this.credentials ??= this.credentialSource(this.registry);
-    return this.credentials;
+    this.auth.credentials ??= this.credentialSource(this.registry);
+    return this.auth.credentials;
   }
 
   /** GET /v2/: which auth scheme the registry wants (what crane's transport does first). */
@@ -516,9 +556,10 @@ export class RegistryClient {
       try {
         answer = await fetch(url, {
           headers: { 'user-agent': this.userAgent },
-          signal: AbortSignal.timeout(this.requestTimeoutMs),
+          ...this.abortWhen(this.requestTimeoutMs),
         });
       } catch (e: unknown) {
+        this.signal?.throwIfAborted();
         throw new RegistryUnavailableError(
           `cannot reach ${this.registry} at ${url} (${networkReason(e)}); check the endpoint or retry later`,
           { registry: this.registry },
@@ -552,8 +593,9 @@ export class RegistryClient {
     const response = await this.retry(async () => {
       let answer: Response;
       try {
-        answer = await fetch(url, { headers, signal: AbortSignal.timeout(this.requestTimeoutMs) });
+        answer = await fetch(url, { headers, ...this.abortWhen(this.requestTimeoutMs) });
       } catch (e: unknown) {
+        this.signal?.throwIfAborted();
         throw new RegistryUnavailableError(
           `cannot reach the token service of ${this.registry} (${networkReason(e)}); retry later`,
           this.details(repository),
@@ -679,23 +721,93 @@ function verifyingStream(
   });
 }
 
+const STREAM_IDLE_TIMEOUT_MS = 120_000;
+
+// Keep-alive pools for streamed uploads (fetch keeps its own for everything else).
+const httpAgent = new HttpAgent({ keepAlive: true });
+const httpsAgent = new HttpsAgent({ keepAlive: true });
+
+/**
+ * A request with a streamed body over node:http, answered as a fetch Response. Not fetch: Node
+ * 20's fetch reads a streamed request body as fast as the source gives it, whatever the socket
+ * takes, so a blob from a fast source piles up in memory (measured: a 256 MiB layer raised RSS by
+ * ~270 MiB). pipeline() holds to the socket's pace. Errors of the body stream reject as they are.
+ */
+async function streamRequest(
+  url: string,
+  method: string,
+  headers: Readonly<Record<string, string>>,
+  body: ReadableStream<Uint8Array>,
+  timeoutMs: number | null,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const target = new URL(url);
+  const secure = target.protocol === 'https:';
+  const send = secure ? httpsRequest : httpRequest;
+  const request = send(target, {
+    method,
+    headers:
+      headers['content-length'] === undefined ? { ...headers, 'transfer-encoding': 'chunked' } : headers,
+    agent: secure ? httpsAgent : httpAgent,
+    // An idle-socket limit, not a total one: a large blob may take long, a silent socket may not.
+    timeout: timeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  const answered = new Promise<IncomingMessage>((resolve, reject) => {
+    request.once('response', resolve);
+    request.once('error', reject);
+    request.once('timeout', () => request.destroy(new Error('timed out')));
+  });
+  const [sent, response] = await Promise.allSettled([
+    pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>), request),
+    answered,
+  ]);
+  // What is reported: a failure of the body stream (the source), else the registry's error answer
+  // (it may answer before it read everything), else the connection's failure.
+  const early = response.status === 'fulfilled' && (response.value.statusCode ?? 0) >= 400;
+  if (sent.status === 'rejected' && (sent.reason instanceof PromoterError || !early)) {
+    if (response.status === 'fulfilled') response.value.resume();
+    throw sent.reason;
+  }
+  if (response.status === 'rejected') throw response.reason;
+  const message = response.value;
+  const chunks: Buffer[] = [];
+  for await (const chunk of message) chunks.push(chunk as Buffer);
+  const responseHeaders = new Headers();
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const status = message.statusCode ?? 502;
+  const nullBody = status === 204 || status === 205 || status === 304;
+  return new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders });
+}
+
 /** The same bytes, with a failure of `stream` replaced by `map(failure)`. */
 function mapStreamErrors(
   stream: ReadableStream<Uint8Array>,
   map: (e: unknown) => unknown,
 ): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
+  // Set once the consumer cancelled (e.g. the upload's connection broke): a read still pending
+  // then must not touch the controller, which is already closed.
+  let finished = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (finished) return;
+        if (done) {
+          finished = true;
+          controller.close();
+        } else controller.enqueue(value);
       } catch (e: unknown) {
+        if (finished) return;
+        finished = true;
         controller.error(map(e));
       }
     },
     cancel(reason) {
+      finished = true;
       return reader.cancel(reason);
     },
   });

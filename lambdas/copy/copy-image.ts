@@ -53,6 +53,8 @@ export interface RegistryApi {
   ): Promise<BlobUploadResult>;
   listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined>;
   retry<T>(operation: (attempt: number) => Promise<T>): Promise<T>;
+  /** The same registry, with every request and retry wait ended when `signal` aborts. */
+  withSignal(signal: AbortSignal): RegistryApi;
 }
 
 export interface CopyImageOptions {
@@ -71,6 +73,8 @@ export interface CopyImageOptions {
   /** Manifests (platforms, referrers) in flight at once. Default 4. */
   readonly imageJobs?: number;
   readonly onEvent?: (event: CopyEvent) => void;
+  /** Ends the copy (e.g. the Lambda's remaining time); it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export type CopyAction = 'copied' | 'mounted' | 'skipped';
@@ -135,12 +139,19 @@ class ImageCopy {
     bytes: 0,
     referrers: 0,
   };
+  private readonly abort = new AbortController();
+  /** Every task started, so a failed copy returns only once all of them have stopped. */
+  private readonly tasks = new Set<Promise<unknown>>();
   /** Every manifest digest in the image (index and platforms): the subjects referrers may hang on. */
   private readonly subjects = new Set<string>();
 
   constructor(private readonly options: CopyImageOptions) {
-    this.src = options.sourceRegistry;
-    this.dst = options.destinationRegistry;
+    // One failure ends the whole copy: every other transfer stops instead of running on (and
+    // retrying) in the background of a copy that has already failed.
+    const signal =
+      options.signal === undefined ? this.abort.signal : AbortSignal.any([this.abort.signal, options.signal]);
+    this.src = options.sourceRegistry.withSignal(signal);
+    this.dst = options.destinationRegistry.withSignal(signal);
     this.srcRepo = options.source.repository;
     this.dstRepo = options.destination.repository;
     this.blobLimit = createLimiter(options.blobJobs ?? 8);
@@ -149,16 +160,39 @@ class ImageCopy {
   }
 
   async run(): Promise<CopyResult> {
+    try {
+      return await this.copy();
+    } catch (e: unknown) {
+      this.abort.abort(e);
+      // Tasks settle quickly once aborted (requests cancelled, waits cut short).
+      while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+      throw e;
+    }
+  }
+
+  private track<T>(task: Promise<T>): Promise<T> {
+    this.tasks.add(task);
+    const forget = (): void => {
+      this.tasks.delete(task);
+    };
+    task.then(forget, forget);
+    return task;
+  }
+
+  private async copy(): Promise<CopyResult> {
     const { source, destination } = this.options;
-    const top = await this.src.getManifest(this.srcRepo, source.digest ?? source.tag ?? 'latest');
+    const tag = destinationTag(source, destination);
+    // The source manifest and the destination tag at once: a no-op copy is two round trips.
+    const [top, existing] = await Promise.all([
+      this.track(this.src.getManifest(this.srcRepo, source.digest ?? source.tag ?? 'latest')),
+      tag === undefined ? undefined : this.track(this.dst.headManifest(this.dstRepo, tag)),
+    ]);
     if (destination.digest !== undefined && destination.digest !== top.digest) {
       throw new UsageError(
         `destination ${formatImageRef(destination)} is pinned to a digest, but the source is ${top.digest}`,
       );
     }
-    const tag = destinationTag(source, destination);
     const target = withDigest(withTag(destination, tag), top.digest);
-    const existing = tag === undefined ? undefined : await this.dst.headManifest(this.dstRepo, tag);
     if (existing !== undefined && existing.digest !== top.digest && this.options.overwrite !== true) {
       throw new TagConflictError(formatImageRef(withTag(destination, tag)), existing.digest, top.digest, {
         registry: this.dst.registry,
@@ -177,7 +211,8 @@ class ImageCopy {
     }
     if (this.options.referrers !== false) await this.copyReferrers([...this.subjects]);
 
-    await this.verify(target, tag ?? top.digest);
+    // When the tag already held the digest, the HEAD above was the verification.
+    if (!alreadyPresent) await this.verify(target, tag ?? top.digest);
     return {
       source: withDigest(source, top.digest),
       destination: target,
@@ -232,24 +267,26 @@ class ImageCopy {
   private copyByDigest(digest: string): Promise<PutManifestResult | undefined> {
     let pending = this.manifests.get(digest);
     if (pending === undefined) {
-      pending = (async () => {
-        this.subjects.add(digest);
-        // Only leaf calls take an image slot: recursion never holds one, so nesting cannot deadlock.
-        const present = await this.imageLimit(() => this.dst.headManifest(this.dstRepo, digest));
-        if (present !== undefined) {
-          this.counts.manifestsSkipped++;
-          this.emit({ type: 'manifest', digest, action: 'skipped' });
-          // Its children are there too (a registry refuses an index whose children are missing),
-          // but they may still have referrers of their own.
-          if (this.options.referrers !== false && isIndexMediaType(present.mediaType)) {
-            const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
-            await this.collectSubjects(this.parse(manifest, digest));
+      pending = this.track(
+        (async () => {
+          this.subjects.add(digest);
+          // Only leaf calls take an image slot: recursion never holds one, so nesting cannot deadlock.
+          const present = await this.imageLimit(() => this.dst.headManifest(this.dstRepo, digest));
+          if (present !== undefined) {
+            this.counts.manifestsSkipped++;
+            this.emit({ type: 'manifest', digest, action: 'skipped' });
+            // Its children are there too (a registry refuses an index whose children are missing),
+            // but they may still have referrers of their own.
+            if (this.options.referrers !== false && isIndexMediaType(present.mediaType)) {
+              const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
+              await this.collectSubjects(this.parse(manifest, digest));
+            }
+            return undefined;
           }
-          return undefined;
-        }
-        const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
-        return this.copyTree(manifest, this.parse(manifest, digest), digest);
-      })();
+          const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
+          return this.copyTree(manifest, this.parse(manifest, digest), digest);
+        })(),
+      );
       this.manifests.set(digest, pending);
     }
     return pending;
@@ -272,29 +309,31 @@ class ImageCopy {
   private copyBlob(blob: Descriptor): Promise<void> {
     let pending = this.blobs.get(blob.digest);
     if (pending === undefined) {
-      pending = this.blobLimit(async () => {
-        if (await this.dst.hasBlob(this.dstRepo, blob.digest)) {
-          this.counts.blobsSkipped++;
-          this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
-          return;
-        }
-        const sameRegistry =
-          this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
-        const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
-        // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
-        // connection, corrupted bytes) the whole blob is read from the source again.
-        const result = await this.dst.retry(() =>
-          this.dst.uploadBlob(this.dstRepo, blob, () => this.src.openBlob(this.srcRepo, blob), mountFrom),
-        );
-        if (result === 'mounted') {
-          this.counts.blobsMounted++;
-          this.emit({ type: 'blob', digest: blob.digest, action: 'mounted' });
-        } else {
-          this.counts.blobsCopied++;
-          this.counts.bytes += Math.max(blob.size, 0);
-          this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
-        }
-      });
+      pending = this.track(
+        this.blobLimit(async () => {
+          if (await this.dst.hasBlob(this.dstRepo, blob.digest)) {
+            this.counts.blobsSkipped++;
+            this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
+            return;
+          }
+          const sameRegistry =
+            this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
+          const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
+          // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
+          // connection, corrupted bytes) the whole blob is read from the source again.
+          const result = await this.dst.retry(() =>
+            this.dst.uploadBlob(this.dstRepo, blob, () => this.src.openBlob(this.srcRepo, blob), mountFrom),
+          );
+          if (result === 'mounted') {
+            this.counts.blobsMounted++;
+            this.emit({ type: 'blob', digest: blob.digest, action: 'mounted' });
+          } else {
+            this.counts.blobsCopied++;
+            this.counts.bytes += Math.max(blob.size, 0);
+            this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
+          }
+        }),
+      );
       this.blobs.set(blob.digest, pending);
     }
     return pending;
@@ -307,14 +346,23 @@ class ImageCopy {
     while (wave.length > 0) {
       for (const digest of wave) seen.add(digest);
       const found = await Promise.all(
-        wave.map((digest) => this.referrerLimit(() => this.copyReferrersOf(digest))),
+        wave.map((digest) => this.track(this.referrerLimit(() => this.copyReferrersOf(digest)))),
       );
       wave = [...new Set(found.flat())].filter((digest) => !seen.has(digest));
     }
   }
 
-  /** Copies the referrers of one subject; returns their digests (subjects of the next wave). */
+  /** Copies the referrers and cosign tags of one subject; returns the referrers' digests (the
+   * subjects of the next wave). */
   private async copyReferrersOf(subject: string): Promise<readonly string[]> {
+    const [next] = await Promise.all([
+      this.copyOciReferrers(subject),
+      ...cosignTags(subject).map((tag) => this.copyCosignTag(tag)),
+    ]);
+    return next;
+  }
+
+  private async copyOciReferrers(subject: string): Promise<readonly string[]> {
     const next: string[] = [];
     const listed = await this.src.listReferrers(this.srcRepo, subject);
     let referrers: readonly Descriptor[] = listed ?? [];
@@ -336,18 +384,19 @@ class ImageCopy {
     if (referrers.length > 0 && (await this.dst.listReferrers(this.dstRepo, subject)) === undefined) {
       await this.mergeReferrersTag(subject, referrers, sourceIndex);
     }
-    for (const tag of cosignTags(subject)) {
-      const head = await this.src.headManifest(this.srcRepo, tag);
-      if (head === undefined) continue;
-      const there = await this.dst.headManifest(this.dstRepo, tag);
-      if (there?.digest === head.digest) continue;
-      // Cosign appends signatures by replacing the tag: the source's is the newer set.
-      const manifest = await this.src.getManifest(this.srcRepo, head.digest);
-      await this.copyTree(manifest, this.parse(manifest, tag), tag);
-      this.counts.referrers++;
-      this.emit({ type: 'referrer', digest: head.digest, action: 'copied' });
-    }
     return next;
+  }
+
+  private async copyCosignTag(tag: string): Promise<void> {
+    const head = await this.src.headManifest(this.srcRepo, tag);
+    if (head === undefined) return;
+    const there = await this.dst.headManifest(this.dstRepo, tag);
+    if (there?.digest === head.digest) return;
+    // Cosign appends signatures by replacing the tag: the source's is the newer set.
+    const manifest = await this.src.getManifest(this.srcRepo, head.digest);
+    await this.copyTree(manifest, this.parse(manifest, tag), tag);
+    this.counts.referrers++;
+    this.emit({ type: 'referrer', digest: head.digest, action: 'copied' });
   }
 
   private async copyReferrerManifest(digest: string): Promise<PutManifestResult | undefined> {
