@@ -37,7 +37,8 @@ export type WebhookHandler = (event: LambdaFunctionURLEvent) => Promise<APIGatew
 export function createWebhookHandler(options: WebhookHandlerOptions = {}): WebhookHandler {
   const env = options.env ?? process.env;
   const log: DeliveryLog =
-    options.log ?? powertoolsLog(new Logger({ serviceName: 'image-promoter-webhook' }));
+    options.log ??
+    powertoolsLog(new Logger({ serviceName: env['POWERTOOLS_SERVICE_NAME'] || 'image-promoter' }));
   let config: Promise<Config> | undefined;
   let reader: SecretReader | undefined;
   let queue: JobQueue | undefined;
