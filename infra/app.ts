@@ -1,10 +1,10 @@
 // The CDK app entry (cdk.json: `npx tsx infra/app.ts`). Reads the config named by `-c config=FILE`
 // (default: the documented example, so `npx cdk synth` works on a fresh clone) and optional
-// `-c alarmTopicArn=ARN[,ARN...]`, then composes the stacks. Wiring only; never calls AWS.
-import { readFileSync } from 'node:fs';
+// `-c alarmTopicArn=ARN[,ARN...]`, then composes the stacks. Wiring only; never calls AWS. A bad
+// config ends the process with one line naming the file, the key and what to change.
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { parseConfig } from '../lambdas/core/config';
+import { loadConfigFile } from '../lambdas/adapters/config-source';
 import { describeError } from '../lambdas/core/errors';
 import { PROJECT_ROOT } from './constructs/lambda-bundling';
 import { addPromoterStacks } from './promoter-app';
@@ -12,10 +12,10 @@ import { addPromoterStacks } from './promoter-app';
 /** What `npx cdk synth` uses without `-c config=FILE`. */
 export const EXAMPLE_CONFIG = resolve(PROJECT_ROOT, 'image-promoter.example.yaml');
 
-function main(): void {
+async function main(): Promise<void> {
   const app = new App();
   const file = contextString(app, 'config') ?? EXAMPLE_CONFIG;
-  const config = parseConfig(readFileSync(file, 'utf8'), file);
+  const config = await loadConfigFile(file);
   const alarmTopicArns = (contextString(app, 'alarmTopicArn') ?? '')
     .split(',')
     .map((arn) => arn.trim())
@@ -30,7 +30,7 @@ function contextString(app: App, key: string): string | undefined {
 }
 
 try {
-  main();
+  await main();
 } catch (e: unknown) {
   console.error(`image-promoter cdk app: ${describeError(e)}`);
   process.exit(1);
