@@ -27,6 +27,8 @@ interface Sent {
   readonly tag: string;
   readonly sentAt: number;
   status?: number;
+  /** The webhook's answer, when it was not 202. */
+  answer?: string;
   finalAt?: number;
   finalState?: string;
 }
@@ -87,9 +89,11 @@ async function deliverSpread(
       stack.deliver(push).then(
         (d) => {
           entry.status = d.status;
+          if (d.status !== 202) entry.answer = JSON.stringify(d.body);
         },
-        () => {
+        (e: unknown) => {
           entry.status = 0;
+          entry.answer = e instanceof Error ? e.message : String(e);
         },
       ),
     );
@@ -173,7 +177,8 @@ async function runLoad(): Promise<number> {
     const sendSeconds = (performance.now() - t0) / 1000;
     log(`load: all deliveries answered after ${sendSeconds.toFixed(1)} s; waiting for final statuses`);
     await waitForFinalStatuses(stack, sent, DRAIN_TIMEOUT_MS);
-    const drainSeconds = (performance.now() - t0) / 1000;
+    const lastFinal = Math.max(t0, ...sent.map((s) => s.finalAt ?? t0));
+    const drainSeconds = (lastFinal - t0) / 1000;
 
     // Let the worker delete the last messages, then read the queues.
     let queue = await stack.queueDepth();
@@ -263,6 +268,12 @@ async function runLoad(): Promise<number> {
           `  ${s.tag} ${s.commit.slice(0, 7)} HTTP ${s.status}: ${JSON.stringify(stack.statuses(s.commit))}`,
         );
       }
+    }
+    if (!ok) {
+      const errors = (out: string): string[] =>
+        out.split('\n').filter((l) => l.includes('"level":"ERROR"') || l.includes('"level":"WARN"'));
+      const { webhook, worker } = stack.output();
+      for (const line of [...errors(webhook).slice(-5), ...errors(worker).slice(-5)]) log(`  ${line}`);
     }
     return ok ? 0 : 1;
   } finally {

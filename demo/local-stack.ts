@@ -350,7 +350,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const worker: ManagedProcess = await startProcess(
       process.execPath,
       workerMode === 'cli'
-        ? ['bin/image-promoter.mjs', 'worker', '--queue-url', queueUrl, '--config', configFile]
+        ? [
+            'bin/image-promoter.mjs',
+            'worker',
+            '--queue-url',
+            queueUrl,
+            '--config',
+            configFile,
+            '--wait-seconds',
+            '1',
+            '--retry-delay',
+            retryDelay,
+          ]
         : [
             '--import',
             'tsx',
