@@ -268,12 +268,14 @@ async function loadPatch(
     const kind = await context.files.kindOf(entry.path);
     if (kind !== 'file')
       throw new OverlayError(kustomization.file, `patch file ${entry.path} not found`, entry.line);
+    requireStrictJsonList(await context.files.readText(entry.path), entry.path, { line: 1 });
     const documents = await context.files.readYaml(entry.path);
     file = entry.path;
     at = { line: 1 };
     values = documents.map((d) => d.value).filter((v) => v !== null && v !== undefined);
   } else {
     // Lines inside an inline patch are relative to the patch text; errors point at the entry.
+    requireStrictJsonList(entry.inline ?? '', kustomization.file, entry);
     try {
       values = parseYamlDocuments(kustomization.file, entry.inline ?? '')
         .map((d) => d.value)
@@ -299,6 +301,16 @@ async function loadPatch(
     return value;
   });
   return { file, at, strategic };
+}
+
+/** kustomize reads a patch that starts with `[` as JSON only: YAML flow style there is an error. */
+function requireStrictJsonList(text: string, file: string, at: { readonly line: number }): void {
+  if (!text.trimStart().startsWith('[')) return;
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new OverlayError(file, 'a patch starting with "[" must be a JSON list of operations', at.line);
+  }
 }
 
 async function applyPatch(

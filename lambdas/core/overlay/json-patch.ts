@@ -41,16 +41,16 @@ function applyOperation(root: JsonMap, operation: JsonPatchOperation): void {
       remove(root, operation.path);
       return;
     case 'replace':
-      remove(root, operation.path);
-      return add(root, operation.path, copyJson(operation.value));
+      return replace(root, operation.path, copyJson(operation.value));
     case 'move': {
       const value = remove(root, requireFrom(operation));
       return add(root, operation.path, value);
     }
     case 'copy':
-      return add(root, operation.path, copyJson(get(root, requireFrom(operation))));
+      // kustomize's json-patch copies a missing key (whose parent exists) as null.
+      return add(root, operation.path, copyJson(getOrNull(root, requireFrom(operation))));
     case 'test':
-      if (JSON.stringify(get(root, operation.path)) !== JSON.stringify(operation.value)) {
+      if (!deepEqual(get(root, operation.path), operation.value)) {
         throw new Error(`test operation failed at ${operation.path}`);
       }
       return;
@@ -104,10 +104,45 @@ function get(root: JsonMap, pointer: string): unknown {
   return node;
 }
 
+function getOrNull(root: JsonMap, pointer: string): unknown {
+  const { parent, token } = parentOf(root, pointer);
+  if (isJsonMap(parent)) return Object.hasOwn(parent, token) ? parent[token] : null;
+  return child(parent, token, pointer);
+}
+
+/** kustomize's json-patch: replacing a missing key of an existing map sets it; a missing parent or
+ * list index is an error. */
+function replace(root: JsonMap, pointer: string, value: unknown): void {
+  const { parent, token } = parentOf(root, pointer);
+  if (Array.isArray(parent)) {
+    parent[arrayIndex(token, parent.length - 1, pointer)] = value;
+    return;
+  }
+  if (!isJsonMap(parent)) throw new Error(`path ${pointer} does not exist`);
+  parent[token] = value;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return (
+      Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
+    );
+  }
+  if (isJsonMap(a) || isJsonMap(b)) {
+    if (!isJsonMap(a) || !isJsonMap(b)) return false;
+    const keys = Object.keys(a);
+    return (
+      keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]))
+    );
+  }
+  return a === b;
+}
+
 function add(root: JsonMap, pointer: string, value: unknown): void {
   const { parent, token } = parentOf(root, pointer);
   if (Array.isArray(parent)) {
-    if (token === '-') parent.push(value);
+    // `-1` appends too, as in kustomize's json-patch.
+    if (token === '-' || token === '-1') parent.push(value);
     else parent.splice(arrayIndex(token, parent.length, pointer), 0, value);
     return;
   }

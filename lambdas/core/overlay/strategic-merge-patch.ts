@@ -124,22 +124,32 @@ function mergeList(target: unknown[], patch: readonly unknown[], mergeKey: strin
   ) {
     return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
   }
-  const result = [...target];
+  // kyaml's order: the patch's elements first (merged with the target's of the same key), then
+  // the target's elements the patch does not name. JSON patches later in the build index into it.
+  const merged = [...target];
+  const named: unknown[] = [];
+  const order: unknown[] = [];
   for (const item of patch) {
     if (!isJsonMap(item)) continue;
     const key = item[mergeKey];
-    const index = result.findIndex((existing) => isJsonMap(existing) && existing[mergeKey] === key);
+    const index = merged.findIndex((existing) => isJsonMap(existing) && existing[mergeKey] === key);
+    if (!named.includes(key)) {
+      named.push(key);
+      order.push(key);
+    }
     if (item[DIRECTIVE] === 'delete') {
-      if (index !== -1) result.splice(index, 1);
+      if (index !== -1) merged.splice(index, 1);
+      order.splice(order.indexOf(key), 1);
       continue;
     }
-    if (index === -1) {
-      result.push(withoutDirectives(item));
-      continue;
-    }
-    result[index] = mergeValue(result[index], item, where);
+    if (index === -1) merged.push(withoutDirectives(item));
+    else merged[index] = mergeValue(merged[index], item, where);
   }
-  return result;
+  const byKey = (key: unknown): unknown => merged.find((e) => isJsonMap(e) && e[mergeKey] === key);
+  return [
+    ...order.map(byKey).filter((e) => e !== undefined),
+    ...merged.filter((e) => !isJsonMap(e) || !named.includes(e[mergeKey])),
+  ];
 }
 
 function isDirectiveOnly(item: unknown): boolean {

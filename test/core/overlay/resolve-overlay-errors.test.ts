@@ -217,12 +217,25 @@ const errorCases: readonly ErrorCase[] = [
   {
     name: 'a JSON6902 patch without a target',
     files: {
-      'o/kustomization.yaml': 'resources: [d.yaml]\npatches:\n  - patch: "[{op: remove, path: /spec}]"\n',
+      'o/kustomization.yaml':
+        'resources: [d.yaml]\npatches:\n  - patch: |-\n      - {op: remove, path: /spec}\n',
       'o/d.yaml': DEPLOYMENT,
     },
     file: 'o/kustomization.yaml',
     line: 3,
     reason: /JSON6902 patch needs a target/,
+  },
+  {
+    name: 'a patch starting with [ that is not JSON',
+    files: {
+      'o/kustomization.yaml':
+        'resources: [d.yaml]\npatches:\n  - target: {kind: Deployment}\n    path: p.yaml\n',
+      'o/p.yaml': '[{op: remove, path: /spec}]\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/p.yaml',
+    line: 1,
+    reason: /a patch starting with "\[" must be a JSON list of operations/,
   },
   {
     name: 'a Component listed under resources',
