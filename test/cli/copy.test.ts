@@ -178,7 +178,14 @@ describe('image-promoter copy', () => {
     const failed = await run(
       process.execPath,
       ['bin/image-promoter.mjs', 'copy', `${src.host}/cli/none:1`, `${dst.host}/cli/none:1`],
-      { env: { ...process.env, HOME: '/nonexistent', IMAGE_PROMOTER_SRC_CREDS: srcCreds } },
+      {
+        env: {
+          ...process.env,
+          HOME: '/nonexistent',
+          IMAGE_PROMOTER_SRC_CREDS: srcCreds,
+          IMAGE_PROMOTER_DEST_CREDS: dstCreds,
+        },
+      },
     ).then(
       () => assert.fail('expected a failure'),
       (e: { code: number; stderr: string }) => e,
