@@ -76,6 +76,7 @@ describe('webhook handler', () => {
   let queueUrl: string;
   let handler: WebhookHandler;
   let logs: LogLine[];
+  const allLogs: LogLine[] = [];
   let c0: string; // prod shop/api:1.0, staging shop/api:1.0
   let c1: string; // prod shop/api:1.1
   let c2: string; // prod deployment.yaml malformed
@@ -115,6 +116,7 @@ describe('webhook handler', () => {
       (level: string) =>
       (message: string, attributes: Readonly<Record<string, unknown>> = {}): void => {
         logs.push({ level, message, attributes });
+        allLogs.push({ level, message, attributes });
       };
     const log: DeliveryLog = { info: record('info'), warn: record('warn'), error: record('error') };
     handler = createWebhookHandler({
@@ -470,5 +472,12 @@ describe('webhook handler', () => {
     assert.deepEqual(queuedWhileDown, []);
     assert.equal(retried.statusCode, 202);
     assert.deepEqual(queued.map((j) => j.environment).sort(), ['prod', 'staging']);
+  });
+
+  it('never logged a secret or the token in any of the deliveries above', () => {
+    const text = JSON.stringify(allLogs);
+    assert.ok(allLogs.length > 20);
+    for (const secret of [SECRET, OLD_SECRET, github.token])
+      assert.equal(text.includes(secret), false, secret);
   });
 });
