@@ -39,6 +39,8 @@ interface FaultCase {
   readonly expected: Expected;
   /** Extra checks on the rule counters of the faulted proxy. */
   readonly assess: (proxy: FaultProxy) => void;
+  /** Blob transfers at once (engine default when omitted). */
+  readonly blobJobs?: number;
 }
 
 interface SourceImage {
@@ -155,6 +157,24 @@ const CASES: readonly FaultCase[] = [
     assess: onTime('429', 2),
   },
   {
+    name: 'destination rate-limits upload starts with 429 and Retry-After: 1',
+    side: 'destination',
+    rules: () => [
+      {
+        name: '429',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        times: 2,
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ],
+    expected: {},
+    assess: onTime('429', 2),
+    // Every upload starts with the same POST path: one transfer at a time, so a POST that comes
+    // within the second is the retry of the refused one, not another blob's first try.
+    blobJobs: 1,
+  },
+  {
     name: 'destination stores a manifest but its answer is lost (503)',
     side: 'destination',
     rules: () => [
@@ -251,8 +271,9 @@ describe('copy engine under faults', () => {
   });
 
   /** Copies the source image to `repository:1` through both proxies; the error when it fails. */
-  const attemptCopy = (repository: string): Promise<EngineCopyOutcome | Error> =>
+  const attemptCopy = (repository: string, blobJobs?: number): Promise<EngineCopyOutcome | Error> =>
     copyWithEngine({
+      ...(blobJobs === undefined ? {} : { blobJobs }),
       source: `${sourceProxy.host}/faults/app:1`,
       destination: `${destinationProxy.host}/${repository}:1`,
       sourceSide: { endpoint: sourceProxy.url, credentials: source },
@@ -273,7 +294,7 @@ describe('copy engine under faults', () => {
       const repository = `faults/case-${i}`;
 
       // Act
-      const outcome = await attemptCopy(repository);
+      const outcome = await attemptCopy(repository, c.blobJobs);
 
       // Assess
       c.assess(faulted);
