@@ -114,12 +114,24 @@ export class WorkerFunction extends Construct {
         resources: props.pushableRepositories.map(repositoryArn),
       }),
     );
-    if (props.creatableRepositories.length > 0) {
+    const creating = props.creatableRepositories.length > 0;
+    if (creating) {
       role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'CreateAllowlistedRepositories',
-          actions: ['ecr:CreateRepository'],
+          // The worker tags what it creates (created-by); tag-on-create is authorized as TagResource.
+          actions: ['ecr:CreateRepository', 'ecr:TagResource'],
           resources: props.creatableRepositories.map(repositoryArn),
+        }),
+      );
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'EncryptCreatedRepositories',
+          // A repository created with encryption type KMS (copied from its source) uses this account's
+          // AWS-managed ECR key; ECR needs a grant on it, asked for through ECR only.
+          actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:RetireGrant'],
+          resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+          conditions: { StringEquals: { 'kms:ViaService': `ecr.${stack.region}.amazonaws.com` } },
         }),
       );
     }
@@ -147,6 +159,14 @@ export class WorkerFunction extends Construct {
     const wildcards = new Set(
       [...props.pushableRepositories, ...props.creatableRepositories].filter((p) => p.includes('*')),
     );
+    if (creating) {
+      validations.acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:${stack.region}:${stack.account}:key/*]`,
+        reason:
+          "The AWS-managed ECR key's id is not known before ECR creates it; the grant is limited to calls " +
+          'made through ECR in this region (kms:ViaService).',
+      });
+    }
     for (const pattern of wildcards) {
       validations.acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${stack.region}:${stack.account}:repository/${pattern}]`,

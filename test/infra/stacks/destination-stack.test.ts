@@ -278,6 +278,10 @@ describe('destination stack IAM (least privilege)', () => {
       [
         ...PUSH.flatMap((a) => ['eu/*', 'shop/*'].map((r) => `${a} ${ecr('us-east-1', '222222222222', r)}`)),
         `ecr:CreateRepository ${ecr('us-east-1', '222222222222', 'eu/*')}`,
+        `ecr:TagResource ${ecr('us-east-1', '222222222222', 'eu/*')}`,
+        ...['CreateGrant', 'DescribeKey', 'RetireGrant'].map(
+          (a) => `kms:${a} arn:\${AWS::Partition}:kms:us-east-1:222222222222:key/*`,
+        ),
         'ecr:GetAuthorizationToken *',
         ...['CreateLogStream', 'PutLogEvents'].map((a) => `logs:${a} \${${logGroup}.Arn}`),
         ...['GetSecretValue', 'DescribeSecret'].map((a) => `secretsmanager:${a} \${${token}}`),
@@ -293,6 +297,16 @@ describe('destination stack IAM (least privilege)', () => {
     );
   });
 
+  it('lets the worker use KMS only through ECR in its region, to encrypt repositories it creates', () => {
+    const role = findRoleId(staging, (_, name) => name === 'image-promoter-worker-us-east-1');
+    const kms = permissionsOf(staging, role).filter((s) => s.actions.some((a) => a.startsWith('kms:')));
+
+    assert.deepEqual(
+      kms.map((s) => s.conditions),
+      [{ StringEquals: { 'kms:ViaService': 'ecr.us-east-1.amazonaws.com' } }],
+    );
+  });
+
   it('gives a worker without createRepositories no CreateRepository, and all repositories without an allowlist', () => {
     const role = findRoleId(prod, (_, name) => name === 'image-promoter-worker-eu-west-1');
     const grants = grantsOf(permissionsOf(prod, role));
@@ -300,6 +314,10 @@ describe('destination stack IAM (least privilege)', () => {
     assert.deepEqual(
       grants.filter((g) => g.startsWith('ecr:') && !g.startsWith('ecr:GetAuthorizationToken')),
       PUSH.map((a) => `${a} ${ecr('eu-west-1', '333333333333', '*')}`).sort(),
+    );
+    assert.deepEqual(
+      grants.filter((g) => g.startsWith('kms:')),
+      [],
     );
     assert.deepEqual(
       grants.filter((g) => g.startsWith('sts:')),
