@@ -759,7 +759,8 @@ async function streamRequest(
     request.once('timeout', () => request.destroy(new Error('timed out')));
   });
   const [sent, response] = await Promise.allSettled([
-    pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>), request),
+    // 1 MiB read ahead: enough to keep the socket busy, small enough to stay bounded.
+    pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>, { highWaterMark: 1 << 20 }), request),
     answered,
   ]);
   // What is reported: a failure of the body stream (the source), else the registry's error answer
