@@ -225,6 +225,50 @@ async function benchNoOp(source: RegistryServer, shape: Shape, repository: strin
   }
 }
 
+/** One untimed cold copy per tool through counting proxies: HTTP requests by method and side. */
+async function countRequests(source: RegistryServer, repository: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const tool of ['image-promoter', 'skopeo'] as const) {
+    const destination = await startRegistry();
+    const [sourceProxy, destinationProxy] = await Promise.all([
+      startFaultProxy({ upstream: source.url }),
+      startFaultProxy({ upstream: destination.url }),
+    ]);
+    try {
+      const from = `${sourceProxy.host}/${repository}:1`;
+      const to = `${destinationProxy.host}/${repository}:1`;
+      if (tool === 'skopeo') {
+        await runSkopeoCopy(from, to, {
+          source: { credentials: source },
+          destination: { credentials: destination },
+        });
+      } else {
+        const run = await runEngineChild({
+          source: from,
+          destination: to,
+          sourceSide: { endpoint: sourceProxy.url, credentials: source },
+          destinationSide: { endpoint: destinationProxy.url, credentials: destination },
+        });
+        if (!run.report.ok) throw new Error(`counted copy failed: ${run.report.error.message}`);
+      }
+      const tally = (requests: readonly { readonly method: string }[]): string => {
+        const counts = new Map<string, number>();
+        for (const r of requests) counts.set(r.method, (counts.get(r.method) ?? 0) + 1);
+        return [...counts].map(([method, n]) => `${n} ${method}`).join(', ');
+      };
+      const total = sourceProxy.requests().length + destinationProxy.requests().length;
+      lines.push(
+        `- ${tool}: ${total} requests; source ${tally(sourceProxy.requests())}; ` +
+          `destination ${tally(destinationProxy.requests())}`,
+      );
+    } finally {
+      await Promise.all([sourceProxy.stop(), destinationProxy.stop()]);
+      await destination.stop();
+    }
+  }
+  return lines;
+}
+
 function renderTable(rows: readonly Row[]): string {
   const lines = [
     '| shape | tool | runs | median s | min s | max s | vs skopeo (median) | CPU s (median) | peak RSS MiB (median / max) | blob bytes moved |',
@@ -258,6 +302,8 @@ async function main(): Promise<void> {
       process.stderr.write(`cold copy ${shape.name}\n`);
       rows.push(...(await benchShape(source, shape, `bench/shape-${i}`)));
     }
+    process.stderr.write(`request counts for ${SHAPES[1]!.name}\n`);
+    const requestCounts = await countRequests(source, 'bench/shape-1');
     process.stderr.write(`no-op re-copy of ${SHAPES[0]!.name}\n`);
     const noop = await benchNoOp(source, SHAPES[0]!, 'bench/shape-0');
     if (flags['skip-large'] !== true) {
@@ -316,6 +362,9 @@ async function main(): Promise<void> {
         `peak RSS ${(median(noop.noop.map((s) => s.rssKb)) / 1024).toFixed(0)} MiB; ` +
         `in a warm process (${noop.warm.length} runs): median ${median(noop.warm).toFixed(0)} ms. ` +
         `Through counting proxies: ${noop.requests} HTTP requests, blob bytes up ${noop.blobBytesUp}, down ${noop.blobBytesDown}.`,
+      '',
+      `HTTP requests of one cold copy of ${SHAPES[1]!.name} (counted through proxies, untimed):`,
+      ...requestCounts,
       '',
       'Targets:',
       ...targets,
