@@ -295,8 +295,8 @@ export class RegistryClient {
 
   /**
    * Puts a blob into `repository`: mounted from `mountFrom` (same registry) when the registry can,
-   * else uploaded from `open()` in one streamed PATCH and a closing PUT — what docker and crane do,
-   * and what ECR accepts (ECR answers PATCH with 201 rather than 202; both are fine here).
+   * else streamed from `open()`: POST, then one PUT with the bytes (size known) or one PATCH and a
+   * closing PUT (size unknown; ECR answers PATCH with 201 rather than 202, both are fine here).
    */
   async uploadBlob(
     repository: string,
@@ -318,19 +318,27 @@ export class RegistryClient {
     if (mountFrom !== undefined && started.status === 201) return 'mounted';
     let location = this.uploadLocation(started, repository);
 
-    let patched: Response;
-    // What broke the source stream, if anything: that, not the aborted PATCH, is the failure.
+    // Known size: one PUT carrying the bytes (POST + PUT, what containerd does, ECR included).
+    // Unknown size (schema 1): one streamed PATCH, then a closing PUT (what docker does).
+    const monolithic = descriptor.size >= 0;
+    const finish = (at: string): string => {
+      const url = new URL(at);
+      url.searchParams.set('digest', descriptor.digest);
+      return url.toString();
+    };
+    let streamed: Response;
+    // What broke the source stream, if anything: that, not the aborted request, is the failure.
     let sourceError: unknown;
     try {
       const body = mapStreamErrors(await open(), (e) => (sourceError = e));
-      patched = await this.send({
-        method: 'PATCH',
-        url: location,
+      streamed = await this.send({
+        method: monolithic ? 'PUT' : 'PATCH',
+        url: monolithic ? finish(location) : location,
         repository,
         scopes: [pushScope(repository)],
         headers: {
           'content-type': 'application/octet-stream',
-          ...(descriptor.size >= 0 ? { 'content-length': String(descriptor.size) } : {}),
+          ...(monolithic ? { 'content-length': String(descriptor.size) } : {}),
         },
         body,
         what,
@@ -338,19 +346,18 @@ export class RegistryClient {
         timeoutMs: null,
       });
     } catch (e: unknown) {
-      // Frees the session when nothing was sent yet; after a partial PATCH the registry may refuse
+      // Frees the session when nothing was sent yet; after a partial body the registry may refuse
       // (stale upload state) and expires the session itself. The blob is never committed either way.
       await this.cancelUpload(location, repository);
       throw sourceError ?? promoterCause(e) ?? e;
     }
-    await patched.body?.cancel();
-    location = this.uploadLocation(patched, repository, location);
+    await streamed.body?.cancel();
+    if (monolithic) return 'uploaded';
+    location = this.uploadLocation(streamed, repository, location);
 
-    const finish = new URL(location);
-    finish.searchParams.set('digest', descriptor.digest);
     const closed = await this.send({
       method: 'PUT',
-      url: finish.toString(),
+      url: finish(location),
       repository,
       scopes: [pushScope(repository)],
       headers: { 'content-type': 'application/octet-stream' },
