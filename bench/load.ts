@@ -7,7 +7,7 @@
 // and rewrites the figures block of docs/demo.md. Loopback only; stops by itself.
 // Options: --count N (default 200) --seconds S (default 30) --no-docs (do not touch docs/demo.md).
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -124,6 +124,35 @@ async function waitForFinalStatuses(
   }
 }
 
+/** CPU seconds used so far by this process and each of its direct children (the stack's servers),
+ * by role; from /proc (Linux), empty elsewhere. Shows which part a load saturates. */
+async function readCpuSeconds(): Promise<Map<string, number>> {
+  const usage = process.cpuUsage();
+  const out = new Map<string, number>([
+    ['load process (GitHub test server, proxies)', (usage.user + usage.system) / 1e6],
+  ]);
+  const pids = await readdir('/proc').catch(() => [] as string[]);
+  for (const pid of pids.filter((p) => /^\d+$/.test(p))) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) !== process.pid) continue;
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+    const role = /moto_server/.test(cmdline)
+      ? 'moto_server'
+      : /docker-registry/.test(cmdline)
+        ? 'docker-registry (both)'
+        : / webhook /.test(cmdline)
+          ? 'webhook process'
+          : /worker/.test(cmdline)
+            ? 'worker process'
+            : 'other children';
+    // utime + stime, in clock ticks (100 per second on Linux).
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    out.set(role, (out.get(role) ?? 0) + seconds);
+  }
+  return out;
+}
+
 async function runLoad(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -171,6 +200,7 @@ async function runLoad(): Promise<number> {
     }
 
     log(`load: ${count} signed deliveries over ${seconds} s`);
+    const cpuBefore = await readCpuSeconds();
     const t0 = performance.now();
     const sendAndWait = deliverSpread(stack, pushes, seconds);
     const sent = await sendAndWait;
@@ -187,6 +217,8 @@ async function runLoad(): Promise<number> {
       queue = await stack.queueDepth();
     }
     const dlq = await stack.dlqDepth();
+    const cpuAfter = await readCpuSeconds();
+    const cpu = [...cpuAfter].map(([role, total]) => [role, total - (cpuBefore.get(role) ?? 0)] as const);
 
     const accepted = sent.filter((s) => s.status === 202).length;
     const finals = sent.filter((s) => s.finalAt !== undefined);
@@ -241,6 +273,10 @@ async function runLoad(): Promise<number> {
       '| --- | --- | --- |',
       ...rows.map(([a, b, c]) => `| ${a} | ${b} | ${c} |`),
       ...checks.map((c) => `| ${c.what} | ${c.value} ${c.ok ? '(ok)' : '(FAIL)'} | |`),
+      ...cpu.map(
+        ([role, used]) =>
+          `| CPU: ${role} | ${used.toFixed(1)} s (${((used * 1000) / count).toFixed(0)} ms per delivery) | |`,
+      ),
     ].join('\n');
     const ok = checks.every((c) => c.ok);
     const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, worker mode: ${stack.workerMode}`;
