@@ -203,6 +203,9 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       if (path === undefined && inline === undefined)
         fail([key, index], `${key}[${index}] needs path or patch`);
       const selector = withTarget ? target([key, index, 'target'], map['target']) : undefined;
+      if (key === 'patchesJson6902' && !selector?.name) {
+        fail([key, index], `${key}[${index}] must specify the target name`);
+      }
       return withLine(
         {
           ...(path === undefined ? { inline } : { path: patchPath([key, index, 'path'], path) }),

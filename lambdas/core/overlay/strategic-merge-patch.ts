@@ -124,32 +124,23 @@ function mergeList(target: unknown[], patch: readonly unknown[], mergeKey: strin
   ) {
     return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
   }
-  // kyaml's order: the patch's elements first (merged with the target's of the same key), then
-  // the target's elements the patch does not name. JSON patches later in the build index into it.
-  const merged = [...target];
-  const named: unknown[] = [];
-  const order: unknown[] = [];
-  for (const item of patch) {
-    if (!isJsonMap(item)) continue;
-    const key = item[mergeKey];
-    const index = merged.findIndex((existing) => isJsonMap(existing) && existing[mergeKey] === key);
-    if (!named.includes(key)) {
-      named.push(key);
-      order.push(key);
-    }
-    if (item[DIRECTIVE] === 'delete') {
-      if (index !== -1) merged.splice(index, 1);
-      order.splice(order.indexOf(key), 1);
-      continue;
-    }
-    if (index === -1) merged.push(withoutDirectives(item));
-    else merged[index] = mergeValue(merged[index], item, where);
+  // kyaml's walk: one element per key, the patch's keys first, then the target's other keys, each
+  // in order of first appearance; with repeated keys the last element wins. JSON patches later in
+  // the build index into this order.
+  const keyOf = (item: unknown): unknown => (isJsonMap(item) ? item[mergeKey] : undefined);
+  const keys = [...new Set([...patch.map(keyOf), ...target.map(keyOf)].filter((key) => key !== undefined))];
+  const last = (list: readonly unknown[], key: unknown): unknown =>
+    list.findLast((item) => keyOf(item) === key);
+  const result: unknown[] = [];
+  for (const key of keys) {
+    const existing = last(target, key);
+    const change = last(patch, key);
+    if (change === undefined) result.push(existing);
+    else if (isJsonMap(change) && change[DIRECTIVE] === 'delete') continue;
+    else if (existing === undefined) result.push(withoutDirectives(change));
+    else result.push(mergeValue(existing, change, where));
   }
-  const byKey = (key: unknown): unknown => merged.find((e) => isJsonMap(e) && e[mergeKey] === key);
-  return [
-    ...order.map(byKey).filter((e) => e !== undefined),
-    ...merged.filter((e) => !isJsonMap(e) || !named.includes(e[mergeKey])),
-  ];
+  return [...result, ...target.filter((item) => keyOf(item) === undefined)];
 }
 
 function isDirectiveOnly(item: unknown): boolean {
