@@ -95,20 +95,34 @@ function repositoryFiles(version: (app: number) => string): Record<string, strin
   return files;
 }
 
-async function median(label: string, runs: number, measure: () => Promise<void>): Promise<number> {
-  const samples: number[] = [];
-  await measure(); // warm-up: module loading, JIT, the OS page cache
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await measure();
-    samples.push(performance.now() - start);
+interface Measurement {
+  readonly label: string;
+  readonly runs: number;
+  readonly measure: () => Promise<void>;
+}
+
+/** Median wall time of each measurement. Rounds alternate between measurements, so a burst of load
+ * on the shared machine spreads over all of them instead of skewing one. */
+async function medians(measurements: readonly Measurement[]): Promise<readonly number[]> {
+  for (const m of measurements) await m.measure(); // warm-up: module loading, JIT, the page cache
+  const samples = measurements.map((): number[] => []);
+  const rounds = Math.max(...measurements.map((m) => m.runs));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, m] of measurements.entries()) {
+      if (round >= m.runs) continue;
+      const start = performance.now();
+      await m.measure();
+      samples[i]!.push(performance.now() - start);
+    }
   }
-  samples.sort((a, b) => a - b);
-  const middle = samples[Math.floor(samples.length / 2)]!;
-  process.stderr.write(
-    `${label}: ${samples.map((s) => s.toFixed(0)).join(', ')} ms -> median ${middle.toFixed(0)} ms\n`,
-  );
-  return middle;
+  return measurements.map((m, i) => {
+    const sorted = [...samples[i]!].sort((a, b) => a - b);
+    const middle = sorted[Math.floor(sorted.length / 2)]!;
+    process.stderr.write(
+      `${m.label}: ${sorted.map((v) => v.toFixed(0)).join(', ')} ms -> median ${middle.toFixed(0)} ms\n`,
+    );
+    return middle;
+  });
 }
 
 /** Every blob the overlays involve, read through one `git cat-file --batch`: the I/O floor. */
@@ -166,45 +180,69 @@ async function main(): Promise<void> {
       }),
     );
 
-    let imageCount = 0;
-    const resolve = await median('resolve 50 overlays', RUNS, async () => {
-      const source = new GitFileSource(repo.dir);
-      const results = await Promise.all(overlays.map((o) => resolveOverlayImages(source, after, o)));
-      imageCount = results.reduce((n, r) => n + r.images.length, 0);
-      source.close();
-    });
-    let promotions = 0;
-    const plan = await median('planPush 50 environments (2 revisions)', RUNS, async () => {
-      const source = new GitFileSource(repo.dir);
-      const results = await planPush(source, config, before, after);
-      promotions = results.reduce((n, r) => n + (r.kind === 'planned' ? r.plan.promotions.length : 0), 0);
-      source.close();
-    });
-    const twice = await median('resolve 50 overlays at both revisions (no replay)', RUNS, async () => {
-      const source = new GitFileSource(repo.dir);
-      await Promise.all(
-        [before, after].flatMap((revision) => overlays.map((o) => resolveOverlayImages(source, revision, o))),
-      );
-      source.close();
-    });
     const files = (await repo.git('ls-tree', '-r', '--name-only', after)).trim().split('\n');
-    const readAll = await median('GitFileSource, read every file (cold)', RUNS, async () => {
-      const source = new GitFileSource(repo.dir);
-      await Promise.all(files.map((file) => source.readFile(after, file)));
-      source.close();
-    });
-    let bytes = 0;
-    const catFile = await median('git cat-file --batch, every blob', RUNS, async () => {
-      bytes = await catFileAll(repo, after);
-    });
     const sample = overlays.slice(0, KUSTOMIZE_SAMPLES);
-    const kustomize = await median(
-      `kubectl kustomize, ${KUSTOMIZE_SAMPLES} overlays`,
-      Math.min(RUNS, 3),
-      async () => {
-        for (const overlay of sample) await kubectlImages(repo, overlay);
+    let imageCount = 0;
+    let promotions = 0;
+    let bytes = 0;
+    const [resolve, readAll, plan, twice, catFile, kustomize] = (await medians([
+      {
+        label: 'resolve 50 overlays',
+        runs: RUNS,
+        measure: async () => {
+          const source = new GitFileSource(repo.dir);
+          const results = await Promise.all(overlays.map((o) => resolveOverlayImages(source, after, o)));
+          imageCount = results.reduce((n, r) => n + r.images.length, 0);
+          source.close();
+        },
       },
-    );
+      {
+        label: 'GitFileSource, read every file (cold)',
+        runs: RUNS,
+        measure: async () => {
+          const source = new GitFileSource(repo.dir);
+          await Promise.all(files.map((file) => source.readFile(after, file)));
+          source.close();
+        },
+      },
+      {
+        label: 'planPush 50 environments (2 revisions)',
+        runs: RUNS,
+        measure: async () => {
+          const source = new GitFileSource(repo.dir);
+          const results = await planPush(source, config, before, after);
+          promotions = results.reduce((n, r) => n + (r.kind === 'planned' ? r.plan.promotions.length : 0), 0);
+          source.close();
+        },
+      },
+      {
+        label: 'resolve 50 overlays at both revisions (no replay)',
+        runs: RUNS,
+        measure: async () => {
+          const source = new GitFileSource(repo.dir);
+          await Promise.all(
+            [before, after].flatMap((revision) =>
+              overlays.map((o) => resolveOverlayImages(source, revision, o)),
+            ),
+          );
+          source.close();
+        },
+      },
+      {
+        label: 'git cat-file --batch, every blob',
+        runs: RUNS,
+        measure: async () => {
+          bytes = await catFileAll(repo, after);
+        },
+      },
+      {
+        label: `kubectl kustomize, ${KUSTOMIZE_SAMPLES} overlays`,
+        runs: Math.min(RUNS, 3),
+        measure: async () => {
+          for (const overlay of sample) await kubectlImages(repo, overlay);
+        },
+      },
+    ])) as [number, number, number, number, number, number];
 
     // Agreement on the sampled overlays (the working tree is at `after`).
     const source = new GitFileSource(repo.dir);
