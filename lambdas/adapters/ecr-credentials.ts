@@ -1,0 +1,108 @@
+// Registry credentials for ECR hosts (`<account>.dkr.ecr.<region>.amazonaws.com`): ECR
+// GetAuthorizationToken with the given AWS credentials (the function's own, or an assumed role's),
+// decoded to the basic-auth pair the registry expects (user `AWS`). No registryIds are passed: the
+// token follows the credentials' account, as ECR intends. Tokens are cached until 5 minutes before
+// they expire and concurrent callers share one request. Other hosts get undefined (anonymous or
+// another provider). Never logs a token or puts one into an error message.
+import { ECRClient, GetAuthorizationTokenCommand, type ECRClientConfig } from '@aws-sdk/client-ecr';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { AwsServiceError } from '../core/errors';
+import { parseEcrRegistry } from '../core/image-ref';
+import type { CredentialProvider, RegistryCredentials } from './registry-client';
+
+export interface EcrCredentialOptions {
+  /** AWS credentials to ask ECR with (default: the SDK's default chain: the function's own). */
+  readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  readonly clientConfig?: ECRClientConfig;
+  /** Milliseconds since the epoch (tests). */
+  readonly now?: () => number;
+}
+
+export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
+/** How long a token whose announced expiry is already (nearly) past is reused: moto announces 2015. */
+const FALLBACK_TTL_MS = 60_000;
+
+interface CachedToken {
+  readonly credentials: Promise<RegistryCredentials>;
+  expiresAt: number;
+}
+
+export function createEcrCredentialProvider(options: EcrCredentialOptions = {}): CredentialProvider {
+  const now = options.now ?? Date.now;
+  const clients = new Map<string, ECRClient>();
+  const tokens = new Map<string, CachedToken>();
+
+  const clientFor = (region: string): ECRClient => {
+    let client = clients.get(region);
+    if (client === undefined) {
+      client = new ECRClient({
+        ...options.clientConfig,
+        region,
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      });
+      clients.set(region, client);
+    }
+    return client;
+  };
+
+  const fetchToken = async (registry: string, region: string): Promise<RegistryCredentials> => {
+    let token: string | undefined;
+    let expiresAt: Date | undefined;
+    try {
+      const out = await clientFor(region).send(new GetAuthorizationTokenCommand({}));
+      token = out.authorizationData?.[0]?.authorizationToken;
+      expiresAt = out.authorizationData?.[0]?.expiresAt;
+    } catch (e: unknown) {
+      throw toEcrTokenError(e, registry);
+    }
+    const decoded = token === undefined ? '' : Buffer.from(token, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) {
+      throw new AwsServiceError(
+        `ECR GetAuthorizationToken for ${registry} returned no usable token`,
+        'ecr',
+        true,
+      );
+    }
+    const entry = tokens.get(registry);
+    if (entry !== undefined) {
+      const expiry = expiresAt?.getTime() ?? 0;
+      entry.expiresAt =
+        expiry - TOKEN_REFRESH_MARGIN_MS > now() ? expiry - TOKEN_REFRESH_MARGIN_MS : now() + FALLBACK_TTL_MS;
+    }
+    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  };
+
+  return async (registry: string): Promise<RegistryCredentials | undefined> => {
+    const ecr = parseEcrRegistry(registry);
+    if (ecr === undefined) return undefined;
+    const cached = tokens.get(registry);
+    if (cached !== undefined && now() < cached.expiresAt) return cached.credentials;
+    // In flight counts as fresh: concurrent callers share the request.
+    const entry: CachedToken = {
+      credentials: Promise.resolve().then(() => fetchToken(registry, ecr.region)),
+      expiresAt: Infinity,
+    };
+    tokens.set(registry, entry);
+    entry.credentials.catch(() => {
+      if (tokens.get(registry) === entry) tokens.delete(registry);
+    });
+    return entry.credentials;
+  };
+}
+
+function toEcrTokenError(e: unknown, registry: string): AwsServiceError {
+  const name = e instanceof Error ? e.name : 'Error';
+  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const fault = (e as { $fault?: string }).$fault;
+  const permanent = fault === 'client' && status !== 429 && !/Throttl/i.test(name);
+  const hint = permanent
+    ? 'check ecr:GetAuthorizationToken in the IAM policy of these credentials'
+    : 'will retry';
+  return new AwsServiceError(
+    `ECR GetAuthorizationToken for ${registry} failed (${name}: ${e instanceof Error ? e.message : String(e)}); ${hint}`,
+    'ecr',
+    !permanent,
+    { awsCode: name, cause: e },
+  );
+}
