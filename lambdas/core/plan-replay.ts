@@ -33,7 +33,7 @@ export function recordAnswers(source: FileSource, revision: string): RecordingFi
     if (!answers.has(key)) {
       const answer = result.then(
         (value) => ({ question, outcome: describeAnswer(value) }),
-        (e: unknown) => ({ question, outcome: describeFailure(e) }),
+        (e: unknown) => ({ question, outcome: describeFailure(e, revision) }),
       );
       answers.set(key, answer);
     }
@@ -62,7 +62,7 @@ export async function answersMatch(
         now = describeAnswer(await ask(source, revision, question));
       } catch (e: unknown) {
         if (isRetryable(e)) throw e;
-        now = describeFailure(e);
+        now = describeFailure(e, revision);
       }
       return now === outcome;
     }),
@@ -90,8 +90,9 @@ function describeAnswer(value: unknown): string {
   return typeof value === 'string' ? `=${value}` : JSON.stringify(value);
 }
 
-function describeFailure(e: unknown): string {
-  // Messages may name the revision; a failure at both revisions then compares unequal, which only
-  // costs a resolution.
-  return `\0error ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+function describeFailure(e: unknown, revision: string): string {
+  // The same failure at both revisions may name each revision ("no such file at revision X"): compare
+  // without it. Anything else that differs only costs a resolution.
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return `\0error ${message.replaceAll(revision, '<revision>')}`;
 }

@@ -88,6 +88,24 @@ describe('recordAnswers / answersMatch', () => {
     );
   });
 
+  it('compares a failure at both revisions without the revision names in its message', async () => {
+    // Prepare: a question that fails at both revisions, once for a missing file, once for a directory.
+    const later = await repo.commitFiles({ 'README.md': 'changed\n' }, 'later');
+    const recording = recordAnswers(source, original);
+    await Promise.allSettled([
+      recording.readFile(original, 'overlays/missing.yaml'),
+      recording.readFile(original, 'overlays'),
+    ]);
+    const answers = await recording.answers();
+
+    // Act
+    const match = await answersMatch(source, later, answers);
+
+    // Assess
+    assert.equal(match, true);
+    assert.match(answers[0]!.outcome, /no such file at revision <revision>$/);
+  });
+
   it('throws retryable failures of the outside system instead of answering false', async () => {
     // Prepare
     const recording = recordAnswers(source, original);
