@@ -31,8 +31,14 @@ const UNPREFIXED_KINDS: ReadonlySet<string> = new Set([
   'Namespace',
 ]);
 
+/** namePrefix, then nameSuffix: two transformers in kustomize, so a name with only the prefix is
+ * a previous name later patches can match. */
 export function addNamePrefixSuffix(resources: readonly Resource[], prefix: string, suffix: string): void {
-  if (prefix === '' && suffix === '') return;
+  if (prefix !== '') rename(resources, (name) => `${prefix}${name}`);
+  if (suffix !== '') rename(resources, (name) => `${name}${suffix}`);
+}
+
+function rename(resources: readonly Resource[], change: (name: string) => string): void {
   for (const resource of resources) {
     const kind = resource.object['kind'];
     if (typeof kind === 'string' && UNPREFIXED_KINDS.has(kind)) continue;
@@ -40,7 +46,7 @@ export function addNamePrefixSuffix(resources: readonly Resource[], prefix: stri
     const name = metadata['name'];
     if (typeof name !== 'string') continue;
     rememberCurrentId(resource);
-    metadata['name'] = `${prefix}${name}${suffix}`;
+    metadata['name'] = change(name);
   }
 }
 
