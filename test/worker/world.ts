@@ -20,7 +20,7 @@ import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
 import { startMoto, type MotoServer } from '../support/moto-server';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
-import { createEcrCredentialProvider } from './ecr-token';
+import { createEcrCredentialProvider } from '../../lambdas/adapters/ecr-credentials';
 
 export const SOURCE_ACCOUNT = '111111111111';
 export const DESTINATION_ACCOUNT = '222222222222';
