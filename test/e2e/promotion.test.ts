@@ -54,6 +54,19 @@ describe('image-promoter end to end (local stack)', () => {
     assert.deepEqual(dlq, { visible: 0, inFlight: 0, delayed: 0 });
   };
 
+  /** The worker's JSON log lines (Powertools) still in the process output's tail. */
+  const workerLog = (): Record<string, unknown>[] =>
+    stack
+      .output()
+      .worker.split('\n')
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+
   /** Manifest PUTs the worker sent to prod for `repository:tag` since the stack started. */
   const manifestPuts = (tag: string): number =>
     stack.prodProxy
@@ -172,6 +185,43 @@ describe('image-promoter end to end (local stack)', () => {
     }
   });
 
+  it('returns the job to the queue when faults outlast the client retries; the next receive succeeds', async () => {
+    // Prepare: more 503s on the source manifest than one attempt's retry budget.
+    const image = await pushSampleImage(stack.dev, IMAGE_REPOSITORY, '4.5.0');
+    stack.devProxy.setRules([
+      {
+        name: 'manifest-503',
+        methods: ['GET'],
+        path: /\/manifests\/4\.5\.0$/,
+        times: 6,
+        action: { kind: 'status', status: 503 },
+      },
+    ]);
+    const push = await promote('4.5.0');
+    try {
+      // Act
+      await stack.deliver(push);
+      const final = await stack.waitForFinalStatus(push.after);
+      // Assess
+      assert.equal(stack.devProxy.stats('manifest-503').injected, 6);
+      assert.ok(stack.devProxy.stats('manifest-503').matched > 6);
+      const attempts = workerLog()
+        .filter((l) => l['message'] === 'promotion started' && l['commit'] === push.after)
+        .map((l) => l['attempt']);
+      assert.deepEqual(attempts, [1, 2]);
+      assert.equal(final.state, 'success', final.description ?? '');
+      assert.deepEqual(
+        states(push.after).filter(([state]) => state !== 'pending'),
+        [['success', final.description]],
+      );
+      assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:4.5.0`), image.indexDigest);
+      await waitForEmptyQueue();
+      await assertDeadLetterQueueEmpty();
+    } finally {
+      stack.devProxy.setRules([]);
+    }
+  });
+
   it('promotes a redelivered webhook (same delivery id) once', async () => {
     // Prepare
     const image = await pushSampleImage(stack.dev, IMAGE_REPOSITORY, '5.0.0');
@@ -250,5 +300,44 @@ describe('image-promoter end to end (local stack)', () => {
     assert.deepEqual(await stack.queueDepth(), { visible: 0, inFlight: 0, delayed: 0 });
     assert.deepEqual(await listRegistry(stack.prod), registryBefore);
     await assertDeadLetterQueueEmpty();
+  });
+  // Last: it leaves a message on the dead-letter queue, which the cases above assert empty.
+  it('gives up with an error status when the source stays down, and SQS moves the job to the DLQ', async () => {
+    // Prepare: every read of this tag's manifest fails, on every attempt.
+    await pushSampleImage(stack.dev, IMAGE_REPOSITORY, '7.0.0');
+    stack.devProxy.setRules([
+      {
+        name: 'source-down',
+        methods: ['GET'],
+        path: /\/manifests\/7\.0\.0$/,
+        action: { kind: 'status', status: 503 },
+      },
+    ]);
+    const push = await promote('7.0.0');
+    try {
+      // Act
+      await stack.deliver(push);
+      const final = await stack.waitForFinalStatus(push.after);
+      let deadLetters: readonly string[] = [];
+      for (let i = 0; i < 100 && deadLetters.length === 0; i++) {
+        deadLetters = await stack.peekDeadLetters();
+        if (deadLetters.length === 0) await sleep(200);
+      }
+      // Assess
+      assert.equal(final.state, 'error');
+      assert.match(final.description ?? '', /^gave up after 3 attempts: /);
+      assert.deepEqual(
+        states(push.after).map(([state]) => state),
+        ['pending', 'error'],
+      );
+      assert.equal(deadLetters.length, 1);
+      const job = JSON.parse(deadLetters[0]!) as { commit: string; environment: string };
+      assert.equal(job.commit, push.after);
+      assert.equal(job.environment, 'production');
+      assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:7.0.0`), undefined);
+      await waitForEmptyQueue();
+    } finally {
+      stack.devProxy.setRules([]);
+    }
   });
 });
