@@ -4,12 +4,16 @@
 // blobs without buffering them, and turns every failure into a RegistryError from core/errors.
 // It verifies every byte it hands out against the digest it was asked for. It never re-serializes
 // a manifest and never decides what to copy: that is lambdas/copy.
-import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { createHash, type Hash } from 'node:crypto';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobUnknownError,
@@ -106,7 +110,7 @@ interface Request {
   /** Token scopes (`repository:name:pull`), only used with Bearer auth. */
   readonly scopes: readonly string[];
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: Uint8Array | ReadableStream<Uint8Array>;
+  readonly body?: Uint8Array | Readable;
   /** What the failure is about, for the one-line message: `manifest shop/api:1.0`. */
   readonly what: string;
   /** 404 means this kind of thing does not exist. */
@@ -269,28 +273,34 @@ export class RegistryClient {
    * A stream of the blob's bytes that fails with DigestMismatchError when they do not hash to
    * `descriptor.digest` or are not `descriptor.size` long (size -1: unknown, not checked).
    */
-  async openBlob(repository: string, descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.send({
+  async openBlob(repository: string, descriptor: Descriptor): Promise<Readable> {
+    const where = describe(this.registry, repository, descriptor.digest);
+    const details = this.details(repository);
+    const message = await this.openStream({
       method: 'GET',
       url: `/v2/${repository}/blobs/${descriptor.digest}`,
       repository,
       scopes: [pullScope(repository)],
-      what: `blob ${describe(this.registry, repository, descriptor.digest)}`,
+      what: `blob ${where}`,
       notFound: 'blob',
       timeoutMs: null,
     });
-    const where = describe(this.registry, repository, descriptor.digest);
-    const details = this.details(repository);
-    const body = response.body ?? new Blob([]).stream();
-    return mapStreamErrors(body.pipeThrough(verifyingStream(descriptor, details, where)), (e) =>
-      e instanceof PromoterError
-        ? e
-        : new RegistryUnavailableError(
-            `blob ${where}: the connection broke while reading (${networkReason(e)}); retry`,
-            details,
-            { cause: e },
-          ),
+    const verifier = new VerifyingTransform(descriptor, details, where);
+    message.once('error', (e: unknown) =>
+      verifier.destroy(
+        e instanceof PromoterError
+          ? e
+          : new RegistryUnavailableError(
+              `blob ${where}: the connection broke while reading (${networkReason(e)}); retry`,
+              details,
+              { cause: e },
+            ),
+      ),
     );
+    verifier.once('close', () => {
+      if (!message.readableEnded) message.destroy();
+    });
+    return message.pipe(verifier);
   }
 
   /**
@@ -301,7 +311,7 @@ export class RegistryClient {
   async uploadBlob(
     repository: string,
     descriptor: Descriptor,
-    open: () => Promise<ReadableStream<Uint8Array>>,
+    open: () => Promise<Readable>,
     mountFrom?: string,
   ): Promise<BlobUploadResult> {
     const what = `blob upload ${describe(this.registry, repository, descriptor.digest)}`;
@@ -330,7 +340,12 @@ export class RegistryClient {
     // What broke the source stream, if anything: that, not the aborted request, is the failure.
     let sourceError: unknown;
     try {
-      const body = mapStreamErrors(await open(), (e) => (sourceError = e));
+      const body = await open();
+      // The source's own failures are PromoterErrors (see openBlob); anything else is the upload
+      // connection's failure passed back to the source by pipeline().
+      body.once('error', (e: unknown) => {
+        if (e instanceof PromoterError) sourceError = e;
+      });
       streamed = await this.send({
         method: monolithic ? 'PUT' : 'PATCH',
         url: monolithic ? finish(location) : location,
@@ -496,34 +511,92 @@ export class RegistryClient {
     throw await this.toError(request, response);
   }
 
-  private async fetchAuthorized(request: Request, fresh: boolean): Promise<Response> {
+  private async requestHeaders(request: Request, fresh: boolean): Promise<Record<string, string>> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...request.headers };
     const authorization = await this.authorization(request.scopes, request.repository, fresh);
     if (authorization !== undefined) headers['authorization'] = authorization;
-    const url = request.url.startsWith('/') ? `${this.endpoint}${request.url}` : request.url;
-    const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
-    const init: RequestInit = {
-      method: request.method,
-      headers,
-      redirect: 'follow',
-      ...this.abortWhen(timeoutMs),
-      ...(request.body instanceof Uint8Array ? { body: request.body } : {}),
-    };
-    try {
-      if (request.body instanceof ReadableStream) {
-        return await streamRequest(url, request.method, headers, request.body, timeoutMs, this.signal);
-      }
-      return await fetch(url, init);
-    } catch (e: unknown) {
-      this.signal?.throwIfAborted();
-      const cause = promoterCause(e);
-      if (cause !== undefined) throw cause;
-      throw new RegistryUnavailableError(
+    return headers;
+  }
+
+  private absolute(request: Request): string {
+    return request.url.startsWith('/') ? `${this.endpoint}${request.url}` : request.url;
+  }
+
+  private unreachable(request: Request, e: unknown): PromoterError {
+    this.signal?.throwIfAborted();
+    return (
+      promoterCause(e) ??
+      new RegistryUnavailableError(
         `${request.what}: cannot reach ${this.registry} (${networkReason(e)}); retry later`,
         this.details(request.repository),
         { cause: e },
-      );
+      )
+    );
+  }
+
+  private async fetchAuthorized(request: Request, fresh: boolean): Promise<Response> {
+    const headers = await this.requestHeaders(request, fresh);
+    const url = this.absolute(request);
+    const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
+    try {
+      if (request.body instanceof Readable) {
+        return await streamRequest(url, request.method, headers, request.body, timeoutMs, this.signal);
+      }
+      return await fetch(url, {
+        method: request.method,
+        headers,
+        redirect: 'follow',
+        ...this.abortWhen(timeoutMs),
+        ...(request.body === undefined ? {} : { body: request.body }),
+      });
+    } catch (e: unknown) {
+      throw this.unreachable(request, e);
     }
+  }
+
+  /**
+   * A GET whose body is streamed over node:http (fetch's web streams cost several times the CPU
+   * per byte): authenticated, retried until the answer's headers are in, redirects followed
+   * (ECR sends blob reads to S3; credentials are dropped when the origin changes).
+   */
+  private openStream(request: Request): Promise<IncomingMessage> {
+    return this.retry(async () => {
+      let message = await this.getFollowing(request, false);
+      if (message.statusCode === 401) {
+        const challenge = parseChallenge(headerValue(message.headers, 'www-authenticate'));
+        message.resume();
+        this.auth.challenge = Promise.resolve(challenge);
+        this.auth.tokens.clear();
+        message = await this.getFollowing(request, true);
+      }
+      const status = message.statusCode ?? 502;
+      if (status >= 200 && status < 300) return message;
+      throw await this.toError(request, await toFetchResponse(message));
+    });
+  }
+
+  private async getFollowing(request: Request, fresh: boolean): Promise<IncomingMessage> {
+    const headers = await this.requestHeaders(request, fresh);
+    let url = new URL(this.absolute(request));
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      let message: IncomingMessage;
+      try {
+        message = await streamGet(url, headers, this.signal);
+      } catch (e: unknown) {
+        throw this.unreachable(request, e);
+      }
+      const status = message.statusCode ?? 0;
+      const location = headerValue(message.headers, 'location');
+      if (status < 300 || status >= 400 || location === null) return message;
+      message.resume();
+      const next = new URL(location, url);
+      if (next.origin !== url.origin) delete headers['authorization'];
+      url = next;
+    }
+    throw new RegistryRequestError(
+      `${request.what}: more than ${MAX_REDIRECTS} redirects`,
+      this.details(request.repository),
+    );
   }
 
   private async authorization(
@@ -697,38 +770,55 @@ function manifestMediaType(bytes: Buffer, contentType: string | null): string {
   }
 }
 
-function verifyingStream(
-  descriptor: Descriptor,
-  details: RegistryErrorDetails,
-  where: string,
-): TransformStream<Uint8Array, Uint8Array> {
-  const algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
-  const hash = createHash(algorithm);
-  let received = 0;
-  const mismatch = (reason: string): DigestMismatchError =>
-    new DigestMismatchError(`blob ${where}: ${reason}; the source served other bytes — retry`, details);
-  return new TransformStream({
-    transform(chunk, controller) {
-      received += chunk.byteLength;
-      if (descriptor.size >= 0 && received > descriptor.size) {
-        controller.error(mismatch(`more than the ${descriptor.size} bytes announced`));
-        return;
-      }
-      hash.update(chunk);
-      controller.enqueue(chunk);
-    },
-    flush(controller) {
-      if (descriptor.size >= 0 && received !== descriptor.size) {
-        controller.error(mismatch(`${received} bytes, not the ${descriptor.size} announced`));
-        return;
-      }
-      const digest = `${algorithm}:${hash.digest('hex')}`;
-      if (digest !== descriptor.digest) controller.error(mismatch(`bytes hash to ${digest}`));
-    },
-  });
+/** Passes a blob's bytes through while hashing and counting them; fails with
+ * DigestMismatchError when they are not what `descriptor` announced (size -1: not checked). */
+class VerifyingTransform extends Transform {
+  private readonly hash: Hash;
+  private readonly algorithm: string;
+  private received = 0;
+
+  constructor(
+    private readonly descriptor: Descriptor,
+    private readonly details: RegistryErrorDetails,
+    private readonly where: string,
+  ) {
+    // 1 MiB read ahead: enough to keep the upload socket busy, small enough to stay bounded.
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    this.algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
+    this.hash = createHash(this.algorithm);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.byteLength;
+    const { size } = this.descriptor;
+    if (size >= 0 && this.received > size) {
+      callback(this.mismatch(`more than the ${size} bytes announced`));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const { size, digest } = this.descriptor;
+    if (size >= 0 && this.received !== size) {
+      callback(this.mismatch(`${this.received} bytes, not the ${size} announced`));
+      return;
+    }
+    const computed = `${this.algorithm}:${this.hash.digest('hex')}`;
+    callback(computed === digest ? null : this.mismatch(`bytes hash to ${computed}`));
+  }
+
+  private mismatch(reason: string): DigestMismatchError {
+    return new DigestMismatchError(
+      `blob ${this.where}: ${reason}; the source served other bytes — retry`,
+      this.details,
+    );
+  }
 }
 
 const STREAM_IDLE_TIMEOUT_MS = 120_000;
+const MAX_REDIRECTS = 5;
 
 // Keep-alive pools for streamed uploads (fetch keeps its own for everything else).
 const httpAgent = new HttpAgent({ keepAlive: true });
@@ -744,7 +834,7 @@ async function streamRequest(
   url: string,
   method: string,
   headers: Readonly<Record<string, string>>,
-  body: ReadableStream<Uint8Array>,
+  body: Readable,
   timeoutMs: number | null,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
@@ -765,11 +855,7 @@ async function streamRequest(
     request.once('error', reject);
     request.once('timeout', () => request.destroy(new Error('timed out')));
   });
-  const [sent, response] = await Promise.allSettled([
-    // 1 MiB read ahead: enough to keep the socket busy, small enough to stay bounded.
-    pipeline(Readable.fromWeb(body as NodeReadableStream<Uint8Array>, { highWaterMark: 1 << 20 }), request),
-    answered,
-  ]);
+  const [sent, response] = await Promise.allSettled([pipeline(body, request), answered]);
   // What is reported: a failure of the body stream (the source), else the registry's error answer
   // (it may answer before it read everything), else the connection's failure.
   const early = response.status === 'fulfilled' && (response.value.statusCode ?? 0) >= 400;
@@ -778,47 +864,49 @@ async function streamRequest(
     throw sent.reason;
   }
   if (response.status === 'rejected') throw response.reason;
-  const message = response.value;
+  return toFetchResponse(response.value);
+}
+
+/** A GET over node:http; resolves when the answer's headers are in. */
+function streamGet(
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  signal: AbortSignal | undefined,
+): Promise<IncomingMessage> {
+  const secure = url.protocol === 'https:';
+  const send = secure ? httpsRequest : httpRequest;
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const request = send(url, {
+      method: 'GET',
+      headers,
+      agent: secure ? httpsAgent : httpAgent,
+      timeout: STREAM_IDLE_TIMEOUT_MS,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    request.once('response', resolve);
+    request.once('error', reject);
+    request.once('timeout', () => request.destroy(new Error('timed out')));
+    request.end();
+  });
+}
+
+/** A small answer of node:http as a fetch Response (its body read whole). */
+async function toFetchResponse(message: IncomingMessage): Promise<Response> {
   const chunks: Buffer[] = [];
   for await (const chunk of message) chunks.push(chunk as Buffer);
-  const responseHeaders = new Headers();
+  const headers = new Headers();
   for (const [name, value] of Object.entries(message.headers)) {
-    if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   const status = message.statusCode ?? 502;
   const nullBody = status === 204 || status === 205 || status === 304;
-  return new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: responseHeaders });
+  return new Response(nullBody ? null : Buffer.concat(chunks), { status, headers });
 }
 
-/** The same bytes, with a failure of `stream` replaced by `map(failure)`. */
-function mapStreamErrors(
-  stream: ReadableStream<Uint8Array>,
-  map: (e: unknown) => unknown,
-): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  // Set once the consumer cancelled (e.g. the upload's connection broke): a read still pending
-  // then must not touch the controller, which is already closed.
-  let finished = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (finished) return;
-        if (done) {
-          finished = true;
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (e: unknown) {
-        if (finished) return;
-        finished = true;
-        controller.error(map(e));
-      }
-    },
-    cancel(reason) {
-      finished = true;
-      return reader.cancel(reason);
-    },
-  });
+function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name];
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function parseChallenge(header: string | null): Challenge {

@@ -5,6 +5,7 @@
 // ImageCopy it HEADs before it writes, so a second copy of the same image is a handful of HEADs.
 // It never rewrites a manifest, never moves a tag that points elsewhere unless told to, and never
 // talks HTTP itself: every registry call goes through a RegistryApi (lambdas/adapters/registry-client).
+import type { Readable } from 'node:stream';
 import type {
   BlobUploadResult,
   FetchedManifest,
@@ -44,11 +45,11 @@ export interface RegistryApi {
     mediaType: string,
   ): Promise<PutManifestResult>;
   hasBlob(repository: string, digest: string): Promise<boolean>;
-  openBlob(repository: string, descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  openBlob(repository: string, descriptor: Descriptor): Promise<Readable>;
   uploadBlob(
     repository: string,
     descriptor: Descriptor,
-    open: () => Promise<ReadableStream<Uint8Array>>,
+    open: () => Promise<Readable>,
     mountFrom?: string,
   ): Promise<BlobUploadResult>;
   listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined>;
