@@ -175,6 +175,21 @@ const CASES: readonly FaultCase[] = [
     blobJobs: 1,
   },
   {
+    name: 'destination commits a blob upload but its answer is lost (503)',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'lost',
+        methods: ['PUT'],
+        path: /\/blobs\/uploads\/./,
+        times: 1,
+        action: { kind: 'status', status: 503, forward: true },
+      },
+    ],
+    expected: {},
+    assess: injected('lost', 1),
+  },
+  {
     name: 'destination stores a manifest but its answer is lost (503)',
     side: 'destination',
     rules: () => [
