@@ -106,7 +106,9 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
 
   emitMetrics(deps.metrics, job, outcomes, decision, durationMs, now());
   for (const failure of failures) {
-    log.error('image failed', {
+    // Failures that will be retried are warnings; the ones that end the job are errors.
+    const write = decision.kind === 'retry' ? log.warn.bind(log) : log.error.bind(log);
+    write(failure.image === undefined ? 'promotion failed' : 'image failed', {
       ...(failure.image === undefined ? {} : { image: failure.image }),
       error: describeError(failure.error),
       retryable: isRetryable(failure.error),

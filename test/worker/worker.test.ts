@@ -342,6 +342,32 @@ describe('worker end to end', () => {
     assert.equal(created?.encryptionConfiguration?.encryptionType, 'KMS');
   });
 
+  it('returns the message when GitHub cannot take the status, and reports on the next attempt', async () => {
+    // Prepare
+    const digest = await pushSource('shop/status:1.0');
+    const commit = await world.newCommit();
+    const job = world.job(commit, [
+      { source: `${SRC}/shop/status:1.0`, destination: `${DST}/shop/status:1.0` },
+    ]);
+    const worker = world.worker();
+    world.github.failNext(10, 502);
+    // Act
+    const first = await worker.handleEvent(
+      sqsEvent([{ body: JSON.stringify(job), messageId: 'm', receiveCount: 1 }]),
+    );
+    world.github.failNext(0);
+    const second = await worker.handleEvent(
+      sqsEvent([{ body: JSON.stringify(job), messageId: 'm', receiveCount: 2 }]),
+    );
+    // Assess
+    assert.deepEqual(first.batchItemFailures, [{ itemIdentifier: 'm' }]);
+    assert.deepEqual(second.batchItemFailures, []);
+    assert.deepEqual(statusesOf(commit), [
+      { state: 'success', description: '1 image already present', context: CONTEXT },
+    ]);
+    assert.equal(await destinationDigest('shop/status:1.0'), digest);
+  });
+
   describe('through SQS with the local runner (redrive to a DLQ after 3 receives)', () => {
     const sqs = (): SQSClient => new SQSClient({});
     const createQueues = async (name: string): Promise<{ queueUrl: string; dlqUrl: string }> => {
