@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { main } from '../../lambdas/cli/main';
 import { inspectRaw, pushRandomImage, sha256 } from '../support/images';
+import { startMoto } from '../support/moto-server';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
 
 const run = promisify(execFile);
@@ -153,6 +154,42 @@ describe('image-promoter copy', () => {
     assert.match(refused.stderr, /^image-promoter copy: tag conflict: .* --overwrite\n$/);
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(sha256(await inspectRaw(`${dst.host}/cli/conflict:1`, dst)), second.digest);
+  });
+
+  it('gets ECR tokens from the AWS credentials at hand for ECR hosts without a login', async () => {
+    // Prepare: moto issues `AWS:<account>-auth-token` for its default account; two registries take
+    // exactly that password, standing for ECR in that account (reached through --endpoint).
+    const moto = await startMoto({ defaultAccountId: '444444444444' });
+    const [ecrSource, ecrDestination] = await Promise.all([
+      startRegistry({ password: '444444444444-auth-token' }),
+      startRegistry({ password: '444444444444-auth-token' }),
+    ]);
+    const restore = moto.applyToProcess();
+    try {
+      const pushed = await pushRandomImage(`${ecrSource.host}/ecr/app:7`, ecrSource);
+      const sourceHost = '444444444444.dkr.ecr.us-east-1.amazonaws.com';
+      const destinationHost = '444444444444.dkr.ecr.eu-west-1.amazonaws.com';
+
+      // Act
+      const result = await cli([
+        `${sourceHost}/ecr/app:7`,
+        `${destinationHost}/ecr/app:7`,
+        '--endpoint',
+        `${sourceHost}=${ecrSource.url}`,
+        '--endpoint',
+        `${destinationHost}=${ecrDestination.url}`,
+      ]);
+
+      // Assess
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        sha256(await inspectRaw(`${ecrDestination.host}/ecr/app:7`, ecrDestination)),
+        pushed.digest,
+      );
+    } finally {
+      restore();
+      await Promise.all([moto.stop(), ecrSource.stop(), ecrDestination.stop()]);
+    }
   });
 
   const usage: readonly { readonly args: readonly string[]; readonly message: RegExp }[] = [

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../adapters/config-source';
 import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
+import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
 import {
   RegistryClient,
   type CredentialProvider,
@@ -12,7 +13,7 @@ import {
 import { copyImage, type CopyResult } from '../../copy/copy-image';
 import type { Config } from '../../core/config';
 import { UsageError } from '../../core/errors';
-import { formatImageRef, parseImageRef } from '../../core/image-ref';
+import { formatImageRef, parseEcrRegistry, parseImageRef } from '../../core/image-ref';
 import type { Command, CommandIo } from '../main';
 
 export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
@@ -30,8 +31,9 @@ options:
   --no-referrers           copy the image only, not its signatures/attestations/SBOMs
   --blob-jobs N            blobs copied at once (default 8, or copy.blobJobs of --config)
   --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
-  --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config)
-  --dest-creds USER:PASS   destination credentials (default: $${DESTINATION_CREDS_ENV}, else docker config)
+  --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config,
+                           else for ECR hosts a token from the AWS credentials in the environment)
+  --dest-creds USER:PASS   destination credentials (default: $${DESTINATION_CREDS_ENV}, then the same)
   --endpoint HOST=URL      reach registry HOST at URL (repeatable), e.g. a local registry
   --config FILE            image-promoter.yaml: copy defaults and registryEndpoints
   --json                   print the result as one JSON object
@@ -66,10 +68,14 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
   const destination = parseImageRef(parsed.destination);
   const endpoints = { ...config?.registryEndpoints, ...parsed.endpoints };
   const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(io.env));
+  const ecr = createEcrCredentialProvider();
+  // A docker login wins; an ECR host without one gets a token from the AWS credentials at hand.
+  const stored: CredentialProvider = async (registry) =>
+    (await dockerConfig(registry)) ?? (parseEcrRegistry(registry) === undefined ? undefined : ecr(registry));
   const client = (registry: string, explicit: string | undefined, envName: string): RegistryClient => {
     const given = explicit ?? io.env[envName];
     const credentials: CredentialProvider =
-      given === undefined || given === '' ? dockerConfig : constant(parseCreds(given, envName));
+      given === undefined || given === '' ? stored : constant(parseCreds(given, envName));
     const endpoint = endpoints[registry];
     return new RegistryClient({
       registry,
