@@ -55,6 +55,9 @@ export interface DeliveryDependencies {
 
 export const DEFAULT_PLANNING_DEADLINE_MS = 7000;
 
+/** Commit statuses set at once. */
+export const STATUS_CONCURRENCY = 4;
+
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
 function reply(statusCode: number, body: Readonly<Record<string, unknown>>): WebhookResponse {
@@ -159,7 +162,10 @@ export async function processDelivery(
     await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
 
     const reporter = await deps.statusReporter();
-    const reported = await Promise.allSettled(outcome.statuses.map((s) => reporter.report(s)));
+    // A few at a time: GitHub's secondary rate limits punish bursts of concurrent writes.
+    const reported = await settleWithConcurrency(outcome.statuses, STATUS_CONCURRENCY, (s) =>
+      reporter.report(s),
+    );
     const statusErrors = reported.flatMap((r, i) =>
       r.status === 'rejected' ? [`${outcome.statuses[i]!.environment}: ${describeError(r.reason)}`] : [],
     );
@@ -236,4 +242,27 @@ async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Promise.allSettled over `items`, at most `limit` calls in flight; results in input order. */
+async function settleWithConcurrency<T>(
+  items: readonly T[],
+  limit: number,
+  call: (item: T) => Promise<void>,
+): Promise<PromiseSettledResult<void>[]> {
+  const results: PromiseSettledResult<void>[] = new Array<PromiseSettledResult<void>>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        await call(items[index]!);
+        results[index] = { status: 'fulfilled', value: undefined };
+      } catch (e: unknown) {
+        results[index] = { status: 'rejected', reason: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, () => worker()));
+  return results;
 }

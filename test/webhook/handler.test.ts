@@ -151,8 +151,12 @@ describe('webhook handler', () => {
     }
   }
 
+  // Statuses are set concurrently: compare them sorted by context.
   const statusesOf = (sha: string): string[] =>
-    github.statuses(sha).map((s) => `${s.context} ${s.state} ${s.description ?? ''}`);
+    github
+      .statuses(sha)
+      .map((s) => `${s.context} ${s.state} ${s.description ?? ''}`)
+      .sort();
 
   async function deliver(
     body: string | Buffer,
@@ -362,7 +366,9 @@ describe('webhook handler', () => {
     assert.equal(response.statusCode, 202);
     assert.deepEqual(JSON.parse(String(response.body)).environments, { prod: 'failure', staging: 'success' });
     assert.deepEqual(await drainQueue(), []);
-    const [prod, staging] = github.statuses(c2);
+    const byContext = new Map(github.statuses(c2).map((s) => [s.context, s]));
+    const prod = byContext.get('image-promotion/prod');
+    const staging = byContext.get('image-promotion/staging');
     assert.equal(prod?.context, 'image-promotion/prod');
     assert.equal(prod?.state, 'failure');
     assert.match(prod?.description ?? '', /^overlays\/prod\/deployment\.yaml/);
