@@ -220,10 +220,11 @@ export class GitHubError extends PromoterError {
   constructor(
     message: string,
     readonly status: number | undefined,
-    options: PromoterErrorOptions = {},
+    /** `retryable` overrides the status rule, e.g. for a 403 that is a rate limit. */
+    options: PromoterErrorOptions & { readonly retryable?: boolean } = {},
   ) {
     super(message, options);
-    this.retryable = status === undefined || status === 429 || status >= 500;
+    this.retryable = options.retryable ?? (status === undefined || status === 429 || status >= 500);
   }
 }
 
