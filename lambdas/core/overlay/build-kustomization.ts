@@ -264,10 +264,11 @@ async function loadPatch(
   let file = kustomization.file;
   let at: { readonly line: number } = entry;
   let values: unknown[];
-  if (entry.path !== undefined) {
-    const kind = await context.files.kindOf(entry.path);
-    if (kind !== 'file')
-      throw new OverlayError(kustomization.file, `patch file ${entry.path} not found`, entry.line);
+  const isFile = entry.path !== undefined && (await context.files.kindOf(entry.path)) === 'file';
+  if (entry.path !== undefined && !isFile && (entry.inline === undefined || !looksInline(entry.inline))) {
+    throw new OverlayError(kustomization.file, `patch file ${entry.path} not found`, entry.line);
+  }
+  if (entry.path !== undefined && isFile) {
     requireStrictJsonList(await context.files.readText(entry.path), entry.path, { line: 1 });
     const documents = await context.files.readYaml(entry.path);
     file = entry.path;
@@ -301,6 +302,15 @@ async function loadPatch(
     return value;
   });
   return { file, at, strategic };
+}
+
+/** A one-line patchesStrategicMerge entry that is not a file: inline when it is a YAML map. */
+function looksInline(text: string): boolean {
+  try {
+    return parseYamlDocuments('', text).some((d) => isJsonMap(d.value));
+  } catch {
+    return false;
+  }
 }
 
 /** kustomize reads a patch that starts with `[` as JSON only: YAML flow style there is an error. */

@@ -189,9 +189,10 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     return value.map((item: unknown, index): PatchEntry => {
       const line = (): number => lineOf([key, index]);
       if (typeof item === 'string') {
-        // patchesStrategicMerge: a file path, or an inline patch (which spans lines).
+        // patchesStrategicMerge: a file path or an inline patch; like kustomize, a one-line entry is
+        // a file when one exists there, else an inline patch (decided when the build reads it).
         return withLine(
-          item.includes('\n') ? { inline: item } : { path: patchPath([key, index], item) },
+          item.includes('\n') ? { inline: item } : { path: patchPath([key, index], item), inline: item },
           line,
         );
       }

@@ -122,7 +122,10 @@ function mergeList(target: unknown[], patch: readonly unknown[], mergeKey: strin
   if (
     patch.some((item) => isJsonMap(item) && item[DIRECTIVE] === 'replace' && Object.keys(item).length === 1)
   ) {
-    return patch.filter((item) => !isDirectiveOnly(item)).map(withoutDirectives);
+    const kept = patch.filter(
+      (item) => !isDirectiveOnly(item) && !(isJsonMap(item) && item[DIRECTIVE] === 'delete'),
+    );
+    return kept.map(withoutDirectives);
   }
   // kyaml's walk: one element per key, the patch's keys first, then the target's other keys, each
   // in order of first appearance; with repeated keys the last element wins. JSON patches later in

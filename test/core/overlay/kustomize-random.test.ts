@@ -104,7 +104,10 @@ function resourceOf(r: Random, name: string): { object: Json; made: Made } {
 
 function imagesOf(r: Random): Json[] {
   return Array.from({ length: 1 + Math.floor(r.next() * 3) }, () => {
-    const entry: { [key: string]: Json } = { name: r.pick(REGISTRIES) + r.pick(NAMES) };
+    const name = r.chance(0.15)
+      ? r.pick(['reg.io/(app|web)', '.*db', 'a.i', 'localhost:5000/.*'])
+      : r.pick(NAMES);
+    const entry: { [key: string]: Json } = { name: name.includes('/') ? name : r.pick(REGISTRIES) + name };
     const k = r.next();
     if (k < 0.3) entry['newTag'] = r.pick(['9', 'rc-1']);
     else if (k < 0.5) entry['digest'] = r.pick(DIGESTS);
@@ -123,12 +126,13 @@ function containerPatch(r: Random, made: Made | undefined): { [key: string]: Jso
   const container: { [key: string]: Json } = r.chance(0.2)
     ? { name: 'c0', $patch: 'delete' }
     : { name: `c${Math.floor(r.next() * 3)}`, image: imageOf(r) };
+  const containers: Json[] = r.chance(0.1) ? [{ $patch: 'replace' }, container] : [container];
   const shape = made?.shape ?? 'template';
   return {
     apiVersion: made?.apiVersion ?? 'apps/v1',
     kind: made?.kind ?? 'Deployment',
     metadata: { name: made?.name ?? 'ignored' },
-    ...wrap(shape, { containers: [container] }),
+    ...wrap(shape, r.chance(0.15) ? { containers, initContainers: null } : { containers }),
   };
 }
 
@@ -145,11 +149,13 @@ function kustomizationOf(
   if (r.chance(0.7)) k['images'] = imagesOf(r);
   const patches: Json[] = [];
   const legacy: Json[] = [];
+  const legacyStrategic: Json[] = [];
   for (let i = Math.floor(r.next() * 4); i > 0; i--) {
     const target: { [key: string]: Json } = {};
     if (r.chance(0.6)) target['kind'] = r.pick(['Deployment', 'StatefulSet', 'Widget', 'CronJob', 'Pod']);
     if (r.chance(0.3)) target['labelSelector'] = `tier=${r.pick(['a', 'b'])}`;
     if (r.chance(0.3)) target['name'] = r.pick([...names, 'r.*', '.*1']);
+    if (r.chance(0.15)) target['namespace'] = r.pick(['ns1', 'ns2', 'default']);
     if (Object.keys(target).length === 0) target['kind'] = 'Deployment';
     const k2 = r.next();
     if (k2 < 0.35) {
@@ -181,11 +187,14 @@ function kustomizationOf(
       // A patch without target names one resource by a name it had (original or prefixed).
       const one = r.pick(made);
       const name = r.chance(0.85) ? one.name : r.pick([`x-${one.name}`, `y-${one.name}`]);
-      patches.push({ patch: JSON.stringify(containerPatch(r, { ...one, name })) });
+      const body = JSON.stringify(containerPatch(r, { ...one, name }));
+      if (r.chance(0.3)) legacyStrategic.push(body);
+      else patches.push({ patch: body });
     }
   }
   if (patches.length > 0) k['patches'] = patches;
   if (legacy.length > 0) k['patchesJson6902'] = legacy;
+  if (legacyStrategic.length > 0) k['patchesStrategicMerge'] = legacyStrategic;
   return k;
 }
 
@@ -214,7 +223,15 @@ async function writeLayout(seed: number, root: string): Promise<string> {
       kind: 'Component',
       images: imagesOf(r),
       patches: [{ target: { kind: 'Deployment' }, patch: JSON.stringify(containerPatch(r, undefined)) }],
+      ...(r.chance(0.5) ? { resources: ['job.yaml'] } : {}),
     });
+    const job = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'comp-job' },
+      ...wrap('template', podSpecOf(r)),
+    };
+    files['comp/job.yaml'] = JSON.stringify(job);
   }
   let below = Array.from({ length: bases }, (_, b) => `../base${b}`);
   let overlay = '';
