@@ -279,7 +279,7 @@ async function runLoad(): Promise<number> {
       ),
     ].join('\n');
     const ok = checks.every((c) => c.ok);
-    const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, worker mode: ${stack.workerMode}`;
+    const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`;
     log('');
     log(table);
     log('');

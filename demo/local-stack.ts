@@ -4,15 +4,13 @@
 // with the tokens moto issues), a pass-through proxy in front of each (fault injection on dev,
 // request counting on prod), the GitHub REST test server over a real git repository laid out like
 // the original article, and the shipped commands as child processes: `image-promoter webhook` and
-// the worker. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
+// `image-promoter worker`. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
 // It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { sign } from '@octokit/webhooks-methods';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -30,8 +28,6 @@ import { startMoto, type MotoServer } from '../test/support/moto-server';
 import { answers, freePort, startProcess, type ManagedProcess } from '../test/support/processes';
 import { startRegistry, type RegistryServer } from '../test/support/registry-server';
 import { pushPayload } from '../test/webhook/fixtures';
-
-const run = promisify(execFile);
 
 export const DEV_ACCOUNT = '111111111111';
 export const PROD_ACCOUNT = '222222222222';
@@ -172,8 +168,6 @@ export interface LocalStack {
   readonly webhookSecret: string;
   readonly queueUrl: string;
   readonly dlqUrl: string;
-  /** `cli`: `image-promoter worker`; `stand-in`: demo/worker-process.ts (while the command is a placeholder). */
-  readonly workerMode: 'cli' | 'stand-in';
   /** The commit every test starts from (production at INITIAL_PRODUCTION_TAG). */
   readonly initialCommit: string;
   /** Commits `files` on main; resolves to the previous head and the new commit. */
@@ -217,7 +211,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
 
     progress('moto_server (SQS, STS, ECR, Secrets Manager, DynamoDB), two registries, overlays repository');
-    const [moto, dev, prod, repo, workerMode] = await Promise.all([
+    const [moto, dev, prod, repo] = await Promise.all([
       startMoto({ defaultAccountId: PROD_ACCOUNT, accountsFollowCredentials: true }).then((m) => {
         cleanups.push(() => m.stop());
         return m;
@@ -234,7 +228,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         cleanups.push(() => r.remove());
         return r;
       }),
-      detectWorkerMode(),
     ]);
     const initialCommit = (await repo.git('rev-parse', 'HEAD')).trim();
     const devProxy = await startFaultProxy({ upstream: dev.url });
@@ -341,38 +334,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => webhook.stop());
     const webhookUrl = `http://127.0.0.1:${webhookPort}/`;
 
-    progress(
-      workerMode === 'cli'
-        ? 'image-promoter worker (child process)'
-        : 'worker (child process: demo/worker-process.ts, `image-promoter worker` is not implemented yet)',
-    );
-    const retryDelay = String(options.retryDelaySeconds ?? 1);
+    progress('image-promoter worker (child process)');
     const worker: ManagedProcess = await startProcess(
       process.execPath,
-      workerMode === 'cli'
-        ? [
-            'bin/image-promoter.mjs',
-            'worker',
-            '--queue-url',
-            queueUrl,
-            '--config',
-            configFile,
-            '--wait-seconds',
-            '1',
-            '--retry-delay',
-            retryDelay,
-          ]
-        : [
-            '--import',
-            'tsx',
-            'demo/worker-process.ts',
-            '--queue-url',
-            queueUrl,
-            '--config',
-            configFile,
-            '--retry-delay',
-            retryDelay,
-          ],
+      [
+        'bin/image-promoter.mjs',
+        'worker',
+        '--queue-url',
+        queueUrl,
+        '--config',
+        configFile,
+        '--wait-seconds',
+        '1',
+        '--retry-delay',
+        String(options.retryDelaySeconds ?? 1),
+      ],
       { env: childEnv, cwd: ROOT, ready: () => Promise.resolve(true) },
     );
     cleanups.push(() => worker.stop());
@@ -423,7 +399,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       webhookSecret,
       queueUrl,
       dlqUrl,
-      workerMode,
       initialCommit,
       pushCommit: async (files, message) => {
         const before = (await repo.git('rev-parse', 'HEAD')).trim();
@@ -501,13 +476,4 @@ export function awsClientConfig(moto: MotoServer): {
     region: moto.region,
     credentials: { accessKeyId: env['AWS_ACCESS_KEY_ID']!, secretAccessKey: env['AWS_SECRET_ACCESS_KEY']! },
   };
-}
-
-/** `cli` once `image-promoter worker` is implemented; until then the stand-in child. */
-async function detectWorkerMode(): Promise<'cli' | 'stand-in'> {
-  const { stdout } = await run(process.execPath, ['bin/image-promoter.mjs', 'worker', '--help'], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
-  }).catch(() => ({ stdout: '' }));
-  return /--queue-url/.test(stdout) ? 'cli' : 'stand-in';
 }
