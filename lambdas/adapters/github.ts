@@ -52,6 +52,8 @@ export interface RetryOptions {
   readonly attempts?: number;
   /** Delay before the first retry, doubled for each next one (default 150 ms). */
   readonly baseDelayMs?: number;
+  /** A longer Retry-After than this (default 1 s) is not waited for: the call fails, retryable. */
+  readonly maxRetryAfterMs?: number;
 }
 
 /** `owner/name` into its two parts. */
@@ -60,23 +62,24 @@ export function splitRepository(repository: string): { readonly owner: string; r
   return { owner: repository.slice(0, slash), repo: repository.slice(slash + 1) };
 }
 
-/** Any Octokit failure as a GitHubError: retryable on 5xx, 429 and network failures. */
+/** Any Octokit failure as a GitHubError: retryable on 5xx, 429, rate-limit 403s and network failures. */
 export function toGitHubError(e: unknown, what: string): GitHubError {
   if (e instanceof GitHubError) return e;
   const status = readStatus(e);
   const detail = e instanceof Error ? e.message : String(e);
+  const rateLimited = status === 429 || (status === 403 && isRateLimit(e, detail));
   const hint =
     status === 401
       ? 'check the GitHub token'
-      : status === 403 || status === 404
-        ? 'check that the token can read the repository and write commit statuses'
-        : status === 429 || (status !== undefined && status >= 500)
-          ? 'GitHub is unavailable or rate limiting; retry later'
+      : rateLimited || (status !== undefined && status >= 500)
+        ? 'GitHub is unavailable or rate limiting; retry later'
+        : status === 403 || status === 404
+          ? 'check that the token can read the repository and write commit statuses'
           : undefined;
   return new GitHubError(
     `GitHub ${what} failed${status === undefined ? '' : ` (HTTP ${status})`}: ${detail}${hint ? `; ${hint}` : ''}`,
     status,
-    { cause: e },
+    { cause: e, ...(rateLimited ? { retryable: true } : {}) },
   );
 }
 
@@ -86,16 +89,42 @@ function readStatus(e: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+function readHeaders(e: unknown): Readonly<Record<string, unknown>> {
+  const headers = (e as { response?: { headers?: unknown } } | null)?.response?.headers;
+  return typeof headers === 'object' && headers !== null ? (headers as Record<string, unknown>) : {};
+}
+
+/** GitHub answers primary and secondary rate limits with 403 (or 429): remaining 0, or the message. */
+function isRateLimit(e: unknown, detail: string): boolean {
+  const headers = readHeaders(e);
+  return (
+    String(headers['x-ratelimit-remaining']) === '0' || 'retry-after' in headers || /rate limit/i.test(detail)
+  );
+}
+
+/** `Retry-After` in milliseconds, when the failure carried one. */
+function retryAfterMs(error: GitHubError): number | undefined {
+  const value = readHeaders(error.cause)['retry-after'];
+  const seconds = Number(value);
+  return value === undefined || !Number.isFinite(seconds) ? undefined : seconds * 1000;
+}
+
 async function callWithRetries<T>(what: string, retry: RetryOptions, call: () => Promise<T>): Promise<T> {
   const attempts = Math.max(1, retry.attempts ?? 3);
   const baseDelayMs = retry.baseDelayMs ?? 150;
+  const maxRetryAfterMs = retry.maxRetryAfterMs ?? 1000;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (e: unknown) {
       const error = toGitHubError(e, what);
       if (!error.retryable || attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 2 ** (attempt - 1)));
+      // A webhook has seconds, not minutes: wait a short Retry-After, give up (retryable) on a long one.
+      const wait = retryAfterMs(error);
+      if (wait !== undefined && wait > maxRetryAfterMs) throw error;
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(wait ?? 0, baseDelayMs * 2 ** (attempt - 1))),
+      );
     }
   }
 }

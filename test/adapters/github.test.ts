@@ -57,11 +57,11 @@ describe('github adapter', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const source = (url = server.url, token = server.token, attempts = 3): GitHubFileSource =>
+  const source = (url = server.url, token = server.token, maxRetryAfterMs?: number): GitHubFileSource =>
     new GitHubFileSource(createGitHubClient({ token, apiUrl: url }), {
       repository: 'acme/deploy',
-      attempts,
       baseDelayMs: 1,
+      ...(maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs }),
     });
 
   it('reads files, directories and kinds exactly as git holds them', async () => {
@@ -161,10 +161,29 @@ describe('github adapter', () => {
     readonly failures: number;
     readonly status: number;
     readonly token?: string;
+    readonly maxRetryAfterMs?: number;
     readonly expect: { readonly ok: boolean; readonly retryable?: boolean; readonly requests: number };
   }[] = [
     { name: 'one 502 is retried', failures: 1, status: 502, expect: { ok: true, requests: 3 } },
-    { name: 'one 429 is retried', failures: 1, status: 429, expect: { ok: true, requests: 3 } },
+    {
+      name: 'one 429 is retried after Retry-After',
+      failures: 1,
+      status: 429,
+      expect: { ok: true, requests: 3 },
+    },
+    {
+      name: 'one 403 secondary rate limit is retried',
+      failures: 1,
+      status: 403,
+      expect: { ok: true, requests: 3 },
+    },
+    {
+      name: 'a Retry-After longer than allowed is not waited for, retryable',
+      failures: 1,
+      status: 429,
+      maxRetryAfterMs: 500,
+      expect: { ok: false, retryable: true, requests: 1 },
+    },
     {
       name: 'three 503s give up, retryable',
       failures: 3,
@@ -182,7 +201,7 @@ describe('github adapter', () => {
   for (const c of faults) {
     it(`faults: ${c.name}`, async () => {
       // Prepare
-      const files = source(server.url, c.token ?? server.token);
+      const files = source(server.url, c.token ?? server.token, c.maxRetryAfterMs);
       server.clearRequests();
       if (c.failures > 0) server.failNext(c.failures, c.status);
       // Act

@@ -312,8 +312,15 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       failures = { ...failures, count: failures.count - 1 };
       reply = {
         status: failures.status,
-        body: { message: failures.status === 429 ? 'API rate limit exceeded' : 'Server Error' },
-        headers: failures.status === 429 ? { 'retry-after': '1' } : {},
+        // 403 and 429 answer as GitHub's secondary rate limit does.
+        body: {
+          message:
+            failures.status === 429 || failures.status === 403
+              ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
+              : 'Server Error',
+          documentation_url: DOCS,
+        },
+        headers: failures.status === 429 || failures.status === 403 ? { 'retry-after': '1' } : {},
       };
     } else {
       const presented = authorization?.match(/^(?:token|bearer)\s+(\S+)$/i)?.[1];
