@@ -1,7 +1,8 @@
 // The CDK app entry (cdk.json: `npx tsx infra/app.ts`). Reads the config named by `-c config=FILE`
-// (default: the documented example, so `npx cdk synth` works on a fresh clone) and optional
-// `-c alarmTopicArn=ARN[,ARN...]`, then composes the stacks. Wiring only; never calls AWS. A bad
-// config ends the process with one line naming the file, the key and what to change.
+// (default: the documented example, so `npx cdk synth` works on a fresh clone), the optional
+// `-c alarmTopicArn=ARN[,ARN...]` and `-c bundleAwsSdk=true`, then composes the stacks. Wiring only;
+// never calls AWS. A bad config ends the process with one line naming the file, the key and what to
+// change.
 import { resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { loadConfigFile } from '../lambdas/adapters/config-source';
@@ -20,7 +21,9 @@ async function main(): Promise<void> {
     .split(',')
     .map((arn) => arn.trim())
     .filter((arn) => arn !== '');
-  addPromoterStacks(app, config, { file, alarmTopicArns });
+  const bundleAwsSdk =
+    contextString(app, 'bundleAwsSdk') === 'true' || app.node.tryGetContext('bundleAwsSdk') === true;
+  addPromoterStacks(app, config, { file, alarmTopicArns, bundleAwsSdk });
   app.synth();
 }
 

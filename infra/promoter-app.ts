@@ -15,6 +15,8 @@ export interface PromoterAppOptions {
   readonly file: string;
   /** SNS topic ARNs for alarms; each destination stack uses the one in its account and region. */
   readonly alarmTopicArns?: readonly string[];
+  /** Bundle the AWS SDK into the functions instead of using the runtime's (`-c bundleAwsSdk=true`). */
+  readonly bundleAwsSdk?: boolean;
   /** Run cdk-nag's AwsSolutions checks as a policy-validation plugin (violations fail synth). */
   readonly nag?: boolean;
 }
@@ -39,6 +41,7 @@ export function addPromoterStacks(app: App, config: Config, options: PromoterApp
       configJson: configForDestination(config, destination, options.file),
       maxReceiveCount: config.worker.maxReceiveCount,
       alarmTopicArn: topic?.arn,
+      bundleAwsSdk: options.bundleAwsSdk,
     });
   });
   const sources = plan.sources.map(

@@ -28,6 +28,8 @@ export interface WebhookFunctionProps {
   readonly webhookSecret: ISecret;
   readonly githubToken: ISecret;
   readonly logRetention: RetentionDays;
+  /** Bundle the AWS SDK instead of using the runtime's (createBundlingOptions). */
+  readonly bundleAwsSdk?: boolean;
 }
 
 /** GitHub gives a webhook 10 s; planning reads the overlays through the GitHub API. */
@@ -57,7 +59,7 @@ export class WebhookFunction extends Construct {
       timeout: WEBHOOK_TIMEOUT,
       role,
       logGroup: this.logGroup,
-      bundling: createBundlingOptions(),
+      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: {
         ...createCommonEnvironment(props.configJson),
         [ENV.queueUrl]: props.queue.queueUrl,

@@ -35,6 +35,8 @@ export interface WorkerFunctionProps {
   /** Patterns the worker may create (empty unless `destination.createRepositories`). */
   readonly creatableRepositories: readonly string[];
   readonly logRetention: RetentionDays;
+  /** Bundle the AWS SDK instead of using the runtime's (createBundlingOptions). */
+  readonly bundleAwsSdk?: boolean;
   readonly timeout?: Duration;
   readonly memorySize?: number;
   /** Concurrent invocations the SQS event source may run. */
@@ -89,7 +91,7 @@ export class WorkerFunction extends Construct {
       timeout,
       role,
       logGroup: this.logGroup,
-      bundling: createBundlingOptions(),
+      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: {
         ...createCommonEnvironment(props.configJson),
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,

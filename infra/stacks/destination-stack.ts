@@ -24,6 +24,8 @@ export interface DestinationStackProps extends StackProps {
   /** SNS topic in this account and region for alarm notifications. */
   readonly alarmTopicArn?: string;
   readonly logRetention?: RetentionDays;
+  /** Bundle the AWS SDK into both functions instead of using the runtime's. */
+  readonly bundleAwsSdk?: boolean;
 }
 
 /** AWS: an SQS event source's visibility timeout should be at least 6 x the function timeout. */
@@ -56,6 +58,7 @@ export class DestinationStack extends Stack {
       webhookSecret: secrets.webhookSecret,
       githubToken: secrets.githubToken,
       logRetention,
+      bundleAwsSdk: props.bundleAwsSdk,
     });
     this.worker = new WorkerFunction(this, 'Worker', {
       configJson: props.configJson,
@@ -67,6 +70,7 @@ export class DestinationStack extends Stack {
       creatableRepositories: destination.creatable,
       logRetention,
       timeout: WORKER_TIMEOUT,
+      bundleAwsSdk: props.bundleAwsSdk,
     });
 
     this.alarms = new PromoterAlarms(this, 'Alarms', {

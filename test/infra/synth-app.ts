@@ -15,6 +15,7 @@ export interface SynthOptions {
   readonly bundle?: boolean;
   readonly alarmTopicArns?: readonly string[];
   readonly nag?: boolean;
+  readonly bundleAwsSdk?: boolean;
 }
 
 export interface SynthesizedApp {
@@ -46,6 +47,7 @@ export function synthesizeApp(configText: string, options: SynthOptions = {}): S
     file: 'test.yaml',
     alarmTopicArns: options.alarmTopicArns,
     nag: options.nag,
+    bundleAwsSdk: options.bundleAwsSdk,
   });
   app.synth();
   const templates = new Map<string, Template>();
