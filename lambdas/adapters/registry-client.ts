@@ -166,8 +166,13 @@ export class RegistryClient {
     return new RegistryClient(this.options, { auth: this.auth, signal });
   }
 
-  /** The manifest's exact bytes; when `reference` is a digest, verified against it. */
-  async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+  /** The manifest's exact bytes; when `reference` is a digest, verified against it (a mismatch is
+   * read again, within the same retry budget). */
+  getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    return this.retry(() => this.readManifest(repository, reference));
+  }
+
+  private async readManifest(repository: string, reference: string): Promise<FetchedManifest> {
     const response = await this.send({
       method: 'GET',
       url: `/v2/${repository}/manifests/${reference}`,

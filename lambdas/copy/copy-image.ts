@@ -5,6 +5,7 @@
 // ImageCopy it HEADs before it writes, so a second copy of the same image is a handful of HEADs.
 // It never rewrites a manifest, never moves a tag that points elsewhere unless told to, and never
 // talks HTTP itself: every registry call goes through a RegistryApi (lambdas/adapters/registry-client).
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import type {
   BlobUploadResult,
@@ -151,6 +152,8 @@ class ImageCopy {
     // retrying) in the background of a copy that has already failed.
     const signal =
       options.signal === undefined ? this.abort.signal : AbortSignal.any([this.abort.signal, options.signal]);
+    // Every request in flight listens to it: dozens at once is normal here, not a leak.
+    setMaxListeners(0, this.abort.signal, signal);
     this.src = options.sourceRegistry.withSignal(signal);
     this.dst = options.destinationRegistry.withSignal(signal);
     this.srcRepo = options.source.repository;
