@@ -133,7 +133,7 @@ export class WorkerFunction extends Construct {
           // AWS-managed ECR key; ECR needs a grant on it, asked for through ECR only.
           actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:RetireGrant'],
           resources: [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-          conditions: { StringEquals: { 'kms:ViaService': `ecr.${stack.region}.amazonaws.com` } },
+          conditions: { StringEquals: { 'kms:ViaService': `ecr.${stack.region}.${stack.urlSuffix}` } },
         }),
       );
     }

@@ -303,7 +303,13 @@ describe('destination stack IAM (least privilege)', () => {
 
     assert.deepEqual(
       kms.map((s) => s.conditions),
-      [{ StringEquals: { 'kms:ViaService': 'ecr.us-east-1.amazonaws.com' } }],
+      [
+        {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['ecr.us-east-1.', { Ref: 'AWS::URLSuffix' }]] },
+          },
+        },
+      ],
     );
   });
 
