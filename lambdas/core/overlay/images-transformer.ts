@@ -79,9 +79,8 @@ export function applyImageOverride(image: string, override: ImageOverride): stri
 
 /** Applies the entries of one kustomization's `images:` in order to every resource. */
 export function transformImages(resources: readonly Resource[], overrides: readonly ImageOverride[]): void {
-  for (const override of overrides) {
-    for (const resource of resources) {
-      rewriteContainerImages(resource.object, (image) => applyImageOverride(image, override));
-    }
-  }
+  if (overrides.length === 0) return;
+  // Entries apply in order to each image on its own, so one walk per resource is enough.
+  const transform = (image: string): string => overrides.reduce(applyImageOverride, image);
+  for (const resource of resources) rewriteContainerImages(resource.object, transform);
 }

@@ -113,7 +113,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     throw new OverlayError(file, 'a kustomization must be a single YAML document', documents[1]!.lineOf([]));
   const document = documents[0];
   const root: JsonMap =
-    document === undefined ? {} : requireMap(document.value, file, 1, 'the kustomization');
+    document === undefined ? {} : requireMap(document.value, file, () => 1, 'the kustomization');
   const lineOf = (path: readonly (string | number)[]): number => document?.lineOf(path) ?? 1;
   const fail = (path: readonly (string | number)[], reason: string): never => {
     throw new OverlayError(file, reason, lineOf(path));
@@ -170,7 +170,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
   };
   const target = (path: readonly (string | number)[], value: unknown): TargetSelector | undefined => {
     if (value === undefined || value === null) return undefined;
-    const map = requireMap(value, file, lineOf(path), path.join('.'));
+    const map = requireMap(value, file, () => lineOf(path), path.join('.'));
     const field = (name: string): string | undefined => optionalString([...path, name], map[name]);
     return {
       group: field('group'),
@@ -196,7 +196,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
           line,
         );
       }
-      const map = requireMap(item, file, line(), `${key}[${index}]`);
+      const map = requireMap(item, file, line, `${key}[${index}]`);
       const path = optionalString([key, index, 'path'], map['path']);
       const inline = optionalString([key, index, 'patch'], map['patch']);
       if (path !== undefined && inline !== undefined)
@@ -221,7 +221,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) return fail(['images'], 'images must be a list');
     return value.map((item: unknown, index): ImageOverride => {
-      const map = requireMap(item, file, lineOf(['images', index]), `images[${index}]`);
+      const map = requireMap(item, file, () => lineOf(['images', index]), `images[${index}]`);
       const field = (name: string): string | undefined => optionalString(['images', index, name], map[name]);
       const name = field('name');
       if (!name) return fail(['images', index], `images[${index}].name is required`);
@@ -233,12 +233,13 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) return fail(['replacements'], 'replacements must be a list');
     return value.map((item: unknown, index) => {
-      const line = lineOf(['replacements', index]);
+      const line = (): number => lineOf(['replacements', index]);
       const map = requireMap(item, file, line, `replacements[${index}]`);
       const path = optionalString(['replacements', index, 'path'], map['path']);
-      return path === undefined
-        ? { inline: map, line }
-        : { path: patchPath(['replacements', index, 'path'], path), line };
+      return withLine(
+        path === undefined ? { inline: map } : { path: patchPath(['replacements', index, 'path'], path) },
+        line,
+      );
     });
   };
 
@@ -247,7 +248,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
   if (labelsField !== undefined && labelsField !== null) {
     if (!Array.isArray(labelsField)) fail(['labels'], 'labels must be a list');
     (labelsField as unknown[]).forEach((item, index) => {
-      const map = requireMap(item, file, lineOf(['labels', index]), `labels[${index}]`);
+      const map = requireMap(item, file, () => lineOf(['labels', index]), `labels[${index}]`);
       const pairs = map['pairs'];
       if (pairs === undefined || pairs === null) return;
       if (!isJsonMap(pairs)) fail(['labels', index, 'pairs'], `labels[${index}].pairs must be a map`);
@@ -285,7 +286,7 @@ function withLine<T extends object>(value: T, line: () => number): T & { readonl
   };
 }
 
-function requireMap(value: unknown, file: string, line: number, what: string): JsonMap {
-  if (!isJsonMap(value)) throw new OverlayError(file, `${what} must be a map`, line);
+function requireMap(value: unknown, file: string, line: () => number, what: string): JsonMap {
+  if (!isJsonMap(value)) throw new OverlayError(file, `${what} must be a map`, line());
   return value;
 }
