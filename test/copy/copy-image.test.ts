@@ -419,6 +419,30 @@ describe('copyImage', () => {
     }
   });
 
+  it('stops when the caller aborts, and writes no tag', async () => {
+    // Prepare: a copy whose caller gives up (e.g. the Lambda ran out of time) once the first blob is done.
+    await pushRandomImage(`${src.host}/aborted/app:1`, src, { layers: [200_000, 300_000, 400_000] });
+    const controller = new AbortController();
+    const reason = new Error('out of time');
+
+    // Act
+    const copying = copyImage({
+      source: parseImageRef(`${src.host}/aborted/app:1`),
+      destination: parseImageRef(`${dst.host}/aborted/app:1`),
+      sourceRegistry: clientFor(src),
+      destinationRegistry: clientFor(dst),
+      blobJobs: 1,
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'blob') controller.abort(reason);
+      },
+    });
+
+    // Assess
+    await assert.rejects(copying, (e: unknown) => e === reason);
+    assert.equal(await exists(`${dst.host}/aborted/app:1`, dst), false);
+  });
+
   it('fails with a retryable DigestMismatchError when the source serves corrupted blob bytes', async () => {
     // Prepare: corrupt one layer in the source registry's own storage.
     const pushed = await pushRandomImage(`${src.host}/corrupt/app:1`, src, { layers: [5000] });
