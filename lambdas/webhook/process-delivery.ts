@@ -4,7 +4,7 @@
 // handler, the local server and the tests run exactly this code. Never answers 500 for what the
 // pusher wrote (their mistakes become failure statuses), never logs a secret or a payload.
 import { verify } from '@octokit/webhooks-methods';
-import type { CommitStatusReporter } from '../core/commit-status';
+import { statusDescription, type CommitStatus, type CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
 import { describeError, GitHubError, PromoterError } from '../core/errors';
 import type { FileSource } from '../core/file-source';
@@ -158,19 +158,39 @@ export async function processDelivery(
     }
     for (const warning of outcome.warnings) deps.log.info('plan warning', { ...pushContext, warning });
 
-    if (outcome.jobs.length > 0) await (await deps.queue()).send(outcome.jobs);
-    await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
-
+    // Statuses first: a worker finishing fast must never have its final status overwritten by `pending`.
     const reporter = await deps.statusReporter();
-    // A few at a time: GitHub's secondary rate limits punish bursts of concurrent writes.
-    const reported = await settleWithConcurrency(outcome.statuses, STATUS_CONCURRENCY, (s) =>
-      reporter.report(s),
-    );
-    const statusErrors = reported.flatMap((r, i) =>
-      r.status === 'rejected' ? [`${outcome.statuses[i]!.environment}: ${describeError(r.reason)}`] : [],
-    );
-    for (const error of statusErrors)
-      deps.log.error('could not set a commit status', { ...pushContext, error });
+    const report = async (statuses: readonly CommitStatus[]): Promise<string[]> => {
+      // A few at a time: GitHub's secondary rate limits punish bursts of concurrent writes.
+      const settled = await settleWithConcurrency(statuses, STATUS_CONCURRENCY, (s) => reporter.report(s));
+      const errors = settled.flatMap((r, i) =>
+        r.status === 'rejected' ? [`${statuses[i]!.environment}: ${describeError(r.reason)}`] : [],
+      );
+      for (const error of errors) deps.log.error('could not set a commit status', { ...pushContext, error });
+      return errors;
+    };
+    const statusErrors = await report(outcome.statuses);
+
+    if (outcome.jobs.length > 0) {
+      try {
+        await (await deps.queue()).send(outcome.jobs);
+      } catch (e: unknown) {
+        // Do not leave `pending` behind with no job to resolve it.
+        await report(
+          outcome.statuses
+            .filter((s) => s.state === 'pending')
+            .map((s) => ({
+              ...s,
+              state: 'error' as const,
+              description: statusDescription(
+                `could not queue the promotion: ${describeError(e)}; redeliver the webhook`,
+              ),
+            })),
+        );
+        throw e;
+      }
+    }
+    await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
 
     const environments = Object.fromEntries(outcome.statuses.map((s) => [s.environment, s.state]));
     deps.log.info('push planned', {

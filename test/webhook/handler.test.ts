@@ -426,6 +426,53 @@ describe('webhook handler', () => {
     assert.equal(redelivery.statusCode, 200);
   });
 
+  it('queue unusable -> 500, pending statuses turned to error, claim released so a redelivery enqueues', async () => {
+    // Prepare: same delivery table, a queue that does not exist.
+    await drainQueue();
+    const deliveryId = 'queue-missing';
+    const broken = createWebhookHandler({
+      config,
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      env: {
+        WEBHOOK_SECRET: SECRET,
+        GITHUB_TOKEN: github.token,
+        GITHUB_API_URL: github.url,
+        QUEUE_URL: `${queueUrl}-missing`,
+        DELIVERIES_TABLE: 'deliveries',
+      },
+    });
+    const body = push({ before: c1, after: c3 });
+    const seen = github.statuses(c3).length;
+    // Act
+    const failed = await broken(await functionUrlEvent(body, { secret: SECRET, deliveryId }));
+    const statusesAfterFailure = github
+      .statuses(c3)
+      .slice(seen)
+      .map((s) => `${s.context} ${s.state}`)
+      .sort();
+    const retried = await deliver(body, { deliveryId });
+    const jobs = await drainQueue();
+    // Assess
+    assert.equal(failed.statusCode, 500);
+    assert.match(
+      JSON.parse(String(failed.body)).message,
+      /^could not process the push: SQS SendMessageBatch/,
+    );
+    assert.deepEqual(statusesAfterFailure, [
+      'image-promotion/prod error',
+      'image-promotion/prod pending',
+      'image-promotion/staging error',
+      'image-promotion/staging pending',
+    ]);
+    const lastProd = github
+      .statuses(c3)
+      .filter((s) => s.context === 'image-promotion/prod')
+      .at(-1);
+    assert.equal(retried.statusCode, 202);
+    assert.equal(lastProd?.state, 'pending');
+    assert.deepEqual(jobs.map((j) => j.environment).sort(), ['prod', 'staging']);
+  });
+
   it('GitHub too slow for the planning deadline -> 503, nothing enqueued, no status', async () => {
     // Prepare: every GitHub answer takes longer than the whole planning deadline.
     await drainQueue();
