@@ -8,7 +8,7 @@
 // Options: --count N (default 200) --seconds S (default 30) --no-docs (do not touch docs/demo.md).
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -201,6 +201,7 @@ async function runLoad(): Promise<number> {
 
     log(`load: ${count} signed deliveries over ${seconds} s`);
     const cpuBefore = await readCpuSeconds();
+    const loadBefore = loadavg()[0]!;
     const t0 = performance.now();
     const sendAndWait = deliverSpread(stack, pushes, seconds);
     const sent = await sendAndWait;
@@ -279,7 +280,10 @@ async function runLoad(): Promise<number> {
       ),
     ].join('\n');
     const ok = checks.every((c) => c.ok);
-    const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`;
+    // Other work on the machine changes every figure here: say how busy it was.
+    const machine =
+      `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ` +
+      `load average ${loadBefore.toFixed(1)} before / ${loadavg()[0]!.toFixed(1)} after the run`;
     log('');
     log(table);
     log('');
