@@ -110,6 +110,21 @@ async function accumulate(
     await accumulate(context, component, accumulated, { stack: [...frame.stack, directory] });
   }
 
+  // Generators run after components, before transformers: their ConfigMaps and Secrets take part
+  // in patch matching and name transformers like any resource (kustomize adds a hash suffix to
+  // their names at the very end; no patch sees it).
+  const generated = kustomization.generated.map((g) =>
+    makeResource(
+      {
+        apiVersion: 'v1',
+        kind: g.kind,
+        metadata: g.namespace === undefined ? { name: g.name } : { name: g.name, namespace: g.namespace },
+        data: { ...g.data },
+      },
+      file,
+    ),
+  );
+  appendResources(accumulated, generated, file, { line: 1 });
   for (const patch of kustomization.patchesStrategicMerge) {
     await applyPatch(context, kustomization, patch, accumulated, 'strategic');
   }

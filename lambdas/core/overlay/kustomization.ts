@@ -30,6 +30,16 @@ export interface PatchEntry {
   readonly line: number;
 }
 
+/** A ConfigMap or Secret a generator creates: only its identity matters here (patches may select
+ * it); its data holds no images. */
+export interface GeneratedResource {
+  readonly kind: 'ConfigMap' | 'Secret';
+  readonly name: string;
+  readonly namespace?: string;
+  /** Keys from `literals` (with their values) and `files` (`key=path` or the file's name). */
+  readonly data: Readonly<Record<string, string>>;
+}
+
 export interface Kustomization {
   /** Repository-relative path of the kustomization file. */
   readonly file: string;
@@ -55,6 +65,8 @@ export interface Kustomization {
     readonly line: number;
   }[];
   readonly hasVars: boolean;
+  /** configMapGenerator/secretGenerator entries that create a resource (not behavior merge/replace). */
+  readonly generated: readonly GeneratedResource[];
   readonly warnings: readonly string[];
 }
 
@@ -63,8 +75,6 @@ const IGNORED_FIELDS: ReadonlySet<string> = new Set([
   'apiVersion',
   'kind',
   'metadata',
-  'configMapGenerator',
-  'secretGenerator',
   'generatorOptions',
   'replicas',
   'sortOptions',
@@ -102,6 +112,8 @@ const HANDLED_FIELDS: ReadonlySet<string> = new Set([
   'images',
   'replacements',
   'vars',
+  'configMapGenerator',
+  'secretGenerator',
 ]);
 
 export async function loadKustomization(files: OverlayFiles, file: string): Promise<Kustomization> {
@@ -243,6 +255,32 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     });
   };
 
+  const generated = (key: string, kind: GeneratedResource['kind']): GeneratedResource[] => {
+    const value = root[key];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) return fail([key], `${key} must be a list`);
+    return value.flatMap((item: unknown, index): GeneratedResource[] => {
+      const map = requireMap(item, file, () => lineOf([key, index]), `${key}[${index}]`);
+      const behavior = optionalString([key, index, 'behavior'], map['behavior']);
+      if (behavior === 'merge' || behavior === 'replace') return [];
+      const name = optionalString([key, index, 'name'], map['name']) ?? '';
+      const namespace = optionalString([key, index, 'namespace'], map['namespace']);
+      const data: Record<string, string> = {};
+      const list = (field: string): unknown[] => (Array.isArray(map[field]) ? (map[field] as unknown[]) : []);
+      for (const literal of list('literals')) {
+        if (typeof literal !== 'string') continue;
+        const eq = literal.indexOf('=');
+        if (eq > 0) data[literal.slice(0, eq)] = literal.slice(eq + 1);
+      }
+      for (const source of list('files')) {
+        if (typeof source !== 'string') continue;
+        const eq = source.indexOf('=');
+        data[eq > 0 ? source.slice(0, eq) : source.slice(source.lastIndexOf('/') + 1)] = '';
+      }
+      return [namespace ? { kind, name, namespace, data } : { kind, name, data }];
+    });
+  };
+
   const labels: Record<string, string> = { ...stringRecord('commonLabels') };
   const labelsField = root['labels'];
   if (labelsField !== undefined && labelsField !== null) {
@@ -275,6 +313,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     images: images(),
     replacements: replacements(),
     hasVars: Array.isArray(root['vars']) && root['vars'].length > 0,
+    generated: [...generated('configMapGenerator', 'ConfigMap'), ...generated('secretGenerator', 'Secret')],
     warnings,
   };
 }
