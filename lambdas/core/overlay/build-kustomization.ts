@@ -25,6 +25,9 @@ export interface BuildContext {
   readonly warnings: string[];
   /** Files that declare `vars`, for the final check on `$(VAR)` in images. */
   readonly varsFiles: string[];
+  /** Set once a remote resource, Helm chart or generator plugin was skipped: a patch for a resource
+   * we could not read then becomes a warning instead of an error. */
+  incomplete: boolean;
 }
 
 interface Frame {
@@ -76,6 +79,7 @@ async function accumulate(
 ): Promise<void> {
   const { file } = kustomization;
   context.warnings.push(...kustomization.warnings);
+  if (kustomization.bringsUnreadResources) context.incomplete = true;
   if (kustomization.hasVars) context.varsFiles.push(file);
 
   // Resources are independent of each other: read them concurrently, add them in order.
@@ -194,6 +198,7 @@ async function resolveEntry(
   what: string,
 ): Promise<string | undefined> {
   if (REMOTE.test(entry.value)) {
+    context.incomplete = true;
     context.warnings.push(
       `${kustomization.file}:${entry.line}: remote ${what} "${entry.value}" is not followed: its images are not listed`,
     );
@@ -376,6 +381,13 @@ async function applyPatch(
     if (entry.target === undefined) {
       const id = currentIdOf(document);
       targets = findResourcesById(accumulated, id);
+      if (targets.length === 0 && context.incomplete) {
+        context.warnings.push(
+          `${patch.file}:${patch.at.line}: the patch for ${describeId(id)} matches no resource read here ` +
+            `(remote resources, Helm charts or generator plugins are not followed): skipped`,
+        );
+        continue;
+      }
       if (targets.length === 0) fail(`no resource matches the patch for ${describeId(id)}`);
       if (targets.length > 1) fail(`more than one resource matches the patch for ${describeId(id)}`);
     } else {

@@ -65,6 +65,8 @@ export interface Kustomization {
     readonly line: number;
   }[];
   readonly hasVars: boolean;
+  /** True when a field brings resources the resolver cannot read (helmCharts, generator plugins). */
+  readonly bringsUnreadResources: boolean;
   /** configMapGenerator/secretGenerator entries that create a resource (not behavior merge/replace). */
   readonly generated: readonly GeneratedResource[];
   readonly warnings: readonly string[];
@@ -313,6 +315,9 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     images: images(),
     replacements: replacements(),
     hasVars: Array.isArray(root['vars']) && root['vars'].length > 0,
+    bringsUnreadResources: ['helmCharts', 'helmChartInflationGenerator', 'generators'].some(
+      (key) => key in root,
+    ),
     generated: [...generated('configMapGenerator', 'ConfigMap'), ...generated('secretGenerator', 'Secret')],
     warnings,
   };

@@ -361,6 +361,29 @@ const warningCases: readonly WarningCase[] = [
     warnings: [/^o\/kustomization\.yaml:3: remote component "git@github\.com/],
   },
   {
+    name: 'a patch for a resource of a remote base',
+    kustomization:
+      'resources:\n  - d.yaml\n  - https://github.com/acme/infra//redis?ref=v1\npatches:\n  - path: p.yaml\n',
+    extra: {
+      'o/p.yaml': 'apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: redis}\nspec: {replicas: 3}\n',
+    },
+    images: ['team/app:1'],
+    warnings: [
+      /^o\/kustomization\.yaml:3: remote resource/,
+      /^o\/p\.yaml:1: the patch for apps\/v1\/StatefulSet redis matches no resource read here .*: skipped/,
+    ],
+  },
+  {
+    name: 'a patch for a resource of a Helm chart',
+    kustomization: 'resources: [d.yaml]\nhelmCharts: [{name: redis}]\npatchesStrategicMerge:\n  - p.yaml\n',
+    extra: { 'o/p.yaml': 'apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: redis-master}\n' },
+    images: ['team/app:1'],
+    warnings: [
+      /^o\/kustomization\.yaml:2: helmCharts/,
+      /^o\/p\.yaml:1: the patch for .* redis-master matches no resource/,
+    ],
+  },
+  {
     name: 'helmCharts',
     kustomization:
       'resources: [d.yaml]\nhelmCharts:\n  - name: redis\n    repo: https://charts.example.com\n',
