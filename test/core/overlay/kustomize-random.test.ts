@@ -146,6 +146,7 @@ function kustomizationOf(
   if (r.chance(0.15)) k['nameSuffix'] = '-s';
   if (r.chance(0.3)) k['namespace'] = r.pick(['ns1', 'ns2']);
   if (r.chance(0.2)) k['commonLabels'] = { tier: r.pick(['a', 'b']) };
+  if (r.chance(0.15)) k['commonAnnotations'] = { owner: 'team' };
   if (r.chance(0.7)) k['images'] = imagesOf(r);
   const patches: Json[] = [];
   const legacy: Json[] = [];
@@ -153,7 +154,17 @@ function kustomizationOf(
   for (let i = Math.floor(r.next() * 4); i > 0; i--) {
     const target: { [key: string]: Json } = {};
     if (r.chance(0.6)) target['kind'] = r.pick(['Deployment', 'StatefulSet', 'Widget', 'CronJob', 'Pod']);
-    if (r.chance(0.3)) target['labelSelector'] = `tier=${r.pick(['a', 'b'])}`;
+    if (r.chance(0.3)) {
+      target['labelSelector'] = r.pick([
+        'tier=a',
+        'tier=b',
+        'tier in (a,b)',
+        'tier notin (a)',
+        '!tier',
+        'tier,tier!=b',
+      ]);
+    }
+    if (r.chance(0.1)) target['annotationSelector'] = 'owner=team';
     if (r.chance(0.3)) target['name'] = r.pick([...names, 'r.*', '.*1']);
     if (r.chance(0.15)) target['namespace'] = r.pick(['ns1', 'ns2', 'default']);
     if (Object.keys(target).length === 0) target['kind'] = 'Deployment';
@@ -190,6 +201,16 @@ function kustomizationOf(
       const body = JSON.stringify(containerPatch(r, { ...one, name }));
       if (r.chance(0.3)) legacyStrategic.push(body);
       else patches.push({ patch: body });
+      if (r.chance(0.2)) {
+        // Generated ConfigMaps take part in matching too (the base may or may not generate one).
+        const cfg = {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: r.pick(['cfg0', 'cfg1']) },
+          data: { x: 'y' },
+        };
+        patches.push({ patch: JSON.stringify(cfg) });
+      }
     }
   }
   if (patches.length > 0) k['patches'] = patches;
@@ -213,6 +234,7 @@ async function writeLayout(seed: number, root: string): Promise<string> {
     files[`base${b}/r.yaml`] = objects.map((o) => JSON.stringify(o)).join('\n---\n');
     files[`base${b}/kustomization.yaml`] = JSON.stringify({
       resources: ['r.yaml'],
+      ...(r.chance(0.3) ? { configMapGenerator: [{ name: `cfg${b}`, literals: ['k=v'] }] } : {}),
       ...kustomizationOf(r, [], []),
     });
   }
