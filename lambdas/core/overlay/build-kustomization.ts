@@ -82,12 +82,14 @@ async function accumulate(
   if (kustomization.bringsUnreadResources) context.incomplete = true;
   if (kustomization.hasVars) context.varsFiles.push(file);
 
-  // Resources are independent of each other: read them concurrently, add them in order.
-  const loaded = await Promise.all(
+  // Resources are independent of each other: read them concurrently, add them in order; when
+  // several fail, the first in the file is the error reported, whatever finished first.
+  const loaded = await Promise.allSettled(
     kustomization.resources.map((entry) => loadResourceEntry(context, kustomization, entry, frame)),
   );
-  for (const [index, resources] of loaded.entries()) {
-    appendResources(accumulated, resources, file, kustomization.resources[index]!);
+  for (const [index, outcome] of loaded.entries()) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    appendResources(accumulated, outcome.value, file, kustomization.resources[index]!);
   }
 
   for (const entry of kustomization.components) {

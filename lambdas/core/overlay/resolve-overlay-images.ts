@@ -14,7 +14,8 @@ import { normalizeRepoPath } from './repo-path';
 export interface OverlayImages {
   /** Every image reference the rendered overlay contains, exactly as kustomize would render it, sorted, unique. */
   readonly images: readonly string[];
-  /** One line each, naming the file: remote resources, helmCharts, generators, replacements touching images... */
+  /** One line each, naming the file: remote resources, helmCharts, generators, replacements touching images...
+   * Sorted by file and line. */
   readonly warnings: readonly string[];
 }
 
@@ -45,5 +46,7 @@ export async function resolveOverlayImages(
       warnings.push(`${file}: vars are not substituted: ${withVars.join(', ')} listed as written`);
     }
   }
-  return { images, warnings: [...new Set(warnings)] };
+  // Bases are read concurrently, so the order warnings arrive in varies: sort them (file, then line).
+  const sorted = [...new Set(warnings)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return { images, warnings: sorted };
 }
