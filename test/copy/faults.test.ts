@@ -105,11 +105,12 @@ const CASES: readonly FaultCase[] = [
   {
     name: 'source answers 503 to a burst of blob reads',
     side: 'source',
+    // Two, not three: all of a burst may land on one blob, whose retry budget (3 tries) must survive it.
     rules: () => [
-      { name: '503', methods: ['GET'], path: /\/blobs\//, times: 3, action: { kind: 'status', status: 503 } },
+      { name: '503', methods: ['GET'], path: /\/blobs\//, times: 2, action: { kind: 'status', status: 503 } },
     ],
     expected: {},
-    assess: injected('503', 3),
+    assess: injected('503', 2),
   },
   {
     name: 'destination answers 503 to a burst of upload requests',
@@ -119,12 +120,13 @@ const CASES: readonly FaultCase[] = [
         name: '503',
         methods: ['POST', 'PATCH', 'PUT'],
         path: /\/blobs\/uploads\//,
-        times: 3,
+        // Two: the whole burst may hit one blob's upload, whose retry budget (3 tries) must survive it.
+        times: 2,
         action: { kind: 'status', status: 503 },
       },
     ],
     expected: {},
-    assess: injected('503', 3),
+    assess: injected('503', 2),
   },
   {
     name: 'destination resets an upload after 64 KiB',
@@ -372,11 +374,18 @@ describe('copy engine under faults', () => {
       },
     ]);
     destinationProxy.setRules([]);
-    // Act
-    const outcome = await attemptCopy('faults/abandoned');
-    const atFailure = sourceProxy.stats('slow').matched;
-    await sleep(1500);
-    const afterwards = sourceProxy.stats('slow').matched;
+    // Act: the 404 may end the copy before the slow layer's first GET is even sent (blobs start in
+    // parallel); such a run proves nothing, so it is repeated on a fresh repository, a few times at most.
+    let outcome: unknown;
+    let atFailure = 0;
+    let afterwards = 0;
+    for (let run = 0; run < 5 && atFailure === 0; run++) {
+      const before = sourceProxy.stats('slow').matched;
+      outcome = await attemptCopy(`faults/abandoned-${run}`);
+      atFailure = sourceProxy.stats('slow').matched - before;
+      await sleep(1500);
+      afterwards = sourceProxy.stats('slow').matched - before;
+    }
     // Assess
     assert.ok(outcome instanceof PromoterError && !outcome.retryable, String(outcome));
     assert.ok(atFailure >= 1, 'the rate-limited layer was being read when the copy failed');
