@@ -25,8 +25,13 @@ export interface BuildContext {
   readonly warnings: string[];
   /** Files that declare `vars`, for the final check on `$(VAR)` in images. */
   readonly varsFiles: string[];
-  /** Set once a remote resource, Helm chart or generator plugin was skipped: a patch for a resource
-   * we could not read then becomes a warning instead of an error. */
+}
+
+/** The resources one kustomization accumulates (its components add to the same one). */
+interface Accumulation {
+  readonly resources: Resource[];
+  /** Set when a remote resource, Helm chart or generator plugin below was skipped: a patch for a
+   * resource we could not read then becomes a warning instead of an error. */
   incomplete: boolean;
 }
 
@@ -45,9 +50,9 @@ export async function buildKustomization(
     context.files,
     await findKustomizationFile(context, directory),
   );
-  const accumulated: Resource[] = [];
-  await accumulate(context, kustomization, accumulated, { stack: [...frame.stack, directory] });
-  return accumulated;
+  const accumulation: Accumulation = { resources: [], incomplete: false };
+  await accumulate(context, kustomization, accumulation, { stack: [...frame.stack, directory] });
+  return accumulation.resources;
 }
 
 /** The kustomization file in `directory`; an OverlayError when there is none or more than one. */
@@ -74,12 +79,13 @@ export async function findKustomizationFile(
 async function accumulate(
   context: BuildContext,
   kustomization: Kustomization,
-  accumulated: Resource[],
+  accumulation: Accumulation,
   frame: Frame,
 ): Promise<void> {
   const { file } = kustomization;
+  const accumulated = accumulation.resources;
   context.warnings.push(...kustomization.warnings);
-  if (kustomization.bringsUnreadResources) context.incomplete = true;
+  if (kustomization.bringsUnreadResources) accumulation.incomplete = true;
   if (kustomization.hasVars) context.varsFiles.push(file);
 
   // Resources are independent of each other: read them concurrently, add them in order; when
@@ -89,12 +95,16 @@ async function accumulate(
   );
   for (const [index, outcome] of loaded.entries()) {
     if (outcome.status === 'rejected') throw outcome.reason;
-    appendResources(accumulated, outcome.value, file, kustomization.resources[index]!);
+    if (outcome.value.incomplete) accumulation.incomplete = true;
+    appendResources(accumulated, outcome.value.resources, file, kustomization.resources[index]!);
   }
 
   for (const entry of kustomization.components) {
     const directory = await resolveEntry(context, kustomization, entry, 'component');
-    if (directory === undefined) continue;
+    if (directory === undefined) {
+      accumulation.incomplete = true;
+      continue;
+    }
     const kind = await context.files.kindOf(directory);
     if (kind !== 'directory') {
       throw new OverlayError(
@@ -113,7 +123,7 @@ async function accumulate(
         entry.line,
       );
     }
-    await accumulate(context, component, accumulated, { stack: [...frame.stack, directory] });
+    await accumulate(context, component, accumulation, { stack: [...frame.stack, directory] });
   }
 
   // Generators run after components, before transformers: their ConfigMaps and Secrets take part
@@ -132,17 +142,17 @@ async function accumulate(
   );
   appendResources(accumulated, generated, file, { line: 1 });
   for (const patch of kustomization.patchesStrategicMerge) {
-    await applyPatch(context, kustomization, patch, accumulated, 'strategic');
+    await applyPatch(context, kustomization, patch, accumulation, 'strategic');
   }
   for (const patch of kustomization.patches) {
-    await applyPatch(context, kustomization, patch, accumulated, 'any');
+    await applyPatch(context, kustomization, patch, accumulation, 'any');
   }
   if (kustomization.namespace !== undefined) setNamespace(accumulated, kustomization.namespace);
   addNamePrefixSuffix(accumulated, kustomization.namePrefix, kustomization.nameSuffix);
   addMetadataEntries(accumulated, 'labels', kustomization.labels);
   addMetadataEntries(accumulated, 'annotations', kustomization.annotations);
   for (const patch of kustomization.patchesJson6902) {
-    await applyPatch(context, kustomization, patch, accumulated, 'json');
+    await applyPatch(context, kustomization, patch, accumulation, 'json');
   }
   transformImages(accumulated, kustomization.images);
   for (const replacement of kustomization.replacements) {
@@ -155,9 +165,9 @@ async function loadResourceEntry(
   kustomization: Kustomization,
   entry: Entry,
   frame: Frame,
-): Promise<Resource[]> {
+): Promise<Accumulation> {
   const path = await resolveEntry(context, kustomization, entry, 'resource');
-  if (path === undefined) return [];
+  if (path === undefined) return { resources: [], incomplete: true };
   const kind = await context.files.kindOf(path);
   if (kind === 'file') {
     if (!isWithinDirectory(kustomization.directory, path)) {
@@ -168,7 +178,7 @@ async function loadResourceEntry(
         entry.line,
       );
     }
-    return loadResourceFile(context, path);
+    return { resources: await loadResourceFile(context, path), incomplete: false };
   }
   if (kind === 'directory') {
     checkCycle(frame, path, kustomization.file, entry);
@@ -181,9 +191,9 @@ async function loadResourceEntry(
         entry.line,
       );
     }
-    const resources: Resource[] = [];
-    await accumulate(context, nestedKustomization, resources, { stack: [...frame.stack, path] });
-    return resources;
+    const nestedAccumulation: Accumulation = { resources: [], incomplete: false };
+    await accumulate(context, nestedKustomization, nestedAccumulation, { stack: [...frame.stack, path] });
+    return nestedAccumulation;
   }
   throw new OverlayError(kustomization.file, `resource "${entry.value}" not found (${path})`, entry.line);
 }
@@ -200,7 +210,6 @@ async function resolveEntry(
   what: string,
 ): Promise<string | undefined> {
   if (REMOTE.test(entry.value)) {
-    context.incomplete = true;
     context.warnings.push(
       `${kustomization.file}:${entry.line}: remote ${what} "${entry.value}" is not followed: its images are not listed`,
     );
@@ -349,9 +358,10 @@ async function applyPatch(
   context: BuildContext,
   kustomization: Kustomization,
   entry: PatchEntry,
-  accumulated: Resource[],
+  accumulation: Accumulation,
   expected: 'strategic' | 'json' | 'any',
 ): Promise<void> {
+  const accumulated = accumulation.resources;
   const patch = await loadPatch(context, kustomization, entry, expected);
   const fail = (reason: string): never => {
     throw new OverlayError(patch.file, reason, patch.at.line);
@@ -383,7 +393,7 @@ async function applyPatch(
     if (entry.target === undefined) {
       const id = currentIdOf(document);
       targets = findResourcesById(accumulated, id);
-      if (targets.length === 0 && context.incomplete) {
+      if (targets.length === 0 && accumulation.incomplete) {
         context.warnings.push(
           `${patch.file}:${patch.at.line}: the patch for ${describeId(id)} matches no resource read here ` +
             `(remote resources, Helm charts or generator plugins are not followed): skipped`,

@@ -32,7 +32,7 @@ export async function resolveOverlayImages(
   if ((await files.kindOf(directory)) !== 'directory') {
     throw new OverlayError(directory === '' ? '.' : directory, 'overlay directory not found');
   }
-  const context: BuildContext = { files, warnings: [], varsFiles: [], incomplete: false };
+  const context: BuildContext = { files, warnings: [], varsFiles: [] };
   const resources = await buildKustomization(context, directory);
 
   const found = new Set<string>();

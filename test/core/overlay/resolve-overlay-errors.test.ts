@@ -32,7 +32,8 @@ interface ErrorCase {
   readonly file: string;
   readonly line: number | undefined;
   readonly reason: RegExp;
-  /** False where kustomize itself builds the layout (limits of ours: repository root, 1 MB). */
+  /** False where kubectl kustomize cannot judge: it builds the layout (limits of ours: repository root,
+   * 1 MB) or it would need the network (remote bases). */
   readonly kustomizeFails?: false;
 }
 
@@ -202,6 +203,20 @@ const errorCases: readonly ErrorCase[] = [
     file: 'o/p.yaml',
     line: 1,
     reason: /no resource matches the patch for apps\/v1\/Deployment other/,
+  },
+  {
+    name: 'a patch matching nothing, although a sibling base is remote',
+    files: {
+      'o/kustomization.yaml': 'resources:\n  - ../a\n  - ../b\n',
+      'a/kustomization.yaml': 'resources: [https://github.com/acme/infra//redis?ref=v1]\n',
+      'b/kustomization.yaml': 'resources: [d.yaml]\npatches:\n  - path: p.yaml\n',
+      'b/d.yaml': DEPLOYMENT,
+      'b/p.yaml': 'apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: redis}\n',
+    },
+    file: 'b/p.yaml',
+    line: 1,
+    reason: /no resource matches the patch for apps\/v1\/StatefulSet redis/,
+    kustomizeFails: false,
   },
   {
     name: 'a JSON6902 operation on a missing path',
