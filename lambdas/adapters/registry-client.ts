@@ -91,10 +91,13 @@ export interface PutManifestResult {
 
 export type BlobUploadResult = 'mounted' | 'uploaded';
 
+/** What one client learns about its registry, shared with every view made by withSignal(). */
 interface AuthState {
   credentials?: Promise<RegistryCredentials | undefined>;
   challenge?: Promise<Challenge>;
   readonly tokens: Map<string, Promise<string>>;
+  /** Set once the registry refused a streamed PATCH: known-size blobs then go up in one PUT. */
+  monolithicUploads?: boolean;
 }
 
 type Challenge =
@@ -310,8 +313,10 @@ export class RegistryClient {
 
   /**
    * Puts a blob into `repository`: mounted from `mountFrom` (same registry) when the registry can,
-   * else streamed from `open()`: POST, then one PUT with the bytes (size known) or one PATCH and a
-   * closing PUT (size unknown; ECR answers PATCH with 201 rather than 202, both are fine here).
+   * else streamed from `open()` the way crane does it, against ECR too: POST, one streamed PATCH,
+   * a closing PUT `?digest=` (ECR answers the PATCH with 201 rather than 202; both are fine). A
+   * registry that refuses the PATCH (405, 400...) gets the monolithic form instead, POST then one
+   * PUT carrying the bytes, for this blob and every later one.
    */
   async uploadBlob(
     repository: string,
@@ -331,11 +336,33 @@ export class RegistryClient {
     });
     await started.body?.cancel();
     if (mountFrom !== undefined && started.status === 201) return 'mounted';
-    let location = this.uploadLocation(started, repository);
+    const location = this.uploadLocation(started, repository);
+    const monolithic = descriptor.size >= 0 && this.auth.monolithicUploads === true;
+    try {
+      await this.streamUpload(repository, descriptor, location, open, monolithic ? 'PUT' : 'PATCH', what);
+    } catch (e: unknown) {
+      const refusedPatch =
+        !monolithic &&
+        descriptor.size >= 0 &&
+        e instanceof RegistryRequestError &&
+        e.status !== undefined &&
+        [400, 405, 415, 416, 501].includes(e.status);
+      if (!refusedPatch) throw e;
+      this.auth.monolithicUploads = true;
+      return this.uploadBlob(repository, descriptor, open);
+    }
+    return 'uploaded';
+  }
 
-    // Known size: one PUT carrying the bytes (POST + PUT, what containerd does, ECR included).
-    // Unknown size (schema 1): one streamed PATCH, then a closing PUT (what docker does).
-    const monolithic = descriptor.size >= 0;
+  /** One upload session: the streamed body (PATCH then closing PUT, or one PUT), verified. */
+  private async streamUpload(
+    repository: string,
+    descriptor: Descriptor,
+    location: string,
+    open: () => Promise<Readable>,
+    method: 'PATCH' | 'PUT',
+    what: string,
+  ): Promise<void> {
     const finish = (at: string): string => {
       const url = new URL(at);
       url.searchParams.set('digest', descriptor.digest);
@@ -352,13 +379,13 @@ export class RegistryClient {
         if (e instanceof PromoterError) sourceError = e;
       });
       streamed = await this.send({
-        method: monolithic ? 'PUT' : 'PATCH',
-        url: monolithic ? finish(location) : location,
+        method,
+        url: method === 'PUT' ? finish(location) : location,
         repository,
         scopes: [pushScope(repository)],
         headers: {
           'content-type': 'application/octet-stream',
-          ...(monolithic ? { 'content-length': String(descriptor.size) } : {}),
+          ...(descriptor.size >= 0 ? { 'content-length': String(descriptor.size) } : {}),
         },
         body,
         what,
@@ -372,12 +399,11 @@ export class RegistryClient {
       throw sourceError ?? promoterCause(e) ?? e;
     }
     await streamed.body?.cancel();
-    if (monolithic) return 'uploaded';
-    location = this.uploadLocation(streamed, repository, location);
+    if (method === 'PUT') return;
 
     const closed = await this.send({
       method: 'PUT',
-      url: finish(location),
+      url: finish(this.uploadLocation(streamed, repository, location)),
       repository,
       scopes: [pushScope(repository)],
       headers: { 'content-type': 'application/octet-stream' },
@@ -386,7 +412,6 @@ export class RegistryClient {
       replayable: false,
     });
     await closed.body?.cancel();
-    return 'uploaded';
   }
 
   /**

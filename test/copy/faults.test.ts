@@ -58,6 +58,23 @@ const onTime = (name: string, count: number) => (proxy: FaultProxy) => {
 
 const CASES: readonly FaultCase[] = [
   {
+    // Prepare: a registry without streamed (PATCH) uploads, as some proxies and older registries are.
+    name: 'destination refuses PATCH uploads with 405: blobs go up as one PUT each',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'no-patch',
+        methods: ['PATCH'],
+        path: /\/blobs\/uploads\/./,
+        action: { kind: 'status', status: 405 },
+      },
+    ],
+    expected: {},
+    blobJobs: 1,
+    // One refused PATCH teaches the client; every later blob goes straight to the monolithic PUT.
+    assess: injected('no-patch', 1),
+  },
+  {
     name: 'source resets the connection mid-blob, twice',
     side: 'source',
     rules: (image) => [
