@@ -107,6 +107,8 @@ export interface CopyResult {
   readonly blobs: CopyCounts & { readonly mounted: number; readonly bytes: number };
   /** Referrer manifests and cosign tags copied (not counting ones already there). */
   readonly referrers: number;
+  /** Wall time of the whole copy, verification included. */
+  readonly durationMs: number;
 }
 
 /** Copies `source` to `destination` and verifies it. Throws RegistryError (retryable or not). */
@@ -164,8 +166,10 @@ class ImageCopy {
   }
 
   async run(): Promise<CopyResult> {
+    const started = performance.now();
     try {
-      return await this.copy();
+      const result = await this.copy();
+      return { ...result, durationMs: Math.round(performance.now() - started) };
     } catch (e: unknown) {
       this.abort.abort(e);
       // Tasks settle quickly once aborted (requests cancelled, waits cut short).
@@ -183,7 +187,7 @@ class ImageCopy {
     return task;
   }
 
-  private async copy(): Promise<CopyResult> {
+  private async copy(): Promise<Omit<CopyResult, 'durationMs'>> {
     const { source, destination } = this.options;
     const tag = destinationTag(source, destination);
     // The source manifest and the destination tag at once: a no-op copy is two round trips.

@@ -52,7 +52,7 @@ describe('image-promoter copy', () => {
     await Promise.all([src?.stop(), dst?.stop(), rm(workDir, { recursive: true, force: true })]);
   });
 
-  it('copies with --src-creds/--dest-creds and prints what it did', async () => {
+  it('copies with the documented flags (--src-creds --dst-creds --insecure --jobs) and prints what it did', async () => {
     // Prepare
     const pushed = await pushRandomImage(`${src.host}/cli/app:1.0`, src);
 
@@ -62,8 +62,14 @@ describe('image-promoter copy', () => {
       `${dst.host}/cli/app`,
       '--src-creds',
       srcCreds,
-      '--dest-creds',
+      '--dst-creds',
       dstCreds,
+      '--insecure',
+      src.host,
+      '--insecure',
+      dst.host,
+      '--jobs',
+      '2',
     ]);
 
     // Assess
@@ -90,6 +96,24 @@ describe('image-promoter copy', () => {
     assert.equal(body['digest'], pushed.digest);
     assert.equal(body['destination'], `${dst.host}/cli/json:2@${pushed.digest}`);
     assert.equal(body['alreadyPresent'], false);
+    const { config, layers } = pushed.manifest;
+    assert.deepEqual(
+      {
+        manifests: body['manifests'],
+        blobsCopied: body['blobsCopied'],
+        blobsSkipped: body['blobsSkipped'],
+        bytesCopied: body['bytesCopied'],
+        referrers: body['referrers'],
+      },
+      {
+        manifests: 1,
+        blobsCopied: 1 + layers.length,
+        blobsSkipped: 0,
+        bytesCopied: config.size + layers.reduce((sum, layer) => sum + layer.size, 0),
+        referrers: 0,
+      },
+    );
+    assert.equal(typeof body['durationMs'], 'number');
   });
 
   it('takes credentials from the docker config file and reaches registries through --endpoint', async () => {
@@ -197,6 +221,11 @@ describe('image-promoter copy', () => {
     { args: ['a:1'], message: /expected SOURCE and DESTINATION, got 1/ },
     { args: ['a:1', 'b:1', '--blob-jobs', '0'], message: /--blob-jobs 0: expected a whole number/ },
     { args: ['a:1', 'b:1', '--endpoint', 'nohost'], message: /--endpoint nohost: expected HOST=/ },
+    {
+      args: ['a:1', 'b:1', '--insecure', 'http://reg:5000'],
+      message: /--insecure http:\/\/reg:5000: expected HOST\[:PORT\]/,
+    },
+    { args: ['a:1', 'b:1', '--jobs', 'many'], message: /--jobs many: expected a whole number/ },
     { args: ['a:1', 'b:1', '--frobnicate'], message: /Unknown option '--frobnicate'/ },
     { args: ['a:1', 'b:1', '--src-creds', 'no-colon-secret'], message: /must be USER:PASSWORD/ },
     { args: ['Bad:1', 'b:1'], message: /invalid image reference "Bad:1"/ },

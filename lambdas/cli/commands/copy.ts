@@ -29,11 +29,14 @@ options:
   --overwrite              move DESTINATION's tag when it points at another digest
                            (default: refuse with TAG_CONFLICT)
   --no-referrers           copy the image only, not its signatures/attestations/SBOMs
-  --blob-jobs N            blobs copied at once (default 8, or copy.blobJobs of --config)
+  --jobs N                 blobs copied at once (default 8, or copy.blobJobs of --config);
+                           --blob-jobs is the same
   --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
   --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config,
                            else for ECR hosts a token from the AWS credentials in the environment)
-  --dest-creds USER:PASS   destination credentials (default: $${DESTINATION_CREDS_ENV}, then the same)
+  --dst-creds USER:PASS    destination credentials (default: $${DESTINATION_CREDS_ENV}, then the same);
+                           --dest-creds is the same
+  --insecure HOST:PORT     talk plain HTTP to that registry (repeatable)
   --endpoint HOST=URL      reach registry HOST at URL (repeatable), e.g. a local registry
   --config FILE            image-promoter.yaml: copy defaults and registryEndpoints
   --json                   print the result as one JSON object
@@ -112,10 +115,13 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
       options: {
         overwrite: { type: 'boolean', default: false },
         'no-referrers': { type: 'boolean', default: false },
+        jobs: { type: 'string' },
         'blob-jobs': { type: 'string' },
         'image-jobs': { type: 'string' },
         'src-creds': { type: 'string' },
+        'dst-creds': { type: 'string' },
         'dest-creds': { type: 'string' },
+        insecure: { type: 'string', multiple: true },
         endpoint: { type: 'string', multiple: true },
         config: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -129,6 +135,12 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     throw new UsageError(`expected SOURCE and DESTINATION, got ${positionals.length} argument(s)`);
   }
   const endpoints: Record<string, string> = {};
+  for (const host of (values['insecure'] as string[] | undefined) ?? []) {
+    if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:]+\](?::\d{1,5})?$/.test(host)) {
+      throw new UsageError(`--insecure ${host}: expected HOST[:PORT], as in the image reference`);
+    }
+    endpoints[host] = `http://${host}`;
+  }
   for (const item of (values['endpoint'] as string[] | undefined) ?? []) {
     const eq = item.indexOf('=');
     const url = eq === -1 ? '' : item.slice(eq + 1);
@@ -142,10 +154,14 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     destination: positionals[1]!,
     overwrite: values['overwrite'] === true,
     referrers: values['no-referrers'] !== true,
-    blobJobs: jobs(values['blob-jobs'], '--blob-jobs', 64),
+    blobJobs: jobs(
+      values['jobs'] ?? values['blob-jobs'],
+      values['jobs'] === undefined ? '--blob-jobs' : '--jobs',
+      64,
+    ),
     imageJobs: jobs(values['image-jobs'], '--image-jobs', 32),
     sourceCreds: values['src-creds'] as string | undefined,
-    destinationCreds: values['dest-creds'] as string | undefined,
+    destinationCreds: (values['dst-creds'] ?? values['dest-creds']) as string | undefined,
     endpoints,
     config: values['config'] as string | undefined,
     json: values['json'] === true,
@@ -182,9 +198,14 @@ function toJson(result: CopyResult): Record<string, unknown> {
     digest: result.digest,
     mediaType: result.mediaType,
     alreadyPresent: result.alreadyPresent,
-    manifests: result.manifests,
-    blobs: result.blobs,
+    manifests: result.manifests.copied + result.manifests.skipped,
+    manifestsCopied: result.manifests.copied,
+    blobsCopied: result.blobs.copied,
+    blobsMounted: result.blobs.mounted,
+    blobsSkipped: result.blobs.skipped,
+    bytesCopied: result.blobs.bytes,
     referrers: result.referrers,
+    durationMs: result.durationMs,
   };
 }
 
