@@ -21,6 +21,7 @@ import {
   UsageError,
   type RegistryErrorDetails,
 } from '../core/errors';
+import { createLimiter, type Limiter } from '../core/limiter';
 import { formatImageRef, withDigest, withTag, type ImageRef } from '../core/image-ref';
 import {
   ManifestFormatError,
@@ -478,22 +479,4 @@ class ImageCopy {
   private emit(event: CopyEvent): void {
     this.options.onEvent?.(event);
   }
-}
-
-type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
-
-/** At most `limit` tasks running at once; the rest wait in order. */
-export function createLimiter(limit: number): Limiter {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }

@@ -23,7 +23,8 @@ import {
   type ImageSuccess,
   type PromotionDecision,
 } from '../core/promotion-summary';
-import { copyImage, createLimiter, type CopyResult } from '../copy/copy-image';
+import { copyImage, type CopyResult } from '../copy/copy-image';
+import { createLimiter } from '../core/limiter';
 import type { RegistryAccess } from './registry-access';
 
 export interface WorkerDependencies {

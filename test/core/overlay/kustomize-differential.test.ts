@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
+import { createLimiter } from '../../../lambdas/core/limiter';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, '../../fixtures/overlays');
@@ -43,22 +44,6 @@ function loadCases(): Case[] {
       return overlays.map((overlay) => ({ name: `${entry.name} (${overlay})`, root, overlay, spec }));
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-/** Runs at most `limit` tasks at once. */
-function limiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    while (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 /** The same rule the resolver implements, applied to kustomize's output: `image` strings of any
@@ -94,7 +79,7 @@ function scanImageLines(text: string): Set<string> {
   return found;
 }
 
-const limit = limiter(KUSTOMIZE_CONCURRENCY);
+const limit = createLimiter(KUSTOMIZE_CONCURRENCY);
 const cases = loadCases();
 // Start every oracle run at once (a few at a time); each test awaits its own.
 const oracle = new Map(

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
+import { createLimiter } from '../../../lambdas/core/limiter';
 
 const run = promisify(execFile);
 const SEEDS = Array.from({ length: 24 }, (_, i) => 7001 + i);
@@ -296,18 +297,7 @@ type Outcome = { readonly images: readonly string[] } | { readonly error: string
 const scratch = mkdtemp(join(tmpdir(), 'overlay-random-'));
 after(async () => rm(await scratch, { recursive: true, force: true }));
 
-let active = 0;
-const waiting: (() => void)[] = [];
-async function limited<T>(task: () => Promise<T>): Promise<T> {
-  while (active >= CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
-  active++;
-  try {
-    return await task();
-  } finally {
-    active--;
-    waiting.shift()?.();
-  }
-}
+const limited = createLimiter(CONCURRENCY);
 
 const layouts = new Map(
   SEEDS.map((seed) => [
