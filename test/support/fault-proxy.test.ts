@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { startFaultProxy, type FaultProxy, type FaultRule } from './fault-proxy';
+import { startFaultProxy, type FaultProxy, type FaultRule, type ProxiedRequest } from './fault-proxy';
 import { inspectRaw, pushRandomImage, sha256 } from './images';
 import { startRegistry, type RegistryServer } from './registry-server';
 
@@ -215,6 +215,68 @@ describe('fault proxy', () => {
     assert.equal(proxy.stats('cut-upload').injected, 1);
     const [cut] = proxy.requests().filter((r) => r.fault === 'cut-upload');
     assert.ok((cut?.requestBytes ?? 0) >= 64 * 1024);
+  });
+
+  // A throttle's correctness check, not a speed target: a capped body cannot arrive sooner than
+  // its size allows (lower bound only; a loaded machine may always be slower).
+  const MB = 1_000_000;
+  const capCases: readonly {
+    readonly name: string;
+    readonly bytesPerSecond: number;
+    readonly transfer: (blob: Buffer) => Promise<ProxiedRequest | undefined>;
+    readonly bytesOf: (request: ProxiedRequest) => number;
+  }[] = [
+    {
+      name: 'a response body (blob GET)',
+      bytesPerSecond: 4 * MB,
+      transfer: async (blob) => {
+        assert.equal(await uploadBlob(registry.url, 'proxy/test', blob), 201);
+        const { status, body } = await readAll(`${proxy.url}/v2/proxy/test/blobs/${sha256(blob)}`);
+        assert.equal(status, 200);
+        assert.ok(body.equals(blob), 'the body arrives intact');
+        return proxy.requests().find((r) => r.method === 'GET');
+      },
+      bytesOf: (request) => request.responseBytes,
+    },
+    {
+      name: 'a request body (monolithic blob PUT)',
+      bytesPerSecond: 4 * MB,
+      transfer: async (blob) => {
+        assert.equal(await uploadBlob(proxy.url, 'proxy/test', blob), 201);
+        const stored = await readAll(`${registry.url}/v2/proxy/test/blobs/${sha256(blob)}`);
+        assert.ok(stored.body.equals(blob), 'the registry stored the body intact');
+        return proxy.requests().find((r) => r.method === 'PUT');
+      },
+      bytesOf: (request) => request.requestBytes,
+    },
+  ];
+  for (const c of capCases) {
+    it(`caps ${c.name} at the set bandwidth`, async () => {
+      // Prepare
+      const blob = randomBytes(2 * MB);
+      proxy.setRules([]);
+      proxy.setBandwidth(c.bytesPerSecond);
+      try {
+        // Act
+        const request = await c.transfer(blob);
+        // Assess: 2 MB at 4 MB/s is 0.5 s; the throttle allows a 50 ms burst.
+        assert.ok(request !== undefined, 'the proxy logged the transfer');
+        assert.equal(c.bytesOf(request), blob.length);
+        const floorMs = (blob.length / c.bytesPerSecond) * 1000 - 100;
+        assert.ok(
+          request.ms >= floorMs,
+          `${blob.length} bytes took ${request.ms} ms, expected >= ${floorMs} ms`,
+        );
+      } finally {
+        proxy.setBandwidth(undefined);
+      }
+    });
+  }
+
+  it('refuses a bandwidth that is not a positive number', () => {
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => proxy.setBandwidth(bad), /positive number/, String(bad));
+    }
   });
 
   it('refuses to forward anywhere but loopback', async () => {

@@ -4,6 +4,10 @@
 // 429 with Retry-After, 5xx bursts, lost responses, corrupted bytes. Every rule counts what it
 // matched and injected, so tests assert that a fault really happened — and, for Retry-After, how
 // many retries came back before the announced time ("early"): a count, never a timing assertion.
+// Optionally it also caps each request's bandwidth, both ways (`bytesPerSecond`): a model of a
+// network where every HTTP request is one TCP stream with its own throughput ceiling (ECR and S3
+// across accounts), for the worker benchmark. Paced in small slices, with backpressure; it never
+// holds more than one chunk of a body.
 // Test support only: it must never listen on or forward to anything but 127.0.0.1.
 import {
   Agent,
@@ -14,6 +18,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { Socket } from 'node:net';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** What to do to a request a rule selected. */
 export type FaultAction =
@@ -83,6 +88,12 @@ export interface FaultProxy {
   stats(name: string): RuleStats;
   /** Every completed request since the last setRules(), in completion order. */
   requests(): readonly ProxiedRequest[];
+  /**
+   * Caps every request that arrives from now on at `bytesPerSecond` for its request body and,
+   * separately, for its response body (one budget per body, as one TCP stream has; requests in
+   * flight keep the cap they started with). `undefined`: no cap (the default).
+   */
+  setBandwidth(bytesPerSecond: number | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -90,6 +101,8 @@ export interface FaultProxyOptions {
   /** Where to forward: `http://127.0.0.1:PORT` (loopback only). */
   readonly upstream: string;
   readonly rules?: readonly FaultRule[];
+  /** Per-request bandwidth cap, each way; see FaultProxy.setBandwidth. */
+  readonly bytesPerSecond?: number;
 }
 
 // Timers may fire a millisecond or two early; a retry this close to the deadline honoured it.
@@ -107,6 +120,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     throw new Error(`fault proxy forwards to http://127.0.0.1 only, not ${options.upstream}`);
   }
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let bytesPerSecond: number | undefined;
+  const setBandwidth = (next: number | undefined): void => {
+    if (next !== undefined && !(Number.isFinite(next) && next > 0)) {
+      throw new Error(`fault proxy: bandwidth must be a positive number of bytes per second, not ${next}`);
+    }
+    bytesPerSecond = next;
+  };
+  setBandwidth(options.bytesPerSecond);
   let rules: readonly FaultRule[] = [];
   let stats = new Map<string, MutableStats>();
   let log: ProxiedRequest[] = [];
@@ -148,6 +169,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
 
     const entry = { method, url, status: undefined as number | undefined, requestBytes: 0, responseBytes: 0 };
+    // One budget per body and direction, fixed when the request arrives.
+    const rate = bytesPerSecond;
+    const throttles: Transform[] = [];
+    const pace = (body: Readable): Readable => {
+      if (rate === undefined) return body;
+      const throttle = createThrottle(rate);
+      throttles.push(throttle);
+      return body.pipe(throttle);
+    };
+    res.once('close', () => {
+      for (const throttle of throttles) throttle.destroy();
+    });
     const arrivedAt = Date.now();
     let logged = false;
     const record = (): void => {
@@ -193,9 +226,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (!res.writableFinished) outgoing.destroy();
     });
 
+    const requestBody = pace(req);
     if (action?.kind === 'reset-request') {
       let sent = 0;
-      req.on('data', (chunk: Buffer) => {
+      requestBody.on('data', (chunk: Buffer) => {
         if (sent >= action.afterBytes) return;
         const room = action.afterBytes - sent;
         const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
@@ -203,13 +237,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         outgoing.write(piece);
         if (sent >= action.afterBytes) dropBoth();
       });
-      req.once('end', () => {
+      requestBody.once('end', () => {
         // Shorter than afterBytes: reset once the whole body went through, before any answer.
         if (sent < action.afterBytes) dropBoth();
       });
       return;
     }
-    req.pipe(outgoing);
+    requestBody.pipe(outgoing);
 
     outgoing.once('response', (answer: IncomingMessage) => {
       if (action?.kind === 'status') {
@@ -223,8 +257,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
       entry.status = answer.statusCode ?? 502;
       res.writeHead(entry.status, answer.rawHeaders);
+      const body = pace(answer);
       let offset = 0;
-      answer.on('data', (chunk: Buffer) => {
+      body.on('data', (chunk: Buffer) => {
         let piece = chunk;
         if (
           action?.kind === 'corrupt-response' &&
@@ -239,6 +274,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           offset += head.length;
           entry.responseBytes += head.length;
           answer.destroy();
+          if (body !== answer) body.destroy();
           res.write(head, () => destroySocket(res.socket));
           // If the write never completes, the socket still goes.
           setImmediate(() => destroySocket(res.socket));
@@ -247,11 +283,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         offset += piece.length;
         entry.responseBytes += piece.length;
         if (!res.write(piece)) {
-          answer.pause();
-          res.once('drain', () => answer.resume());
+          body.pause();
+          res.once('drain', () => body.resume());
         }
       });
-      answer.once('end', () => {
+      body.once('end', () => {
         if (action?.kind === 'reset-response' && offset < action.afterBytes) destroySocket(res.socket);
         else res.end();
       });
@@ -284,12 +320,58 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return { ...counters };
     },
     requests: () => [...log],
+    setBandwidth,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();
     },
   };
+}
+
+// A body slice is at most this long, so the pace is smooth even at a few hundred kB/s.
+const MAX_SLICE_BYTES = 16 * 1024;
+// A stream that fell behind its budget (a late timer, a busy event loop, a slow reader) may catch
+// up by at most this much time's worth of bytes in one go: a small burst, never a flood.
+const MAX_BURST_MS = 50;
+
+/**
+ * Passes bytes through at no more than `bytesPerSecond` on average: each slice goes when the
+ * stream's budget allows, else after a timer. The next chunk is not taken until this one is out,
+ * so backpressure reaches the writer and no more than one chunk is ever held.
+ */
+function createThrottle(bytesPerSecond: number): Transform {
+  const slice = Math.max(1024, Math.min(MAX_SLICE_BYTES, Math.floor(bytesPerSecond / 100)));
+  // The time by which every byte sent so far is paid for; a slice may go once it is not ahead of now.
+  let paidUntil = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+      let offset = 0;
+      const sendSlices = (): void => {
+        timer = undefined;
+        if (this.destroyed) return;
+        while (offset < chunk.length) {
+          const now = performance.now();
+          paidUntil = Math.max(paidUntil, now - MAX_BURST_MS);
+          if (paidUntil > now) {
+            timer = setTimeout(sendSlices, paidUntil - now);
+            return;
+          }
+          const piece = chunk.subarray(offset, offset + slice);
+          offset += piece.length;
+          paidUntil += (piece.length / bytesPerSecond) * 1000;
+          this.push(piece);
+        }
+        done();
+      };
+      sendSlices();
+    },
+    destroy(error: Error | null, callback: (error: Error | null) => void): void {
+      if (timer !== undefined) clearTimeout(timer);
+      callback(error);
+    },
+  });
 }
 
 function destroySocket(socket: Socket | null): void {
