@@ -2,9 +2,15 @@
 // app. Parsing is pure: callers read the file; this module turns text into a validated, readonly
 // Config or a ConfigError naming the key path and the reason.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import * as z from 'zod';
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
 import { ConfigError } from './errors';
 import { parseEcrRegistry } from './image-ref';
+
+// zod/mini: the functional API (~36 KB of the webhook bundle with the English locale, against ~97 KB
+// for the method-chaining one). It sets no locale: what `describeIssue` leaves generic gets zod's
+// English message, as the method-chaining build gave.
+const englishMessages = en().localeError;
 
 const REGISTRY_HOST =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$/;
@@ -12,76 +18,76 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 const registryHost = z
   .string()
-  .regex(REGISTRY_HOST, 'must be a registry host name such as 111111111111.dkr.ecr.us-east-1.amazonaws.com');
+  .check(
+    z.regex(
+      REGISTRY_HOST,
+      'must be a registry host name such as 111111111111.dkr.ecr.us-east-1.amazonaws.com',
+    ),
+  );
 
-const environmentSchema = z
-  .object({
-    name: z
-      .string()
-      .regex(
+const environmentSchema = z.strictObject({
+  name: z
+    .string()
+    .check(
+      z.regex(
         /^[a-z0-9][a-z0-9-]{0,31}$/,
         'must be 1-32 lowercase letters, digits or dashes, starting with a letter or digit',
       ),
-    overlay: z
-      .string()
-      .min(1)
-      .refine(
-        (p) => !p.startsWith('/') && !p.split('/').includes('..'),
-        'must be a path inside the repository, relative to its root (no leading /, no ..)',
-      )
-      .transform(normalizeRepositoryPath)
-      .refine((p) => p !== '', 'must name a directory below the repository root'),
-    source: z
-      .object({
-        registry: registryHost,
-        roleArn: z
-          .string()
-          .regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)')
-          .optional(),
-        externalId: z.string().min(2).max(1224).optional(),
-      })
-      .strict(),
-    destination: z
-      .object({
-        registry: registryHost,
-        createRepositories: z.boolean().default(false),
-      })
-      .strict(),
-    repositories: z.array(z.string().min(1)).min(1).optional(),
-  })
-  .strict();
+    ),
+  overlay: z
+    .pipe(
+      z.string().check(
+        z.minLength(1),
+        z.refine(
+          (p) => !p.startsWith('/') && !p.split('/').includes('..'),
+          'must be a path inside the repository, relative to its root (no leading /, no ..)',
+        ),
+      ),
+      z.transform(normalizeRepositoryPath),
+    )
+    .check(z.refine((p) => p !== '', 'must name a directory below the repository root')),
+  source: z.strictObject({
+    registry: registryHost,
+    roleArn: z.optional(
+      z.string().check(z.regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)')),
+    ),
+    externalId: z.optional(z.string().check(z.minLength(2), z.maxLength(1224))),
+  }),
+  destination: z.strictObject({
+    registry: registryHost,
+    createRepositories: z._default(z.boolean(), false),
+  }),
+  repositories: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+});
 
-const configSchema = z
-  .object({
-    github: z
-      .object({
-        repository: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name'),
-        branches: z.array(z.string().min(1)).min(1).default(['main']),
-        apiUrl: z.url().optional(),
-      })
-      .strict(),
-    environments: z.array(environmentSchema).min(1),
-    registryEndpoints: z
-      .record(registryHost, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }))
-      .default({}),
-    copy: z
-      .object({
-        blobJobs: z.number().int().min(1).max(64).default(8),
-        imageJobs: z.number().int().min(1).max(32).default(4),
-        referrers: z.boolean().default(true),
-        overwrite: z.boolean().default(false),
-      })
-      .strict()
-      .default({ blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false }),
-    worker: z
-      .object({
-        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
-        dashboardUrl: z.url().optional(),
-      })
-      .strict()
-      .default({ maxReceiveCount: 5 }),
-  })
-  .strict();
+const configSchema = z.strictObject({
+  github: z.strictObject({
+    repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name')),
+    branches: z._default(z.array(z.string().check(z.minLength(1))).check(z.minLength(1)), ['main']),
+    apiUrl: z.optional(z.url()),
+  }),
+  environments: z.array(environmentSchema).check(z.minLength(1)),
+  registryEndpoints: z._default(
+    z.record(registryHost, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })),
+    {},
+  ),
+  copy: z._default(
+    z.strictObject({
+      blobJobs: z._default(z.number().check(z.int(), z.gte(1), z.lte(64)), 8),
+      imageJobs: z._default(z.number().check(z.int(), z.gte(1), z.lte(32)), 4),
+      referrers: z._default(z.boolean(), true),
+      overwrite: z._default(z.boolean(), false),
+    }),
+    { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false },
+  ),
+  worker: z._default(
+    z.strictObject({
+      maxReceiveCount: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 5),
+      dashboardUrl: z.optional(z.url()),
+    }),
+    { maxReceiveCount: 5 },
+  ),
+});
 
 type Deep<T> = T extends readonly (infer U)[]
   ? readonly Deep<U>[]
@@ -121,7 +127,9 @@ function validateValue(value: unknown, file: string, locate: (path: KeyPath) => 
   if (value === null || value === undefined) {
     fail([], 'the document is empty: expected a mapping with the keys github and environments');
   }
-  const result = configSchema.safeParse(value, { error: describeIssue });
+  const result = configSchema.safeParse(value, {
+    error: (issue) => describeIssue(issue) ?? englishMessages(issue),
+  });
   if (!result.success) {
     // A misspelt key also makes the right one missing: the unknown key is the message that helps.
     const issue = result.error.issues.find((i) => i.code === 'unrecognized_keys') ?? result.error.issues[0]!;
@@ -160,7 +168,7 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       if (issue.input === undefined) return 'is required';
       return `must be ${describeType(issue.expected)}, not ${describeValue(issue.input)}`;
     case 'unrecognized_keys': {
-      const known = issue.inst instanceof z.ZodObject ? Object.keys(issue.inst.shape) : [];
+      const known = issue.inst instanceof z.ZodMiniObject ? Object.keys(issue.inst.shape) : [];
       const unknown = issue.keys.map((key) => `"${key}"`).join(', ');
       return `unknown key${issue.keys.length === 1 ? '' : 's'} ${unknown}${
         known.length === 0 ? '' : ` (expected one of: ${known.join(', ')})`

@@ -2,7 +2,8 @@
 // is not a push to a configured branch of the configured repository, or plan the push between
 // `before` and `after`. Pure: callers verify the signature first and pass the clock's time in; this
 // module never sees a secret and never decides anything from unverified bytes.
-import * as z from 'zod';
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
 import { globToRegExp, type Config } from './config';
 import { oneLine } from './errors';
 import { NULL_SHA } from './file-source';
@@ -32,19 +33,22 @@ export type DeliveryDecision =
   | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'plan'; readonly push: PushToPlan };
 
+// zod/mini sets no locale: reasons zod phrases itself are in its English, as before.
+const englishMessages = en().localeError;
+
 const pushSchema = z.object({
-  ref: z.string().min(1).max(1024),
-  before: z.string().regex(SHA, 'must be a 40-character commit SHA'),
-  after: z.string().regex(SHA, 'must be a 40-character commit SHA'),
-  deleted: z.boolean().optional(),
+  ref: z.string().check(z.minLength(1), z.maxLength(1024)),
+  before: z.string().check(z.regex(SHA, 'must be a 40-character commit SHA')),
+  after: z.string().check(z.regex(SHA, 'must be a 40-character commit SHA')),
+  deleted: z.optional(z.boolean()),
   repository: z.object({
-    full_name: z.string().min(1),
+    full_name: z.string().check(z.minLength(1)),
     // Push payloads carry epoch seconds here; other events an ISO string.
-    pushed_at: z.union([z.number(), z.string(), z.null()]).optional(),
+    pushed_at: z.optional(z.union([z.number(), z.string(), z.null()])),
   }),
-  pusher: z.object({ name: z.string().max(256).optional() }).optional(),
-  sender: z.object({ login: z.string().max(256).optional() }).optional(),
-  head_commit: z.object({ timestamp: z.string().optional() }).nullable().optional(),
+  pusher: z.optional(z.object({ name: z.optional(z.string().check(z.maxLength(256))) })),
+  sender: z.optional(z.object({ login: z.optional(z.string().check(z.maxLength(256))) })),
+  head_commit: z.optional(z.nullable(z.object({ timestamp: z.optional(z.string()) }))),
 });
 
 /** Decides what to do with a delivery whose signature was verified. `payload` is the parsed body. */
@@ -56,7 +60,7 @@ export function classifyDelivery(
 ): DeliveryDecision {
   if (event === 'ping') return { kind: 'ping' };
   if (event !== 'push') return { kind: 'ignore', reason: `event "${event}" is not handled (only push)` };
-  const parsed = pushSchema.safeParse(payload);
+  const parsed = pushSchema.safeParse(payload, { error: englishMessages });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
