@@ -7,13 +7,13 @@
 // init <= 150 ms) and writes them to bench/results/. Never calls AWS: every endpoint points at a
 // closed loopback port.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { NODE_OPTIONS, PROJECT_ROOT, type LambdaName } from '../infra/constructs/lambda-bundling';
-import { assetDirOf, lambdaEnvironmentOf, synthesizeApp } from '../test/infra/synth-app';
+import { assetDirOf, lambdaEnvironmentOf, scratchDirectory, synthesizeApp } from '../test/infra/synth-app';
 
 const KB = 1000;
 const TARGET_KB: Readonly<Record<LambdaName, number>> = { webhook: 400, worker: 600 };
@@ -111,7 +111,7 @@ function formatRow(m: Measured, baseline: Measured): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
   const runs = Number(values.runs);
-  const scratch = mkdtempSync(join(PROJECT_ROOT, '.tmp', 'bench-bundle-'));
+  const scratch = scratchDirectory('bench-bundle-');
   try {
     const configText = readFileSync(join(PROJECT_ROOT, 'image-promoter.example.yaml'), 'utf8');
     const started = performance.now();

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PROJECT_ROOT } from '../../infra/constructs/lambda-bundling';
-import { offlineEnvironment } from './synth-app';
+import { offlineEnvironment, scratchDirectory } from './synth-app';
 
 // infra/app.ts as the CDK CLI runs it (context in CDK_CONTEXT_JSON, output in CDK_OUTDIR), for
 // configs it must refuse before synthesizing anything: one line, exit 1.
 let dir: string;
 before(() => {
-  dir = mkdtempSync(join(PROJECT_ROOT, '.tmp', 'cdk-app-'));
+  dir = scratchDirectory('cdk-app-');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

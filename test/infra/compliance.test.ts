@@ -4,7 +4,7 @@
 // bundles are ESM files that load in node.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
@@ -19,6 +19,7 @@ import {
   offlineEnvironment,
   synthesizeApp,
   type SynthesizedApp,
+  scratchDirectory,
 } from './synth-app';
 
 // Every shape that changes IAM: allowlists with * and **, none at all, repository creation, a named
@@ -94,7 +95,7 @@ let cli: ProcessResult;
 let synth: SynthesizedApp;
 
 before(async () => {
-  cliOutdir = mkdtempSync(join(PROJECT_ROOT, '.tmp', 'cdk-cli-'));
+  cliOutdir = scratchDirectory('cdk-cli-');
   // A fresh clone: no -c config (the example config), no credentials, bundling with local esbuild.
   // The CLI runs in a child process while this one synthesizes the richer config.
   const cliRun = run(

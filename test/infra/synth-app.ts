@@ -36,10 +36,16 @@ export function readCdkJsonContext(): Record<string, unknown> {
   return cdkJson.context ?? {};
 }
 
-export function synthesizeApp(configText: string, options: SynthOptions = {}): SynthesizedApp {
+/** A fresh directory under .tmp/ inside the project (so bundles resolve the project's node_modules);
+ * .tmp/ is git-ignored, hence absent from a fresh clone and created here. */
+export function scratchDirectory(prefix: string): string {
   const base = join(PROJECT_ROOT, '.tmp');
   mkdirSync(base, { recursive: true });
-  const outdir = mkdtempSync(join(base, 'cdk-test-'));
+  return mkdtempSync(join(base, prefix));
+}
+
+export function synthesizeApp(configText: string, options: SynthOptions = {}): SynthesizedApp {
+  const outdir = scratchDirectory('cdk-test-');
   const context: Record<string, unknown> = { ...readCdkJsonContext() };
   if (options.bundle !== true) context['aws:cdk:bundling-stacks'] = [];
   const app = new App({ outdir, context });
