@@ -6,7 +6,7 @@
 // It never rewrites a manifest, never moves a tag that points elsewhere unless told to, and never
 // talks HTTP itself: every registry call goes through a RegistryApi (lambdas/adapters/registry-client).
 import { setMaxListeners } from 'node:events';
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type {
   BlobUploadResult,
   FetchedManifest,
@@ -82,13 +82,24 @@ export interface CopyImageOptions {
 
 export type CopyAction = 'copied' | 'mounted' | 'skipped';
 
-export interface CopyEvent {
-  readonly type: 'blob' | 'manifest' | 'referrer';
-  readonly digest: string;
-  readonly action: CopyAction;
-  /** Bytes moved (blobs that were copied). */
-  readonly bytes?: number;
-}
+export type CopyEvent =
+  | {
+      readonly type: 'blob' | 'manifest' | 'referrer';
+      readonly digest: string;
+      readonly action: CopyAction;
+      /** Bytes moved (blobs that were copied). */
+      readonly bytes?: number;
+    }
+  | {
+      /** Bytes of one blob streamed so far (every MiB or so, and at its end): for progress displays. */
+      readonly type: 'progress';
+      readonly digest: string;
+      readonly bytes: number;
+      readonly size: number;
+    };
+
+/** How often a blob in flight reports progress. */
+const PROGRESS_STEP_BYTES = 1 << 20;
 
 export interface CopyCounts {
   readonly copied: number;
@@ -331,7 +342,7 @@ class ImageCopy {
           // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
           // connection, corrupted bytes) the whole blob is read from the source again.
           const result = await this.dst.retry(() =>
-            this.dst.uploadBlob(this.dstRepo, blob, () => this.src.openBlob(this.srcRepo, blob), mountFrom),
+            this.dst.uploadBlob(this.dstRepo, blob, () => this.openCounted(blob), mountFrom),
           );
           if (result === 'mounted') {
             this.counts.blobsMounted++;
@@ -474,6 +485,32 @@ class ImageCopy {
 
   private details(api: RegistryApi, repository: string): RegistryErrorDetails {
     return { registry: api.registry, repository };
+  }
+
+  /** The source blob, reporting `progress` events on the way when someone listens. Errors pass through
+   * unchanged (pipeline destroys the counter with the source's own error, and the other way round). */
+  private async openCounted(blob: Descriptor): Promise<Readable> {
+    const source = await this.src.openBlob(this.srcRepo, blob);
+    if (this.options.onEvent === undefined) return source;
+    let bytes = 0;
+    let reported = 0;
+    const report = (): void => {
+      reported = bytes;
+      this.emit({ type: 'progress', digest: blob.digest, bytes, size: blob.size });
+    };
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done): void {
+        bytes += chunk.length;
+        if (bytes - reported >= PROGRESS_STEP_BYTES) report();
+        done(null, chunk);
+      },
+      flush(done): void {
+        if (bytes !== reported) report();
+        done();
+      },
+    });
+    pipeline(source, counter, () => undefined);
+    return counter;
   }
 
   private emit(event: CopyEvent): void {

@@ -21,9 +21,14 @@ interface CliRun {
   readonly stderr: string;
 }
 
-async function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+async function cli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { readonly tty?: boolean } = {},
+): Promise<CliRun> {
   const stdout = new PassThrough();
-  const stderr = new PassThrough();
+  const stderr: PassThrough & { isTTY?: boolean } = new PassThrough();
+  if (options.tty === true) stderr.isTTY = true;
   let out = '';
   let err = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -78,6 +83,24 @@ describe('image-promoter copy', () => {
     assert.match(result.stdout, new RegExp(`^copied: .*-> ${dst.host}/cli/app:1.0@${pushed.digest}$`, 'm'));
     assert.match(result.stdout, /blobs: 3 copied/);
     assert.equal(result.stderr, '');
+  });
+
+  it('draws a progress line on a terminal (stderr) and erases it before the result', async () => {
+    // Prepare
+    await pushRandomImage(`${src.host}/cli/tty:1`, src, { layers: [3 << 20] });
+
+    // Act
+    const result = await cli(
+      [`${src.host}/cli/tty:1`, `${dst.host}/cli/tty:1`, '--src-creds', srcCreds, '--dst-creds', dstCreds],
+      {},
+      { tty: true },
+    );
+
+    // Assess
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.stderr.startsWith('\r\x1b[Kcopying: '), JSON.stringify(result.stderr.slice(0, 40)));
+    assert.ok(result.stderr.endsWith('\r\x1b[K'), JSON.stringify(result.stderr.slice(-40)));
+    assert.match(result.stdout, /^copied: /);
   });
 
   it('takes credentials from the environment and prints JSON with --json', async () => {

@@ -243,7 +243,37 @@ describe('copyImage', () => {
     assert.equal(result.digest, tree.digest);
     assert.deepEqual(result.blobs, { copied: 0, mounted: 0, skipped: 0, bytes: 0 });
     assert.deepEqual(result.manifests, { copied: 0, skipped: 1 });
-    assert.ok(events.every((event) => event.action === 'skipped'));
+    assert.ok(events.every((event) => event.type !== 'progress' && event.action === 'skipped'));
+  });
+
+  it('reports the bytes of every blob in flight as progress events, ending at its size', async () => {
+    // Prepare: a layer of 3 MiB (several progress steps) and a small one.
+    const pushed = await pushRandomImage(`${src.host}/progress/app:1`, src, { layers: [3 << 20, 1000] });
+    const events: CopyEvent[] = [];
+
+    // Act
+    const result = await copy(`${src.host}/progress/app:1`, `${dst.host}/progress/app:1`, src, dst, {
+      events,
+    });
+
+    // Assess
+    const progress = new Map<string, number[]>();
+    for (const event of events) {
+      if (event.type === 'progress')
+        progress.set(event.digest, [...(progress.get(event.digest) ?? []), event.bytes]);
+    }
+    const { config, layers } = pushed.manifest;
+    for (const blob of [config, ...layers]) {
+      const seen = progress.get(blob.digest) ?? [];
+      assert.equal(seen.at(-1), blob.size, `last progress of ${blob.digest}`);
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+        'progress only grows',
+      );
+    }
+    assert.ok((progress.get(layers[0]!.digest) ?? []).length >= 3, 'the 3 MiB layer reported along the way');
+    assert.equal(result.blobs.bytes, config.size + layers[0]!.size + layers[1]!.size);
   });
 
   it('skips blobs the destination already holds (a new tag sharing layers)', async () => {

@@ -15,6 +15,7 @@ import type { Config } from '../../core/config';
 import { UsageError } from '../../core/errors';
 import { formatImageRef, parseEcrRegistry, parseImageRef } from '../../core/image-ref';
 import type { Command, CommandIo } from '../main';
+import { createProgressLine, formatBytes } from '../progress-line';
 
 export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
 export const DESTINATION_CREDS_ENV = 'IMAGE_PROMOTER_DEST_CREDS';
@@ -88,6 +89,11 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
     });
   };
 
+  // A live line on a terminal; nothing on a pipe, in --json or --quiet mode.
+  const progress =
+    io.stderr.isTTY === true && !parsed.json && !parsed.quiet
+      ? createProgressLine({ write: (text) => io.stderr.write(text) })
+      : undefined;
   const result = await copyImage({
     source,
     destination,
@@ -97,7 +103,8 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
     referrers: parsed.referrers && (config?.copy.referrers ?? true),
     blobJobs: parsed.blobJobs ?? config?.copy.blobJobs ?? 8,
     imageJobs: parsed.imageJobs ?? config?.copy.imageJobs ?? 4,
-  });
+    ...(progress === undefined ? {} : { onEvent: progress.onEvent }),
+  }).finally(() => progress?.finish());
 
   if (parsed.json) io.stdout.write(`${JSON.stringify(toJson(result))}\n`);
   else if (!parsed.quiet) io.stdout.write(formatResult(result));
@@ -218,16 +225,4 @@ function formatResult(result: CopyResult): string {
     `blobs: ${blobs.copied} copied (${formatBytes(blobs.bytes)}), ${blobs.mounted} mounted, ` +
     `${blobs.skipped} already there; referrers: ${result.referrers} copied\n`
   );
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }
