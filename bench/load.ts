@@ -75,10 +75,10 @@ async function deliverSpread(
   stack: LocalStack,
   pushes: readonly { readonly before: string; readonly after: string; readonly tag: string }[],
   seconds: number,
+  sent: Sent[] = [],
 ): Promise<Sent[]> {
   const interval = (seconds * 1000) / pushes.length;
   const start = performance.now();
-  const sent: Sent[] = [];
   const answers: Promise<void>[] = [];
   for (const [i, push] of pushes.entries()) {
     const wait = start + i * interval - performance.now();
@@ -102,26 +102,47 @@ async function deliverSpread(
   return sent;
 }
 
-/** Polls the GitHub test server (in this process) until every commit has a final status. */
-async function waitForFinalStatuses(
-  stack: LocalStack,
-  sent: readonly Sent[],
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let open = sent.filter((s) => s.finalAt === undefined);
-  while (open.length > 0 && performance.now() < deadline) {
-    const now = performance.now();
-    for (const s of open) {
-      const final = stack.statuses(s.commit).find((st) => st.state !== 'pending');
-      if (final !== undefined) {
-        s.finalAt = now;
-        s.finalState = final.state;
-      }
+/** Marks the entries whose commit has a final status now (the GitHub test server is in this process). */
+function markFinalStatuses(stack: LocalStack, entries: readonly Sent[]): void {
+  const now = performance.now();
+  for (const s of entries) {
+    if (s.finalAt !== undefined) continue;
+    const final = stack.statuses(s.commit).find((st) => st.state !== 'pending');
+    if (final !== undefined) {
+      s.finalAt = now;
+      s.finalState = final.state;
     }
-    open = open.filter((s) => s.finalAt === undefined);
-    if (open.length > 0) await sleep(20);
   }
+}
+
+/** Delivers the pushes spread over `seconds` while watching for final statuses every 20 ms from the
+ * first delivery on (not only once all are sent: that would measure the sending time, not the
+ * promotion), then waits until every commit has one or `timeoutMs` has passed. */
+async function deliverAndWatch(
+  stack: LocalStack,
+  pushes: readonly { readonly before: string; readonly after: string; readonly tag: string }[],
+  seconds: number,
+  timeoutMs: number,
+): Promise<{ readonly sent: Sent[]; readonly sendSeconds: number }> {
+  const sent: Sent[] = [];
+  const start = performance.now();
+  let sending = true;
+  const watching = (async (): Promise<void> => {
+    while (sending) {
+      markFinalStatuses(stack, sent);
+      await sleep(20);
+    }
+  })();
+  await deliverSpread(stack, pushes, seconds, sent);
+  const sendSeconds = (performance.now() - start) / 1000;
+  sending = false;
+  await watching;
+  const deadline = performance.now() + timeoutMs;
+  while (sent.some((s) => s.finalAt === undefined) && performance.now() < deadline) {
+    markFinalStatuses(stack, sent);
+    await sleep(20);
+  }
+  return { sent, sendSeconds };
 }
 
 /** CPU seconds used so far by this process and each of its direct children (the stack's servers),
@@ -187,8 +208,9 @@ async function runLoad(): Promise<number> {
     const baseline: Sent[] = [];
     for (const tag of baselineTags) {
       const push = await stack.pushCommit(articleOverlayFiles({ productionTag: tag }), `production: ${tag}`);
-      const [entry] = await deliverSpread(stack, [{ ...push, tag }], 0.001);
-      await waitForFinalStatuses(stack, [entry!], 60_000);
+      const {
+        sent: [entry],
+      } = await deliverAndWatch(stack, [{ ...push, tag }], 0.001, 60_000);
       baseline.push(entry!);
     }
 
@@ -203,11 +225,8 @@ async function runLoad(): Promise<number> {
     const cpuBefore = await readCpuSeconds();
     const loadBefore = loadavg()[0]!;
     const t0 = performance.now();
-    const sendAndWait = deliverSpread(stack, pushes, seconds);
-    const sent = await sendAndWait;
-    const sendSeconds = (performance.now() - t0) / 1000;
-    log(`load: all deliveries answered after ${sendSeconds.toFixed(1)} s; waiting for final statuses`);
-    await waitForFinalStatuses(stack, sent, DRAIN_TIMEOUT_MS);
+    const { sent, sendSeconds } = await deliverAndWatch(stack, pushes, seconds, DRAIN_TIMEOUT_MS);
+    log(`load: all deliveries answered after ${sendSeconds.toFixed(1)} s; every commit final or timed out`);
     const lastFinal = Math.max(t0, ...sent.map((s) => s.finalAt ?? t0));
     const drainSeconds = (lastFinal - t0) / 1000;
 
