@@ -1,7 +1,6 @@
 // `image-promoter copy SOURCE DESTINATION`: the copy engine by hand — what the worker does for one
 // promotion, without git, SQS or GitHub — like `crane copy`. Wiring only: parses options, picks
 // credentials for each registry, calls copyImage and prints the result.
-import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../adapters/config-source';
 import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
 import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
@@ -15,6 +14,7 @@ import type { Config } from '../../core/config';
 import { UsageError } from '../../core/errors';
 import { formatImageRef, parseEcrRegistry, parseImageRef } from '../../core/image-ref';
 import type { Command, CommandIo } from '../main';
+import { parseCommandArgs } from '../parse-command-args';
 import { createProgressLine, formatBytes } from '../progress-line';
 
 export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
@@ -112,32 +112,26 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
 }
 
 function parseCopyArgs(args: readonly string[]): CopyArgs {
-  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        overwrite: { type: 'boolean', default: false },
-        'no-referrers': { type: 'boolean', default: false },
-        jobs: { type: 'string' },
-        'blob-jobs': { type: 'string' },
-        'image-jobs': { type: 'string' },
-        'src-creds': { type: 'string' },
-        'dst-creds': { type: 'string' },
-        'dest-creds': { type: 'string' },
-        insecure: { type: 'string', multiple: true },
-        endpoint: { type: 'string', multiple: true },
-        config: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', short: 'q', default: false },
-      },
-    }));
-  } catch (e: unknown) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values, positionals } = parseCommandArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      overwrite: { type: 'boolean', default: false },
+      'no-referrers': { type: 'boolean', default: false },
+      jobs: { type: 'string' },
+      'blob-jobs': { type: 'string' },
+      'image-jobs': { type: 'string' },
+      'src-creds': { type: 'string' },
+      'dst-creds': { type: 'string' },
+      'dest-creds': { type: 'string' },
+      insecure: { type: 'string', multiple: true },
+      endpoint: { type: 'string', multiple: true },
+      config: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+    },
+  });
   if (positionals.length !== 2) {
     throw new UsageError(`expected SOURCE and DESTINATION, got ${positionals.length} argument(s)`);
   }

@@ -2,11 +2,11 @@
 // repository, as the resolver computes them (what `kustomize build` would render). Wiring only:
 // git FileSource + resolveOverlayImages; never touches the working tree or any registry.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
 import { resolveOverlayImages, type OverlayImages } from '../../core/overlay/resolve-overlay-images';
 import type { Command, CommandIo } from '../main';
+import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter images --overlay PATH [--repo DIR] [--ref REV] [--json]
 
@@ -42,22 +42,17 @@ interface ImagesOptions {
 }
 
 function parseOptions(args: readonly string[]): ImagesOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        repo: { type: 'string', default: '.' },
-        ref: { type: 'string', default: 'HEAD' },
-        overlay: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e: unknown) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values } = parseCommandArgs({
+    args: [...args],
+    options: {
+      repo: { type: 'string', default: '.' },
+      ref: { type: 'string', default: 'HEAD' },
+      overlay: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   if (values.overlay === undefined || values.overlay === '')
     throw new UsageError('--overlay PATH is required');
   return { repo: values.repo, ref: values.ref, overlay: values.overlay, json: values.json };

@@ -2,7 +2,6 @@
 // the config, computed from a local git repository exactly as the webhook computes it from GitHub.
 // Wiring only: config file + git FileSource + planPush; never copies anything, never calls AWS.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../adapters/config-source';
 import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
@@ -12,6 +11,7 @@ import type { EnvironmentPlanResult } from '../../core/plan';
 import { planPush } from '../../core/plan';
 import { formatTable } from '../format-table';
 import type { Command, CommandIo } from '../main';
+import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter plan --before REV --after REV --config FILE [--repo DIR] [--json]
 
@@ -58,23 +58,18 @@ interface PlanOptions {
 }
 
 function parseOptions(args: readonly string[]): PlanOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        repo: { type: 'string', default: '.' },
-        before: { type: 'string' },
-        after: { type: 'string' },
-        config: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e: unknown) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values } = parseCommandArgs({
+    args: [...args],
+    options: {
+      repo: { type: 'string', default: '.' },
+      before: { type: 'string' },
+      after: { type: 'string' },
+      config: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const { repo, before, after, config, json } = values;
   const missing = (['before', 'after', 'config'] as const).filter((name) => !values[name]);
   if (missing.length > 0 || before === undefined || after === undefined || config === undefined) {

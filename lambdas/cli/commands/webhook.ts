@@ -4,13 +4,13 @@
 // Secrets come from WEBHOOK_SECRET / GITHUB_TOKEN (or their ARNs); it never prints them.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { parseArgs } from 'node:util';
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config-source';
 import { UsageError } from '../../core/errors';
 import { MAX_WEBHOOK_PAYLOAD_BYTES } from '../../core/push-event';
 import { createWebhookHandler, type WebhookHandler } from '../../webhook/handler';
 import type { Command, CommandIo } from '../main';
+import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter webhook --port PORT [--host HOST] [--config FILE]
 
@@ -144,17 +144,12 @@ export const webhookCommand: Command = {
   summary: 'serve the webhook Lambda over plain HTTP (local use)',
   usage: USAGE,
   run: async (args: readonly string[], io: CommandIo): Promise<number> => {
-    let values: { port?: string; host?: string; config?: string };
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e: unknown) {
-      throw new UsageError(e instanceof Error ? e.message : String(e));
-    }
+    const { values } = parseCommandArgs({
+      args: [...args],
+      options: { port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    });
     const port = Number(values.port);
     if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
       throw new UsageError('--port PORT is required (0-65535)');

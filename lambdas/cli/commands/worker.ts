@@ -2,7 +2,6 @@
 // against an SQS queue (for the demo and for users without Lambda). Polls the queue and runs the
 // very same worker the Lambda handler runs. Wiring only. Secrets (GITHUB_TOKEN) are never printed.
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { parseArgs } from 'node:util';
 import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config-source';
 import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
 import { createSqsPoller } from '../../adapters/sqs-poller';
@@ -11,6 +10,7 @@ import { createWorkerDependencies } from '../../worker/dependencies';
 import { runLocalWorker } from '../../worker/local-runner';
 import { createWorker } from '../../worker/worker';
 import type { Command, CommandIo } from '../main';
+import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter worker --queue-url URL [--config FILE] [--once]
                              [--wait-seconds N] [--retry-delay SECONDS]
@@ -82,29 +82,18 @@ interface WorkerArgs {
 }
 
 function parseWorkerArgs(args: readonly string[]): WorkerArgs {
-  let values: {
-    'queue-url'?: string;
-    config?: string;
-    once?: boolean;
-    'wait-seconds'?: string;
-    'retry-delay'?: string;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        'queue-url': { type: 'string' },
-        config: { type: 'string' },
-        once: { type: 'boolean' },
-        'wait-seconds': { type: 'string' },
-        'retry-delay': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e: unknown) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values } = parseCommandArgs({
+    args: [...args],
+    options: {
+      'queue-url': { type: 'string' },
+      config: { type: 'string' },
+      once: { type: 'boolean' },
+      'wait-seconds': { type: 'string' },
+      'retry-delay': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   const queueUrl = values['queue-url'];
   if (queueUrl === undefined || queueUrl === '') throw new UsageError('--queue-url is required');
   const once = values.once ?? false;
