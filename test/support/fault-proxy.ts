@@ -38,7 +38,9 @@ export type FaultAction =
       readonly status: number;
       readonly retryAfterSeconds?: number;
       readonly forward?: boolean;
-    };
+    }
+  /** Answer 307 with `Location: location(path)` without forwarding: how ECR sends blob reads to S3. */
+  | { readonly kind: 'redirect'; readonly location: (path: string) => string };
 
 export interface FaultRule {
   /** Name the counters are kept under. */
@@ -194,6 +196,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
 
     const action = fault?.action;
+    if (action?.kind === 'redirect') {
+      req.resume();
+      req.once('end', () => {
+        entry.status = 307;
+        res.writeHead(307, { location: action.location(path), 'content-length': '0' }).end();
+      });
+      return;
+    }
     if (action?.kind === 'status' && action.forward !== true) {
       // Read the whole request first, as a front end that rejects after buffering would.
       req.resume();
