@@ -2,12 +2,7 @@
 // reads what git holds with one tree call per revision and one blob call per distinct blob; the
 // status reporter posts what GitHub expects; failures become GitHubErrors that say retry or not.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import {
   createGitHubClient,
   createGitHubStatusReporter,
@@ -16,30 +11,18 @@ import {
 } from '../../lambdas/adapters/github';
 import { GitHubError, OverlayError } from '../../lambdas/core/errors';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
-
-const run = promisify(execFile);
-
-async function commitFiles(dir: string, files: Readonly<Record<string, string>>): Promise<string> {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), text);
-  }
-  await run('git', ['-C', dir, 'add', '-A']);
-  await run('git', ['-C', dir, 'commit', '-q', '-m', 'test']);
-  return (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
-}
+import { createGitRepo, type GitRepo } from '../support/git-repo';
 
 describe('github adapter', () => {
+  let repo: GitRepo;
   let dir: string;
   let server: GitHubServer;
   let first: string;
   let second: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ip-gh-adapter-'));
-    await run('git', ['-C', dir, 'init', '-q', '-b', 'main']);
-    await run('git', ['-C', dir, 'config', 'user.email', 'test@example.com']);
-    await run('git', ['-C', dir, 'config', 'user.name', 'Test']);
-    first = await commitFiles(dir, {
+    repo = await createGitRepo();
+    dir = repo.dir;
+    first = await repo.commitFiles({
       'base/kustomization.yaml': 'resources: [deploy.yaml]\n',
       'base/deploy.yaml': 'kind: Deployment\n',
       'overlays/prod/kustomization.yaml': 'resources: [../../base]\nimages: [{name: a, newTag: "1"}]\n',
@@ -47,14 +30,14 @@ describe('github adapter', () => {
       'ünïcode.txt': 'é\n',
       'big.yaml': `# ${'x'.repeat(1024 * 1024)}\n`,
     });
-    second = await commitFiles(dir, {
+    second = await repo.commitFiles({
       'overlays/prod/kustomization.yaml': 'resources: [../../base]\nimages: [{name: a, newTag: "2"}]\n',
     });
     server = await startGitHubServer({ repository: 'acme/deploy', gitDirectory: dir });
   });
   after(async () => {
     await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await repo?.remove();
   });
 
   const source = (url = server.url, token = server.token, maxRetryAfterMs?: number): GitHubFileSource =>
@@ -86,10 +69,7 @@ describe('github adapter', () => {
       { name: 'dev', kind: 'directory' },
       { name: 'prod', kind: 'directory' },
     ]);
-    assert.equal(
-      text,
-      (await run('git', ['-C', dir, 'show', `${second}:overlays/prod/kustomization.yaml`])).stdout,
-    );
+    assert.equal(text, await repo.git('show', `${second}:overlays/prod/kustomization.yaml`));
     assert.equal(unicode, 'é\n');
     assert.deepEqual(kinds, ['directory', 'directory', 'file', undefined, undefined]);
   });

@@ -1,37 +1,20 @@
 // The GitHub REST test server: serves what git holds, shaped as GitHub's REST docs say, and refuses
 // what GitHub refuses.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { startGitHubServer, type GitHubServer } from './github-server';
-
-const run = promisify(execFile);
-
-async function commitFiles(dir: string, files: Readonly<Record<string, string>>): Promise<string> {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), text);
-  }
-  await run('git', ['-C', dir, 'add', '-A']);
-  await run('git', ['-C', dir, 'commit', '-q', '-m', 'test']);
-  return (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
-}
+import { createGitRepo, type GitRepo } from './git-repo';
 
 describe('github test server', () => {
+  let repo: GitRepo;
   let dir: string;
   let server: GitHubServer;
   let commit: string;
   let auth: Record<string, string>;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ip-gh-'));
-    await run('git', ['-C', dir, 'init', '-q', '-b', 'main']);
-    await run('git', ['-C', dir, 'config', 'user.email', 'test@example.com']);
-    await run('git', ['-C', dir, 'config', 'user.name', 'Test']);
-    commit = await commitFiles(dir, {
+    repo = await createGitRepo();
+    dir = repo.dir;
+    commit = await repo.commitFiles({
       'README.md': 'hello\n',
       'overlays/prod/kustomization.yaml': 'images: []\n',
       'overlays/dev/kustomization.yaml': 'images: []\n',
@@ -41,7 +24,7 @@ describe('github test server', () => {
   });
   after(async () => {
     await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await repo?.remove();
   });
 
   const get = (path: string, headers: Record<string, string> = auth): Promise<Response> =>
@@ -57,7 +40,7 @@ describe('github test server', () => {
     };
     // Assess
     assert.equal(response.status, 200);
-    const expectedTree = (await run('git', ['-C', dir, 'rev-parse', `${commit}^{tree}`])).stdout.trim();
+    const expectedTree = (await repo.git('rev-parse', `${commit}^{tree}`)).trim();
     assert.equal(body.sha, expectedTree);
     assert.equal(body.truncated, false);
     assert.deepEqual(
@@ -79,7 +62,7 @@ describe('github test server', () => {
 
   it('serves a blob as base64 and 404s what git does not hold', async () => {
     // Prepare
-    const sha = (await run('git', ['-C', dir, 'rev-parse', `${commit}:README.md`])).stdout.trim();
+    const sha = (await repo.git('rev-parse', `${commit}:README.md`)).trim();
     // Act
     const blob = (await (await get(`/repos/acme/deploy/git/blobs/${sha}`)).json()) as {
       content: string;
