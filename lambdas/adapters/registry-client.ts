@@ -176,15 +176,7 @@ export class RegistryClient {
   }
 
   private async readManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const response = await this.send({
-      method: 'GET',
-      url: `/v2/${repository}/manifests/${reference}`,
-      repository,
-      scopes: [pullScope(repository)],
-      headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
-      what: `manifest ${describe(this.registry, repository, reference)}`,
-      notFound: 'manifest',
-    });
+    const response = await this.send(this.manifestRequest('GET', repository, reference));
     const length = Number(response.headers.get('content-length') ?? '0');
     if (length > MAX_MANIFEST_BYTES) {
       await response.body?.cancel();
@@ -206,16 +198,23 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** Digest, media type and size of a manifest, or undefined when there is none. */
-  async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
-    const response = await this.send({
-      method: 'HEAD',
+  /** A read of a manifest, asking for every manifest type so that no registry converts it. */
+  private manifestRequest(method: 'GET' | 'HEAD', repository: string, reference: string): Request {
+    return {
+      method,
       url: `/v2/${repository}/manifests/${reference}`,
       repository,
       scopes: [pullScope(repository)],
       headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
       what: `manifest ${describe(this.registry, repository, reference)}`,
       notFound: 'manifest',
+    };
+  }
+
+  /** Digest, media type and size of a manifest, or undefined when there is none. */
+  async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
+    const response = await this.send({
+      ...this.manifestRequest('HEAD', repository, reference),
       accept: [404],
     });
     if (response.status === 404) return undefined;

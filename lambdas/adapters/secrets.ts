@@ -14,17 +14,23 @@ export const GITHUB_TOKEN_SECRET_ARN_ENV = 'GITHUB_TOKEN_SECRET_ARN';
 /** Secret values are re-read after this long (5 minutes). */
 export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
 
+/** A secret value written as a JSON object; anything else is a one-line ConfigError (never echoing it). */
+function parseSecretJson(text: string, what: string, where: string): Readonly<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError('', `${what} looks like JSON but does not parse`, where);
+  }
+  // Only text starting with `{` comes here, so what parses is an object.
+  return parsed as Record<string, unknown>;
+}
+
 /** A webhook secret value: a plain string, or JSON `{"secrets": ["current", "previous"]}`. */
 export function parseWebhookSecrets(value: string, where: string): readonly string[] {
   const trimmed = value.trim();
   if (trimmed.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch {
-      throw new ConfigError('', 'webhook secret looks like JSON but does not parse', where);
-    }
-    const list = (parsed as { secrets?: unknown }).secrets;
+    const list = parseSecretJson(trimmed, 'webhook secret', where)['secrets'];
     if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) {
       throw new ConfigError('secrets', 'must be a non-empty array of non-empty strings', where);
     }
@@ -38,13 +44,7 @@ export function parseWebhookSecrets(value: string, where: string): readonly stri
 export function parseGitHubToken(value: string, where: string): string {
   const trimmed = value.trim();
   if (trimmed.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch {
-      throw new ConfigError('', 'GitHub token secret looks like JSON but does not parse', where);
-    }
-    const token = (parsed as { token?: unknown }).token;
+    const token = parseSecretJson(trimmed, 'GitHub token secret', where)['token'];
     if (typeof token !== 'string' || token === '')
       throw new ConfigError('token', 'must be a non-empty string', where);
     return token;
