@@ -12,6 +12,7 @@ import { parseAllDocuments } from 'yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
 import { createLimiter } from '../../../lambdas/core/limiter';
+import { extractImages } from './kustomize-output';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, '../../fixtures/overlays');
@@ -44,30 +45,6 @@ function loadCases(): Case[] {
       return overlays.map((overlay) => ({ name: `${entry.name} (${overlay})`, root, overlay, spec }));
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-/** The same rule the resolver implements, applied to kustomize's output: `image` strings of any
- * `containers`/`initContainers` element at any depth, and image volume references. */
-function extractImages(value: unknown, into: Set<string>): void {
-  if (Array.isArray(value)) {
-    for (const item of value) extractImages(item, into);
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-    if (Array.isArray(item) && (key === 'containers' || key === 'initContainers' || key === 'volumes')) {
-      for (const element of item) {
-        if (element === null || typeof element !== 'object') continue;
-        const image = (element as Record<string, unknown>)['image'];
-        if (key !== 'volumes' && typeof image === 'string') into.add(image);
-        if (key === 'volumes' && image !== null && typeof image === 'object') {
-          const reference = (image as Record<string, unknown>)['reference'];
-          if (typeof reference === 'string') into.add(reference);
-        }
-      }
-    }
-    extractImages(item, into);
-  }
 }
 
 /** Every scalar after `image:` or `reference:` in the text, unquoted. */

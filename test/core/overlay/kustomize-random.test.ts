@@ -14,6 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
 import { createLimiter } from '../../../lambdas/core/limiter';
+import { extractImages } from './kustomize-output';
 
 const run = promisify(execFile);
 const SEEDS = Array.from({ length: 24 }, (_, i) => 7001 + i);
@@ -273,23 +274,6 @@ async function writeLayout(seed: number, root: string): Promise<string> {
     await writeFile(join(root, path), text);
   }
   return overlay;
-}
-
-function extractImages(value: unknown, into: Set<string>): void {
-  if (Array.isArray(value)) {
-    for (const item of value) extractImages(item, into);
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-    if ((key === 'containers' || key === 'initContainers') && Array.isArray(item)) {
-      for (const element of item) {
-        const image = (element as Record<string, unknown> | null)?.['image'];
-        if (typeof image === 'string') into.add(image);
-      }
-    }
-    extractImages(item, into);
-  }
 }
 
 type Outcome = { readonly images: readonly string[] } | { readonly error: string };
