@@ -20,6 +20,8 @@ export interface EngineCopyRequest {
   readonly destinationSide: EngineSide;
   readonly retry?: Partial<RetryPolicy>;
   readonly blobJobs?: number;
+  /** RegistryClientOptions.monolithicUploadBytes for both clients (engine default when omitted). */
+  readonly monolithicUploadBytes?: number;
   readonly referrers?: boolean;
   readonly overwrite?: boolean;
 }
@@ -45,6 +47,9 @@ export async function copyWithEngine(request: EngineCopyRequest): Promise<Engine
       endpoint: side.endpoint,
       ...(side.credentials === undefined ? {} : { credentials: side.credentials }),
       ...(request.retry === undefined ? {} : { retry: request.retry }),
+      ...(request.monolithicUploadBytes === undefined
+        ? {}
+        : { monolithicUploadBytes: request.monolithicUploadBytes }),
     });
   const result = await copyImage({
     source,

@@ -5,15 +5,8 @@
 // It verifies every byte it hands out against the digest it was asked for. It never re-serializes
 // a manifest and never decides what to copy: that is lambdas/copy.
 import { createHash, type Hash } from 'node:crypto';
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-} from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { IncomingMessage } from 'node:http';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobUnknownError,
@@ -39,6 +32,15 @@ import {
   parseManifest,
   type Descriptor,
 } from '../core/manifest';
+import {
+  AnswerTooLargeError,
+  exchangeSmall,
+  headerValue,
+  openExchange,
+  readAnswer,
+  type Exchange,
+  type HttpAnswer,
+} from './http-exchange';
 
 export interface RegistryCredentials {
   readonly username: string;
@@ -67,7 +69,19 @@ export interface RegistryClientOptions {
   /** Time limit for one request without a streamed body. */
   readonly requestTimeoutMs?: number;
   readonly userAgent?: string;
+  /**
+   * Blobs of at most this many bytes go up in one request (POST, then a PUT carrying the bytes)
+   * instead of three (POST, streamed PATCH, closing PUT). Default MONOLITHIC_UPLOAD_BYTES; 0: never.
+   */
+  readonly monolithicUploadBytes?: number;
 }
+
+/**
+ * Up to this size a blob goes up in one PUT. Small blobs are request-bound (every request costs a
+ * registry an auth check and bookkeeping: 100 x 256 KiB went from 516 requests to 415); large ones
+ * keep the streamed PATCH, the form every registry takes.
+ */
+export const MONOLITHIC_UPLOAD_BYTES = 8 * 1024 * 1024;
 
 export interface FetchedManifest {
   /** The exact bytes served. */
@@ -96,8 +110,8 @@ interface AuthState {
   credentials?: Promise<RegistryCredentials | undefined>;
   challenge?: Promise<Challenge>;
   readonly tokens: Map<string, Promise<string>>;
-  /** Set once the registry refused a streamed PATCH: known-size blobs then go up in one PUT. */
-  monolithicUploads?: boolean;
+  /** Set once the registry refused one way of uploading: every later blob goes up the other way. */
+  uploadMethod?: 'PUT' | 'PATCH';
 }
 
 type Challenge =
@@ -123,7 +137,12 @@ interface Request {
   /** Whether a failed attempt may be repeated here (false for streamed bodies). */
   readonly replayable?: boolean;
   readonly timeoutMs?: number | null;
+  /** Longest answer body read (default SMALL_ANSWER_BYTES). */
+  readonly answerLimit?: number;
 }
+
+/** Longest answer read whole, other than a manifest: error bodies, tokens, referrer lists. */
+const SMALL_ANSWER_BYTES = 1024 * 1024;
 
 /** Longest Retry-After honoured by waiting in-process. */
 export const MAX_RETRY_AFTER_MS = 30_000;
@@ -139,6 +158,7 @@ export class RegistryClient {
   private readonly retryPolicy: RetryPolicy;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
+  private readonly monolithicUploadBytes: number;
   private readonly credentialSource: CredentialProvider;
   /** Shared with every view made by withSignal(): one ping, one token per scope. */
   private readonly auth: AuthState;
@@ -156,6 +176,7 @@ export class RegistryClient {
     this.retryPolicy = { ...DEFAULT_RETRY, ...options.retry };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.userAgent = options.userAgent ?? 'image-promoter';
+    this.monolithicUploadBytes = options.monolithicUploadBytes ?? MONOLITHIC_UPLOAD_BYTES;
     const credentials = options.credentials;
     this.credentialSource =
       typeof credentials === 'function' ? credentials : () => Promise.resolve(credentials);
@@ -176,15 +197,19 @@ export class RegistryClient {
   }
 
   private async readManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const response = await this.send(this.manifestRequest('GET', repository, reference));
-    const length = Number(response.headers.get('content-length') ?? '0');
-    if (length > MAX_MANIFEST_BYTES) {
-      await response.body?.cancel();
-      throw this.invalid(repository, reference, `manifest is ${length} bytes, over ${MAX_MANIFEST_BYTES}`);
+    let response: HttpAnswer;
+    try {
+      response = await this.send({
+        ...this.manifestRequest('GET', repository, reference),
+        answerLimit: MAX_MANIFEST_BYTES,
+      });
+    } catch (e: unknown) {
+      if (!(e instanceof AnswerTooLargeError)) throw e;
+      throw this.invalid(repository, reference, `manifest is over ${MAX_MANIFEST_BYTES} bytes`);
     }
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = response.body;
     const details = this.details(repository, response.status);
-    const expected = isDigest(reference) ? reference : response.headers.get('docker-content-digest');
+    const expected = isDigest(reference) ? reference : response.header('docker-content-digest');
     const algorithm = expected?.startsWith('sha512:') ? 'sha512' : 'sha256';
     const digest = computeDigest(bytes, algorithm);
     if (expected !== null && isDigest(expected) && digest !== expected) {
@@ -194,7 +219,7 @@ export class RegistryClient {
         details,
       );
     }
-    const mediaType = manifestMediaType(bytes, response.headers.get('content-type'));
+    const mediaType = manifestMediaType(bytes, response.header('content-type'));
     return { bytes, mediaType, digest };
   }
 
@@ -218,7 +243,7 @@ export class RegistryClient {
       accept: [404],
     });
     if (response.status === 404) return undefined;
-    const digest = response.headers.get('docker-content-digest');
+    const digest = response.header('docker-content-digest');
     if (digest === null || !isDigest(digest)) {
       // Some registries omit the header on HEAD: fall back to reading the manifest.
       const manifest = await this.getManifest(repository, reference);
@@ -226,8 +251,8 @@ export class RegistryClient {
     }
     return {
       digest,
-      mediaType: response.headers.get('content-type')?.split(';')[0]?.trim() ?? '',
-      size: Number(response.headers.get('content-length') ?? '-1'),
+      mediaType: response.header('content-type')?.split(';')[0]?.trim() ?? '',
+      size: Number(response.header('content-length') ?? '-1'),
     };
   }
 
@@ -251,8 +276,7 @@ export class RegistryClient {
       what: `manifest ${describe(this.registry, repository, reference)}`,
       notFound: 'manifest',
     });
-    await response.body?.cancel();
-    const stored = response.headers.get('docker-content-digest');
+    const stored = response.header('docker-content-digest');
     if (stored !== null && isDigest(stored) && stored !== digest) {
       throw new DigestMismatchError(
         `${describe(this.registry, repository, reference)} was stored as ${stored}, not ${digest}; ` +
@@ -260,7 +284,7 @@ export class RegistryClient {
         this.details(repository, response.status),
       );
     }
-    return { digest, subjectIndexed: response.headers.get('oci-subject') !== null };
+    return { digest, subjectIndexed: response.header('oci-subject') !== null };
   }
 
   async hasBlob(repository: string, digest: string): Promise<boolean> {
@@ -312,10 +336,10 @@ export class RegistryClient {
 
   /**
    * Puts a blob into `repository`: mounted from `mountFrom` (same registry) when the registry can,
-   * else streamed from `open()` the way crane does it, against ECR too: POST, one streamed PATCH,
-   * a closing PUT `?digest=` (ECR answers the PATCH with 201 rather than 202; both are fine). A
-   * registry that refuses the PATCH (405, 400...) gets the monolithic form instead, POST then one
-   * PUT carrying the bytes, for this blob and every later one.
+   * else streamed from `open()`: a small blob (see monolithicUploadBytes) as POST then one PUT
+   * carrying the bytes, a larger one the way crane does it, against ECR too: POST, one streamed
+   * PATCH, a closing PUT `?digest=` (ECR answers the PATCH with 201 rather than 202; both are fine).
+   * A registry that refuses one form (405, 400...) gets the other, for this blob and every later one.
    */
   async uploadBlob(
     repository: string,
@@ -333,24 +357,30 @@ export class RegistryClient {
         mountFrom === undefined ? [pushScope(repository)] : [pushScope(repository), pullScope(mountFrom)],
       what,
     });
-    await started.body?.cancel();
     if (mountFrom !== undefined && started.status === 201) return 'mounted';
     const location = this.uploadLocation(started, repository);
-    const monolithic = descriptor.size >= 0 && this.auth.monolithicUploads === true;
+    const method = this.uploadMethodFor(descriptor.size);
     try {
-      await this.streamUpload(repository, descriptor, location, open, monolithic ? 'PUT' : 'PATCH', what);
+      await this.streamUpload(repository, descriptor, location, open, method, what);
     } catch (e: unknown) {
-      const refusedPatch =
-        !monolithic &&
+      const refused =
         descriptor.size >= 0 &&
+        this.auth.uploadMethod === undefined &&
         e instanceof RegistryRequestError &&
         e.status !== undefined &&
         [400, 405, 415, 416, 501].includes(e.status);
-      if (!refusedPatch) throw e;
-      this.auth.monolithicUploads = true;
+      if (!refused) throw e;
+      this.auth.uploadMethod = method === 'PUT' ? 'PATCH' : 'PUT';
       return this.uploadBlob(repository, descriptor, open);
     }
     return 'uploaded';
+  }
+
+  /** PUT (the bytes in one request) or PATCH (then a closing PUT) for a blob of `size` bytes. */
+  private uploadMethodFor(size: number): 'PUT' | 'PATCH' {
+    if (size < 0) return 'PATCH';
+    if (this.auth.uploadMethod !== undefined) return this.auth.uploadMethod;
+    return size <= this.monolithicUploadBytes ? 'PUT' : 'PATCH';
   }
 
   /** One upload session: the streamed body (PATCH then closing PUT, or one PUT), verified. */
@@ -367,7 +397,7 @@ export class RegistryClient {
       url.searchParams.set('digest', descriptor.digest);
       return url.toString();
     };
-    let streamed: Response;
+    let streamed: HttpAnswer;
     // What broke the source stream, if anything: that, not the aborted request, is the failure.
     let sourceError: unknown;
     try {
@@ -397,10 +427,9 @@ export class RegistryClient {
       await this.cancelUpload(location, repository);
       throw sourceError ?? promoterCause(e) ?? e;
     }
-    await streamed.body?.cancel();
     if (method === 'PUT') return;
 
-    const closed = await this.send({
+    await this.send({
       method: 'PUT',
       url: finish(this.uploadLocation(streamed, repository, location)),
       repository,
@@ -410,7 +439,6 @@ export class RegistryClient {
       what,
       replayable: false,
     });
-    await closed.body?.cancel();
   }
 
   /**
@@ -429,20 +457,20 @@ export class RegistryClient {
         headers: { accept: MEDIA_TYPES.ociIndex },
         what: `referrers of ${describe(this.registry, repository, digest)}`,
         accept: [400, 404, 405, 501],
+        answerLimit: MAX_MANIFEST_BYTES,
       });
-      const contentType = response.headers.get('content-type')?.split(';')[0]?.trim();
+      const contentType = response.header('content-type')?.split(';')[0]?.trim();
       if (response.status !== 200 || contentType !== MEDIA_TYPES.ociIndex) {
-        await response.body?.cancel();
         if (page === 0) return undefined;
         break;
       }
-      const bytes = Buffer.from(await response.arrayBuffer());
+      const bytes = response.body;
       try {
         referrers.push(...parseManifest(bytes, contentType).manifests);
       } catch (e: unknown) {
         throw this.invalid(repository, `referrers/${digest}`, describeFormat(e), e);
       }
-      url = nextLink(response.headers.get('link'), this.endpoint);
+      url = nextLink(response.header('link'), this.endpoint);
     }
     return referrers;
   }
@@ -470,16 +498,6 @@ export class RegistryClient {
     }
   }
 
-  /** The fetch `signal` for a request: its time limit, and this view's abort signal. */
-  private abortWhen(timeoutMs: number | null): { signal?: AbortSignal } {
-    const signals = [
-      ...(timeoutMs === null ? [] : [AbortSignal.timeout(timeoutMs)]),
-      ...(this.signal === undefined ? [] : [this.signal]),
-    ];
-    if (signals.length === 0) return {};
-    return { signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
-  }
-
   private backoff(attempt: number, error: PromoterError): number {
     if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) {
       // A little past the registry's time: a retry that comes early is just another 429.
@@ -491,7 +509,7 @@ export class RegistryClient {
 
   private async cancelUpload(location: string, repository: string): Promise<void> {
     try {
-      const response = await this.send({
+      await this.send({
         method: 'DELETE',
         url: location,
         repository,
@@ -500,14 +518,13 @@ export class RegistryClient {
         accept: [404, 405],
         replayable: false,
       });
-      await response.body?.cancel();
     } catch {
       // Best effort: registries expire abandoned uploads on their own.
     }
   }
 
-  private uploadLocation(response: Response, repository: string, previous?: string): string {
-    const location = response.headers.get('location');
+  private uploadLocation(response: HttpAnswer, repository: string, previous?: string): string {
+    const location = response.header('location');
     if (location === null) {
       if (previous !== undefined) return previous;
       throw new RegistryRequestError(
@@ -519,25 +536,24 @@ export class RegistryClient {
   }
 
   /** One request, authenticated, retried when it may be, failures mapped to RegistryError. */
-  private async send(request: Request): Promise<Response> {
+  private async send(request: Request): Promise<HttpAnswer> {
     const replayable = request.replayable ?? true;
     if (!replayable) return this.sendOnce(request);
     return this.retry(() => this.sendOnce(request));
   }
 
-  private async sendOnce(request: Request): Promise<Response> {
+  private async sendOnce(request: Request): Promise<HttpAnswer> {
     let response = await this.fetchAuthorized(request, false);
     if (response.status === 401 && (request.replayable ?? true)) {
       // Token expired, or the registry wants another scheme than the ping said: learn it again.
-      const challenge = parseChallenge(response.headers.get('www-authenticate'));
-      await response.body?.cancel();
+      const challenge = parseChallenge(response.header('www-authenticate'));
       this.auth.challenge = Promise.resolve(challenge);
       this.auth.tokens.clear();
       response = await this.fetchAuthorized(request, true);
     }
     const accepted = request.accept ?? [];
     if (response.ok || accepted.includes(response.status)) return response;
-    throw await this.toError(request, response);
+    throw this.toError(request, response);
   }
 
   private async requestHeaders(request: Request, fresh: boolean): Promise<Record<string, string>> {
@@ -563,20 +579,38 @@ export class RegistryClient {
     );
   }
 
-  private async fetchAuthorized(request: Request, fresh: boolean): Promise<Response> {
-    const headers = await this.requestHeaders(request, fresh);
-    const url = this.absolute(request);
+  /** One request, authenticated, its answer read whole; GET and HEAD follow redirects. */
+  private async fetchAuthorized(request: Request, fresh: boolean): Promise<HttpAnswer> {
+    const limit = request.answerLimit ?? SMALL_ANSWER_BYTES;
+    const opened =
+      request.method === 'GET' || request.method === 'HEAD'
+        ? this.openFollowing(request, fresh)
+        : this.requestHeaders(request, fresh).then((headers) =>
+            this.exchange(request, new URL(this.absolute(request)), headers),
+          );
+    const message = await opened;
+    try {
+      return await readAnswer(message, limit);
+    } catch (e: unknown) {
+      if (e instanceof AnswerTooLargeError) throw e;
+      throw this.unreachable(request, e);
+    }
+  }
+
+  /** openExchange with this request's body, time limit and the view's abort signal. */
+  private async exchange(
+    request: Request,
+    url: URL,
+    headers: Readonly<Record<string, string>>,
+  ): Promise<IncomingMessage> {
     const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
     try {
-      if (request.body instanceof Readable) {
-        return await streamRequest(url, request.method, headers, request.body, timeoutMs, this.signal);
-      }
-      return await fetch(url, {
+      return await openExchange(url, {
         method: request.method,
         headers,
-        redirect: 'follow',
-        ...this.abortWhen(timeoutMs),
         ...(request.body === undefined ? {} : { body: request.body }),
+        idleTimeoutMs: timeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+        ...(this.signal === undefined ? {} : { signal: this.signal }),
       });
     } catch (e: unknown) {
       throw this.unreachable(request, e);
@@ -590,30 +624,33 @@ export class RegistryClient {
    */
   private openStream(request: Request): Promise<IncomingMessage> {
     return this.retry(async () => {
-      let message = await this.getFollowing(request, false);
+      let message = await this.openFollowing(request, false);
       if (message.statusCode === 401) {
         const challenge = parseChallenge(headerValue(message.headers, 'www-authenticate'));
         message.resume();
         this.auth.challenge = Promise.resolve(challenge);
         this.auth.tokens.clear();
-        message = await this.getFollowing(request, true);
+        message = await this.openFollowing(request, true);
       }
       const status = message.statusCode ?? 502;
       if (status >= 200 && status < 300) return message;
-      throw await this.toError(request, await toFetchResponse(message));
-    });
-  }
-
-  private async getFollowing(request: Request, fresh: boolean): Promise<IncomingMessage> {
-    const headers = await this.requestHeaders(request, fresh);
-    let url = new URL(this.absolute(request));
-    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      let message: IncomingMessage;
+      let answer: HttpAnswer;
       try {
-        message = await streamGet(url, headers, this.signal);
+        answer = await readAnswer(message, SMALL_ANSWER_BYTES);
       } catch (e: unknown) {
         throw this.unreachable(request, e);
       }
+      throw this.toError(request, answer);
+    });
+  }
+
+  /** A GET or HEAD whose answer's headers are in, redirects followed (Authorization dropped when
+   * the origin changes: ECR sends blob reads to presigned S3 URLs that refuse it). */
+  private async openFollowing(request: Request, fresh: boolean): Promise<IncomingMessage> {
+    const headers = await this.requestHeaders(request, fresh);
+    let url = new URL(this.absolute(request));
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const message = await this.exchange(request, url, headers);
       const status = message.statusCode ?? 0;
       const location = headerValue(message.headers, 'location');
       if (status < 300 || status >= 400 || location === null) return message;
@@ -661,12 +698,13 @@ export class RegistryClient {
   private async ping(): Promise<Challenge> {
     const url = `${this.endpoint}/v2/`;
     const response = await this.retry(async () => {
-      let answer: Response;
+      let answer: HttpAnswer;
       try {
-        answer = await fetch(url, {
-          headers: { 'user-agent': this.userAgent },
-          ...this.abortWhen(this.requestTimeoutMs),
-        });
+        answer = await exchangeSmall(
+          new URL(url),
+          this.smallGet({ 'user-agent': this.userAgent }),
+          SMALL_ANSWER_BYTES,
+        );
       } catch (e: unknown) {
         this.signal?.throwIfAborted();
         throw new RegistryUnavailableError(
@@ -676,13 +714,12 @@ export class RegistryClient {
         );
       }
       if (answer.status >= 500 || answer.status === 429) {
-        throw await this.toError({ what: `ping ${url}`, repository: '' }, answer);
+        throw this.toError({ what: `ping ${url}`, repository: '' }, answer);
       }
       return answer;
     });
-    await response.body?.cancel();
     if (response.status !== 401) return { scheme: 'none' };
-    return parseChallenge(response.headers.get('www-authenticate'));
+    return parseChallenge(response.header('www-authenticate'));
   }
 
   private async fetchToken(
@@ -700,9 +737,9 @@ export class RegistryClient {
         `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
     const response = await this.retry(async () => {
-      let answer: Response;
+      let answer: HttpAnswer;
       try {
-        answer = await fetch(url, { headers, ...this.abortWhen(this.requestTimeoutMs) });
+        answer = await exchangeSmall(url, this.smallGet(headers), SMALL_ANSWER_BYTES);
       } catch (e: unknown) {
         this.signal?.throwIfAborted();
         throw new RegistryUnavailableError(
@@ -712,12 +749,11 @@ export class RegistryClient {
         );
       }
       if (!answer.ok) {
-        throw await this.toError({ what: `token for ${scopes.join(' ')}`, repository }, answer);
+        throw this.toError({ what: `token for ${scopes.join(' ')}`, repository }, answer);
       }
       return answer;
     });
-    const body = (await response.json()) as { token?: unknown; access_token?: unknown };
-    const token = typeof body.token === 'string' ? body.token : body.access_token;
+    const token = parseToken(response.text());
     if (typeof token !== 'string' || token === '') {
       throw new UnauthorizedError(
         `the token service of ${this.registry} answered without a token; check the credentials`,
@@ -727,12 +763,21 @@ export class RegistryClient {
     return token;
   }
 
-  private async toError(
+  /** A plain GET outside send(): the ping and the token service. */
+  private smallGet(headers: Readonly<Record<string, string>>): Exchange {
+    return {
+      method: 'GET',
+      headers,
+      idleTimeoutMs: this.requestTimeoutMs,
+      ...(this.signal === undefined ? {} : { signal: this.signal }),
+    };
+  }
+
+  private toError(
     request: Pick<Request, 'what' | 'repository' | 'notFound'>,
-    response: Response,
-  ): Promise<RegistryError> {
-    const text = await response.text().catch(() => '');
-    const { code, message } = parseErrorBody(text);
+    response: HttpAnswer,
+  ): RegistryError {
+    const { code, message } = parseErrorBody(response.text());
     const details: RegistryErrorDetails = {
       ...this.details(request.repository, response.status),
       ...(code === undefined ? {} : { registryCode: code }),
@@ -849,95 +894,6 @@ class VerifyingTransform extends Transform {
 const STREAM_IDLE_TIMEOUT_MS = 120_000;
 const MAX_REDIRECTS = 5;
 
-// Keep-alive pools for streamed uploads (fetch keeps its own for everything else).
-const httpAgent = new HttpAgent({ keepAlive: true });
-const httpsAgent = new HttpsAgent({ keepAlive: true });
-
-/**
- * A request with a streamed body over node:http, answered as a fetch Response. Not fetch: Node
- * 20's fetch reads a streamed request body as fast as the source gives it, whatever the socket
- * takes, so a blob from a fast source piles up in memory (measured: a 256 MiB layer raised RSS by
- * ~270 MiB). pipeline() holds to the socket's pace. Errors of the body stream reject as they are.
- */
-async function streamRequest(
-  url: string,
-  method: string,
-  headers: Readonly<Record<string, string>>,
-  body: Readable,
-  timeoutMs: number | null,
-  signal: AbortSignal | undefined,
-): Promise<Response> {
-  const target = new URL(url);
-  const secure = target.protocol === 'https:';
-  const send = secure ? httpsRequest : httpRequest;
-  const request = send(target, {
-    method,
-    headers:
-      headers['content-length'] === undefined ? { ...headers, 'transfer-encoding': 'chunked' } : headers,
-    agent: secure ? httpsAgent : httpAgent,
-    // An idle-socket limit, not a total one: a large blob may take long, a silent socket may not.
-    timeout: timeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
-    ...(signal === undefined ? {} : { signal }),
-  });
-  const answered = new Promise<IncomingMessage>((resolve, reject) => {
-    request.once('response', resolve);
-    request.once('error', reject);
-    request.once('timeout', () => request.destroy(new Error('timed out')));
-  });
-  const [sent, response] = await Promise.allSettled([pipeline(body, request), answered]);
-  // What is reported: a failure of the body stream (the source), else the registry's error answer
-  // (it may answer before it read everything), else the connection's failure.
-  const early = response.status === 'fulfilled' && (response.value.statusCode ?? 0) >= 400;
-  if (sent.status === 'rejected' && (sent.reason instanceof PromoterError || !early)) {
-    if (response.status === 'fulfilled') response.value.resume();
-    throw sent.reason;
-  }
-  if (response.status === 'rejected') throw response.reason;
-  return toFetchResponse(response.value);
-}
-
-/** A GET over node:http; resolves when the answer's headers are in. */
-function streamGet(
-  url: URL,
-  headers: Readonly<Record<string, string>>,
-  signal: AbortSignal | undefined,
-): Promise<IncomingMessage> {
-  const secure = url.protocol === 'https:';
-  const send = secure ? httpsRequest : httpRequest;
-  return new Promise<IncomingMessage>((resolve, reject) => {
-    const request = send(url, {
-      method: 'GET',
-      headers,
-      agent: secure ? httpsAgent : httpAgent,
-      timeout: STREAM_IDLE_TIMEOUT_MS,
-      ...(signal === undefined ? {} : { signal }),
-    });
-    request.once('response', resolve);
-    request.once('error', reject);
-    request.once('timeout', () => request.destroy(new Error('timed out')));
-    request.end();
-  });
-}
-
-/** A small answer of node:http as a fetch Response (its body read whole). */
-async function toFetchResponse(message: IncomingMessage): Promise<Response> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of message) chunks.push(chunk as Buffer);
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(message.headers)) {
-    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-  }
-  const status = message.statusCode ?? 502;
-  const nullBody = status === 204 || status === 205 || status === 304;
-  return new Response(nullBody ? null : Buffer.concat(chunks), { status, headers });
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
-  const value = headers[name];
-  if (value === undefined) return null;
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 function parseChallenge(header: string | null): Challenge {
   if (header === null) return { scheme: 'none' };
   const space = header.indexOf(' ');
@@ -965,8 +921,19 @@ function parseErrorBody(text: string): { code?: string; message?: string } {
   }
 }
 
-function retryAfter(response: Response): number | undefined {
-  const value = response.headers.get('retry-after');
+/** The token of a token service's JSON answer (`token`, or OAuth2's `access_token`). */
+function parseToken(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { token?: unknown; access_token?: unknown };
+    const token = typeof body.token === 'string' ? body.token : body.access_token;
+    return typeof token === 'string' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function retryAfter(response: HttpAnswer): number | undefined {
+  const value = response.header('retry-after');
   if (value === null) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);

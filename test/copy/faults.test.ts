@@ -41,6 +41,8 @@ interface FaultCase {
   readonly assess: (proxy: FaultProxy) => void;
   /** Blob transfers at once (engine default when omitted). */
   readonly blobJobs?: number;
+  /** Largest blob uploaded in one PUT (engine default when omitted). */
+  readonly monolithicUploadBytes?: number;
 }
 
 interface SourceImage {
@@ -58,7 +60,8 @@ const onTime = (name: string, count: number) => (proxy: FaultProxy) => {
 
 const CASES: readonly FaultCase[] = [
   {
-    // Prepare: a registry without streamed (PATCH) uploads, as some proxies and older registries are.
+    // Prepare: a registry without streamed (PATCH) uploads, as some proxies and older registries
+    // are; every blob is made to start with a PATCH (no one-request uploads).
     name: 'destination refuses PATCH uploads with 405: blobs go up as one PUT each',
     side: 'destination',
     rules: () => [
@@ -71,8 +74,28 @@ const CASES: readonly FaultCase[] = [
     ],
     expected: {},
     blobJobs: 1,
+    monolithicUploadBytes: 0,
     // One refused PATCH teaches the client; every later blob goes straight to the monolithic PUT.
     assess: injected('no-patch', 1),
+  },
+  {
+    // Prepare: the opposite registry, which takes blob bytes only in a PATCH (a PUT with a body is
+    // refused); every blob here is small enough to start with the one-request PUT.
+    name: 'destination refuses blob PUTs carrying bytes with 415: blobs go up with PATCH',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'no-monolithic',
+        methods: ['PUT'],
+        path: /\/blobs\/uploads\/./,
+        withBody: true,
+        action: { kind: 'status', status: 415 },
+      },
+    ],
+    expected: {},
+    blobJobs: 1,
+    // One refused PUT teaches the client; every later blob goes straight to POST, PATCH, PUT.
+    assess: injected('no-monolithic', 1),
   },
   {
     name: 'source resets the connection mid-blob, twice',
@@ -305,9 +328,15 @@ describe('copy engine under faults', () => {
   });
 
   /** Copies the source image to `repository:1` through both proxies; the error when it fails. */
-  const attemptCopy = (repository: string, blobJobs?: number): Promise<EngineCopyOutcome | Error> =>
+  const attemptCopy = (
+    repository: string,
+    options: Pick<FaultCase, 'blobJobs' | 'monolithicUploadBytes'> = {},
+  ): Promise<EngineCopyOutcome | Error> =>
     copyWithEngine({
-      ...(blobJobs === undefined ? {} : { blobJobs }),
+      ...(options.blobJobs === undefined ? {} : { blobJobs: options.blobJobs }),
+      ...(options.monolithicUploadBytes === undefined
+        ? {}
+        : { monolithicUploadBytes: options.monolithicUploadBytes }),
       source: `${sourceProxy.host}/faults/app:1`,
       destination: `${destinationProxy.host}/${repository}:1`,
       sourceSide: { endpoint: sourceProxy.url, credentials: source },
@@ -328,7 +357,7 @@ describe('copy engine under faults', () => {
       const repository = `faults/case-${i}`;
 
       // Act
-      const outcome = await attemptCopy(repository, c.blobJobs);
+      const outcome = await attemptCopy(repository, c);
 
       // Assess
       c.assess(faulted);

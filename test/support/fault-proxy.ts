@@ -49,6 +49,8 @@ export interface FaultRule {
   readonly methods?: readonly string[];
   /** Tested against the request path (without the query string). */
   readonly path: RegExp;
+  /** Only requests that carry a body (true) or carry none (false); either when omitted. */
+  readonly withBody?: boolean;
   /** Let this many matching requests through untouched first (default 0). */
   readonly skip?: number;
   /** Inject into this many matching requests after the skipped ones (default: all of them). */
@@ -160,6 +162,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     for (const rule of rules) {
       if (rule.methods !== undefined && !rule.methods.includes(method)) continue;
       if (!rule.path.test(path)) continue;
+      if (rule.withBody !== undefined && rule.withBody !== hasBody(req)) continue;
       const counters = stats.get(rule.name)!;
       counters.matched += 1;
       const skip = rule.skip ?? 0;
@@ -411,4 +414,11 @@ function sendFault(
   if (action.retryAfterSeconds !== undefined) headers['retry-after'] = String(action.retryAfterSeconds);
   res.writeHead(action.status, headers);
   res.end(body, onSent);
+}
+
+/** Whether a request announces a body: a non-zero Content-Length, or a chunked one. */
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return request.headers['transfer-encoding'] !== undefined;
 }
