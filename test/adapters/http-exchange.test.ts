@@ -1,0 +1,182 @@
+// The registry client's HTTP layer against a plain node:http server on loopback: how bodies are
+// framed (Content-Length for bytes, chunked for a stream of unknown length), that an answer is
+// read whole only up to its limit, that a failing source stream is what the caller sees (not the
+// aborted request), that an early error answer wins over the body it cut short, that a silent
+// server times out, and that requests share keep-alive connections.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import {
+  AnswerTooLargeError,
+  exchangeSmall,
+  openExchange,
+  readAnswer,
+} from '../../lambdas/adapters/http-exchange';
+
+interface Received {
+  readonly method: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
+}
+
+type Route = (request: IncomingMessage, response: ServerResponse) => void;
+
+describe('http-exchange against a loopback HTTP server', () => {
+  let server: Server;
+  let base: string;
+  let connections = 0;
+  const received: Received[] = [];
+  const routes = new Map<string, Route>();
+
+  const readAll = async (request: IncomingMessage): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+
+  before(async () => {
+    routes.set('/echo', (request, response) => {
+      void readAll(request).then((body) => {
+        received.push({ method: request.method ?? '', headers: request.headers, body });
+        response.writeHead(201, { 'x-length': String(body.byteLength) }).end(body);
+      });
+    });
+    routes.set('/big', (_request, response) => {
+      response.writeHead(200);
+      response.end(Buffer.alloc(64 * 1024, 1));
+    });
+    routes.set('/refuse', (_request, response) => {
+      // Answers before reading the body, then drops the connection: what a registry refusing a
+      // too-large upload does.
+      response.writeHead(413, { connection: 'close' }).end('{"errors":[{"code":"SIZE_INVALID"}]}');
+    });
+    routes.set('/silent', () => undefined);
+    server = createServer((request, response) => {
+      const route = routes.get(new URL(request.url ?? '/', 'http://x').pathname);
+      if (route === undefined) response.writeHead(404).end();
+      else route(request, response);
+    });
+    server.on('connection', () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const exchange = { headers: {}, idleTimeoutMs: 5000 } as const;
+
+  const BODIES = [
+    {
+      name: 'bytes go with a Content-Length',
+      body: () => Buffer.from('exact bytes'),
+      framing: (headers: IncomingMessage['headers']) => headers['content-length'] === '11',
+    },
+    {
+      name: 'a stream of unknown length goes chunked',
+      body: () => Readable.from([Buffer.from('exact '), Buffer.from('bytes')]),
+      framing: (headers: IncomingMessage['headers']) =>
+        headers['transfer-encoding'] === 'chunked' && headers['content-length'] === undefined,
+    },
+  ] as const;
+
+  for (const c of BODIES) {
+    it(c.name, async () => {
+      // Prepare
+      received.length = 0;
+      // Act
+      const answer = await exchangeSmall(
+        new URL(`${base}/echo`),
+        { ...exchange, method: 'PUT', body: c.body() },
+        1024,
+      );
+      // Assess
+      assert.equal(answer.status, 201);
+      assert.equal(answer.ok, true);
+      assert.equal(answer.header('x-length'), '11');
+      assert.equal(answer.text(), 'exact bytes');
+      assert.equal(received[0]?.body.toString(), 'exact bytes');
+      assert.ok(c.framing(received[0]!.headers), JSON.stringify(received[0]!.headers));
+    });
+  }
+
+  it('stops reading an answer over its limit', async () => {
+    // Act
+    const message = await openExchange(new URL(`${base}/big`), { ...exchange, method: 'GET' });
+    const outcome = await readAnswer(message, 1000).catch((e: unknown) => e);
+    // Assess
+    assert.ok(outcome instanceof AnswerTooLargeError, String(outcome));
+    assert.equal(outcome.limit, 1000);
+    assert.equal(message.destroyed, true);
+  });
+
+  it('rejects with the source stream’s own error when the body fails mid-way', async () => {
+    // Prepare
+    const failure = new Error('source broke');
+    const body = new Readable({
+      read(): void {
+        this.push(Buffer.alloc(1024));
+        this.destroy(failure);
+      },
+    });
+    // Act
+    const outcome = await openExchange(new URL(`${base}/echo`), {
+      ...exchange,
+      method: 'PUT',
+      headers: { 'content-length': '4096' },
+      body,
+    }).catch((e: unknown) => e);
+    // Assess
+    assert.equal(outcome, failure);
+  });
+
+  it('returns an error answer that came before the whole body was sent', async () => {
+    // Prepare: far more than the socket buffers take, so the answer comes first.
+    const body = Readable.from(
+      (function* chunks(): Generator<Buffer> {
+        for (let i = 0; i < 256; i++) yield Buffer.alloc(64 * 1024);
+      })(),
+    );
+    // Act
+    const answer = await exchangeSmall(
+      new URL(`${base}/refuse`),
+      { ...exchange, method: 'PATCH', headers: { 'content-length': String(256 * 64 * 1024) }, body },
+      1024,
+    );
+    // Assess: the status (its body may be lost to the reset that cut the upload short)
+    assert.equal(answer.status, 413);
+  });
+
+  it('gives up on a server that stays silent for the idle limit', async () => {
+    // Act
+    const outcome = await exchangeSmall(
+      new URL(`${base}/silent`),
+      { method: 'GET', headers: {}, idleTimeoutMs: 200 },
+      1024,
+    ).catch((e: unknown) => e);
+    // Assess
+    assert.ok(outcome instanceof Error && outcome.message === 'timed out', String(outcome));
+  });
+
+  it('sends one request after another over one kept-alive connection', async () => {
+    // Prepare
+    await exchangeSmall(new URL(`${base}/echo`), { ...exchange, method: 'GET' }, 1024);
+    const before = connections;
+    // Act
+    for (let i = 0; i < 5; i++) {
+      await exchangeSmall(
+        new URL(`${base}/echo`),
+        { ...exchange, method: 'POST', body: Buffer.from('x') },
+        1024,
+      );
+    }
+    // Assess
+    assert.equal(connections, before, 'new connections opened');
+  });
+});
