@@ -112,6 +112,11 @@ interface AuthState {
   readonly tokens: Map<string, Promise<string>>;
   /** Set once the registry refused one way of uploading: every later blob goes up the other way. */
   uploadMethod?: 'PUT' | 'PATCH';
+  /**
+   * Until when (ms since the epoch) no request is sent: a 429 slows every transfer to the
+   * registry, not only the one it answered (ECR throttles per account and API, not per blob).
+   */
+  pausedUntil: number;
 }
 
 type Challenge =
@@ -168,7 +173,7 @@ export class RegistryClient {
     private readonly options: RegistryClientOptions,
     scope: { readonly auth: AuthState; readonly signal: AbortSignal } | undefined = undefined,
   ) {
-    this.auth = scope?.auth ?? { tokens: new Map() };
+    this.auth = scope?.auth ?? { tokens: new Map(), pausedUntil: 0 };
     this.signal = scope?.signal;
     this.registry = options.registry;
     const scheme = LOOPBACK.test(options.registry) ? 'http' : 'https';
@@ -493,7 +498,11 @@ export class RegistryClient {
           exhausted.add(e);
           throw e;
         }
-        await sleep(this.backoff(attempt, e), undefined, this.signal ? { signal: this.signal } : {});
+        const wait = this.backoff(attempt, e);
+        if (e instanceof RateLimitedError) {
+          this.auth.pausedUntil = Math.max(this.auth.pausedUntil, Date.now() + wait);
+        }
+        await sleep(wait, undefined, this.signal ? { signal: this.signal } : {});
       }
     }
   }
@@ -604,6 +613,8 @@ export class RegistryClient {
     headers: Readonly<Record<string, string>>,
   ): Promise<IncomingMessage> {
     const timeoutMs = request.timeoutMs === undefined ? this.requestTimeoutMs : request.timeoutMs;
+    const paused = this.auth.pausedUntil - Date.now();
+    if (paused > 0) await sleep(paused, undefined, this.signal ? { signal: this.signal } : {});
     try {
       return await openExchange(url, {
         method: request.method,

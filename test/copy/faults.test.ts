@@ -401,6 +401,44 @@ describe('copy engine under faults', () => {
     assert.equal(sourceProxy.stats('503').injected, RETRY.attempts, 'reads of the failing blob');
   });
 
+  // A 429 tells the whole registry's client to slow down (ECR throttles per account and API, not
+  // per blob): once one transfer got it, no other sends a request before the Retry-After is over.
+  it('holds every request to a registry that answered 429 until its Retry-After is over', async () => {
+    // Prepare: the first upload start is rate-limited; slow source reads keep the other transfer
+    // busy long enough that, without the pause, it would go on sending during the wait.
+    sourceProxy.setRules([]);
+    sourceProxy.setBandwidth(1_000_000);
+    destinationProxy.setRules([
+      {
+        name: '429',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        times: 1,
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ]);
+    // Act
+    let outcome: EngineCopyOutcome | Error;
+    try {
+      outcome = await attemptCopy('faults/paused', { blobJobs: 2 });
+    } finally {
+      sourceProxy.setBandwidth(undefined);
+    }
+    // Assess
+    if (outcome instanceof Error) throw outcome;
+    const log = destinationProxy.requests();
+    const limited = log.find((r) => r.fault === '429');
+    assert.ok(limited !== undefined, 'the 429 was sent');
+    const answeredAt = limited.arrivedAt + limited.ms;
+    // 100 ms of slack for requests the client sent before it had read the 429.
+    const during = log.filter((r) => r.arrivedAt > answeredAt + 100 && r.arrivedAt < answeredAt + 950);
+    assert.deepEqual(
+      during.map((r) => `${r.method} ${r.url}`),
+      [],
+      'requests sent while the registry had asked to wait',
+    );
+  });
+
   // When copyImage rejects, the copy is over: no transfer of it keeps running in the background
   // (in a Lambda it would resume inside the next invocation; in the CLI it holds the exit).
   it('stops every other transfer once the copy has failed', async () => {
