@@ -13,7 +13,14 @@ import { startFaultProxy } from '../test/support/fault-proxy';
 import { addImage, ImageLayout, pushLayout, type BuiltManifest } from '../test/support/images';
 import { startRegistry, type RegistryServer } from '../test/support/registry-server';
 import { copyWithEngine, type EngineCopyRequest } from './support/engine';
-import { bundleCopyChild, runEngineChild, runSkopeoCopy, type Measured } from './support/measure';
+import {
+  bundleCopyChild,
+  machineIdleMs,
+  processCpuMs,
+  runEngineChild,
+  runSkopeoCopy,
+  type Measured,
+} from './support/measure';
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +38,20 @@ interface Sample {
   readonly bytes: number;
 }
 
+/** Who else worked during one copy: the two registries' CPU, and how busy the machine was. */
+interface Load {
+  readonly sourceCpuMs: number;
+  readonly destinationCpuMs: number;
+  /** Share of all cores' time not idle, 0..1. */
+  readonly busy: number;
+}
+
 type Tool = 'image-promoter' | 'skopeo' | 'image-promoter (in-process)';
 
 interface Row {
   readonly shape: string;
   readonly tool: Tool;
-  readonly samples: readonly Sample[];
+  readonly samples: readonly (Sample & Load)[];
 }
 
 const { values: flags } = parseArgs({
@@ -142,12 +157,19 @@ const TOOLS: readonly Tool[] = ['image-promoter', 'skopeo', 'image-promoter (in-
 async function benchShape(source: RegistryServer, shape: Shape, repository: string): Promise<Row[]> {
   const image = await pushImage(source, repository, shape);
   const bytes = image.config.size + image.layers.reduce((sum, layer) => sum + layer.size, 0);
-  const samples = new Map<Tool, Sample[]>(TOOLS.map((tool) => [tool, []]));
+  const samples = new Map<Tool, (Sample & Load)[]>(TOOLS.map((tool) => [tool, []]));
   for (let run = 0; run < shape.runs; run++) {
     const order = [...TOOLS.slice(run % TOOLS.length), ...TOOLS.slice(0, run % TOOLS.length)];
     for (const tool of order) {
       const destination = await startRegistry();
       let sample: Sample;
+      const before = {
+        source: processCpuMs(source.pid),
+        destination: processCpuMs(destination.pid),
+        idle: machineIdleMs(),
+        at: performance.now(),
+      };
+      let load: Load;
       try {
         sample =
           tool === 'image-promoter'
@@ -155,10 +177,16 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
             : tool === 'skopeo'
               ? await copyWithSkopeo(source, repository, destination, bytes)
               : await copyInProcess(source, repository, destination);
+        const wall = performance.now() - before.at;
+        load = {
+          sourceCpuMs: processCpuMs(source.pid) - before.source,
+          destinationCpuMs: processCpuMs(destination.pid) - before.destination,
+          busy: 1 - (machineIdleMs() - before.idle) / (cpus().length * wall),
+        };
       } finally {
         await destination.stop();
       }
-      samples.get(tool)!.push(sample);
+      samples.get(tool)!.push({ ...sample, ...load });
       process.stderr.write(
         `  ${shape.name} run ${run + 1}/${shape.runs} ${tool}: ${seconds(sample.ms)} s, ` +
           `${Number.isNaN(sample.rssKb) ? '-' : Math.round(sample.rssKb / 1024)} MiB RSS\n`,
@@ -271,8 +299,8 @@ async function countRequests(source: RegistryServer, repository: string): Promis
 
 function renderTable(rows: readonly Row[]): string {
   const lines = [
-    '| shape | tool | runs | median s | min s | max s | vs skopeo (median) | CPU s (median) | peak RSS MiB (median / max) | blob bytes moved |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| shape | tool | runs | median s | min s | max s | vs skopeo (median) | CPU s (median) | registries CPU s, source / destination (median) | machine busy (median) | peak RSS MiB (median / max) | blob bytes moved |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
     const ms = row.samples.map((s) => s.ms);
@@ -285,6 +313,9 @@ function renderTable(rows: readonly Row[]): string {
     lines.push(
       `| ${row.shape} | ${row.tool} | ${row.samples.length} | ${seconds(median(ms))} | ${seconds(Math.min(...ms))} | ` +
         `${seconds(Math.max(...ms))} | ${ratio}x | ${seconds(median(row.samples.map((x) => x.cpuMs)))} | ` +
+        `${seconds(median(row.samples.map((x) => x.sourceCpuMs)))} / ` +
+        `${seconds(median(row.samples.map((x) => x.destinationCpuMs)))} | ` +
+        `${(median(row.samples.map((x) => x.busy)) * 100).toFixed(0)}% | ` +
         `${rss.some(Number.isNaN) ? '-' : `${median(rss).toFixed(0)} / ${Math.max(...rss).toFixed(0)}`} | ` +
         `${mebibytes(row.samples[0]?.bytes ?? 0)} MiB |`,
     );
@@ -352,7 +383,9 @@ async function main(): Promise<void> {
         `Registries: docker-registry on loopback with basic auth, fresh destination registry per copy. ` +
         `image-promoter and skopeo run as child processes: wall time from spawn to exit, CPU and peak RSS ` +
         `from /usr/bin/time. "in-process" is the same engine called inside the benchmark process (warm, ` +
-        `like a worker Lambda): wall and CPU of the call only.`,
+        `like a worker Lambda): wall and CPU of the call only. Registries' CPU: read from /proc for the ` +
+        `source and the destination registry process over the copy; machine busy: share of all cores' ` +
+        `time not idle over the copy (everything on the machine counts).`,
       '',
       renderTable(rows),
       '',

@@ -3,7 +3,7 @@
 // the copy benchmark and the large-layer test so the engine and skopeo are measured the same way.
 // Test and benchmark support only: loopback registries, never anything else.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -144,4 +144,29 @@ export async function runSkopeoCopy(
   ]);
   if (measured.code !== 0) throw new Error(`skopeo copy failed (${measured.code}): ${measured.stderr}`);
   return measured;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux build in use). */
+const USER_HZ = 100;
+
+/** User + system CPU time a running process has used so far, in ms (NaN when unreadable). */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    // Fields after the parenthesised command name: state is the 1st, utime the 12th, stime the 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Idle + iowait time of all CPUs of the machine so far, in ms (NaN when unreadable). */
+export function machineIdleMs(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    return ((Number(fields[4]) + Number(fields[5])) * 1000) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -16,6 +16,8 @@ export interface RegistryServer {
   readonly password: string;
   /** Storage root on disk (for tests that inspect or corrupt storage). */
   readonly rootDirectory: string;
+  /** The registry's process id (benchmarks read its CPU time from /proc). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     username,
     password,
     rootDirectory: join(dir, 'data'),
+    pid: server.child.pid,
     stop: async () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
