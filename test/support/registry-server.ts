@@ -1,6 +1,7 @@
 // A real CNCF distribution registry (Debian `docker-registry`) on a free loopback port, with
 // htpasswd basic auth for user `AWS`: how ECR authenticates, with the password standing for the
 // token (`<account>-auth-token` when it stands for an account moto issues tokens for).
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,35 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   const auth = options.auth ?? true;
   const htpasswd = join(dir, 'htpasswd');
   await writeFile(htpasswd, `${username}:${bcrypt.hashSync(password, 5)}\n`);
+  const url = `http://127.0.0.1:${port}`;
+  const server = await serveRegistry(
+    dir,
+    port,
+    auth ? ['auth:', '  htpasswd:', '    realm: basic-realm', `    path: ${htpasswd}`] : [],
+  );
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    username,
+    password,
+    rootDirectory: join(dir, 'data'),
+    pid: server.child.pid,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Writes a docker-registry config under `dir` (storage in `dir/data`, deletes allowed, quiet logs)
+ * with the given `auth:` section lines and serves it on 127.0.0.1:`port`; resolves once /v2/ answers.
+ */
+export async function serveRegistry(
+  dir: string,
+  port: number,
+  authLines: readonly string[],
+): Promise<ManagedProcess> {
   const config = [
     'version: 0.1',
     'log:',
@@ -48,27 +78,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    `  secret: ${Math.random().toString(36).slice(2)}`,
-    ...(auth ? ['auth:', '  htpasswd:', '    realm: basic-realm', `    path: ${htpasswd}`] : []),
+    `  secret: ${randomBytes(8).toString('hex')}`,
+    ...authLines,
     '',
   ].join('\n');
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, config);
-  const url = `http://127.0.0.1:${port}`;
-  const server: ManagedProcess = await startProcess('docker-registry', ['serve', configPath], {
+  return startProcess('docker-registry', ['serve', configPath], {
     env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-    ready: () => answers(`${url}/v2/`),
+    ready: () => answers(`http://127.0.0.1:${port}/v2/`),
   });
-  return {
-    host: `127.0.0.1:${port}`,
-    url,
-    username,
-    password,
-    rootDirectory: join(dir, 'data'),
-    pid: server.child.pid,
-    stop: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }

@@ -5,12 +5,13 @@
 // spec's auth server, minimal. It records every token request for assertions.
 import { execFile } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { answers, freePort, startProcess, type ManagedProcess } from './processes';
+import { freePort, type ManagedProcess } from './processes';
+import { serveRegistry } from './registry-server';
 
 const run = promisify(execFile);
 
@@ -80,35 +81,17 @@ export async function startTokenRegistry(
   await new Promise<void>((resolve) => tokenServer.listen(tokenPort, '127.0.0.1', resolve));
 
   const port = await freePort();
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: error',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${join(dir, 'data')}`,
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    `  secret: ${randomBytes(8).toString('hex')}`,
-    'auth:',
-    '  token:',
-    `    realm: http://127.0.0.1:${tokenPort}/token`,
-    `    service: ${SERVICE}`,
-    `    issuer: ${ISSUER}`,
-    `    rootcertbundle: ${certPath}`,
-    '',
-  ].join('\n');
-  const configPath = join(dir, 'config.yml');
-  await writeFile(configPath, config);
   const url = `http://127.0.0.1:${port}`;
   let registry: ManagedProcess;
   try {
-    registry = await startProcess('docker-registry', ['serve', configPath], {
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-      ready: () => answers(`${url}/v2/`),
-    });
+    registry = await serveRegistry(dir, port, [
+      'auth:',
+      '  token:',
+      `    realm: http://127.0.0.1:${tokenPort}/token`,
+      `    service: ${SERVICE}`,
+      `    issuer: ${ISSUER}`,
+      `    rootcertbundle: ${certPath}`,
+    ]);
   } catch (e: unknown) {
     await closeServer(tokenServer);
     throw e;
