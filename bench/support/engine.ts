@@ -2,7 +2,11 @@
 // references in, a flat summary out. Keeping the engine's call shape here means a change to its
 // options touches one file, not every test. Test and benchmark support only: it must never hold
 // logic the engine itself should have (no retries, no verification of its own).
-import { RegistryClient, type RetryPolicy } from '../../lambdas/adapters/registry-client';
+import {
+  RegistryClient,
+  type RegistryClientOptions,
+  type RetryPolicy,
+} from '../../lambdas/adapters/registry-client';
 import { copyImage } from '../../lambdas/copy/copy-image';
 import { parseImageRef } from '../../lambdas/core/image-ref';
 
@@ -20,8 +24,8 @@ export interface EngineCopyRequest {
   readonly destinationSide: EngineSide;
   readonly retry?: Partial<RetryPolicy>;
   readonly blobJobs?: number;
-  /** RegistryClientOptions.monolithicUploadBytes for both clients (engine default when omitted). */
-  readonly monolithicUploadBytes?: number;
+  /** How both clients move blobs (the client defaults when omitted). */
+  readonly transfer?: Pick<RegistryClientOptions, 'monolithicUploadBytes' | 'directDownloadBytes'>;
   readonly referrers?: boolean;
   readonly overwrite?: boolean;
 }
@@ -47,9 +51,7 @@ export async function copyWithEngine(request: EngineCopyRequest): Promise<Engine
       endpoint: side.endpoint,
       ...(side.credentials === undefined ? {} : { credentials: side.credentials }),
       ...(request.retry === undefined ? {} : { retry: request.retry }),
-      ...(request.monolithicUploadBytes === undefined
-        ? {}
-        : { monolithicUploadBytes: request.monolithicUploadBytes }),
+      ...request.transfer,
     });
   const result = await copyImage({
     source,

@@ -98,8 +98,15 @@ export async function openExchange(url: URL, exchange: Exchange): Promise<Incomi
   return response.value;
 }
 
+/** An answer whose headers are in and whose body is still to be read: an IncomingMessage, or a
+ * DownloadMessage (http-download.ts). */
+export type HttpMessage = Readable & {
+  readonly statusCode?: number | undefined;
+  readonly headers: IncomingHttpHeaders;
+};
+
 /** Reads the rest of `message` into an HttpAnswer; over `limit` bytes it stops and throws. */
-export async function readAnswer(message: IncomingMessage, limit: number): Promise<HttpAnswer> {
+export async function readAnswer(message: HttpMessage, limit: number): Promise<HttpAnswer> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of message) {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { copyWithEngine, type EngineCopyOutcome } from '../../bench/support/engine';
+import { copyWithEngine, type EngineCopyOutcome, type EngineCopyRequest } from '../../bench/support/engine';
 import { PromoterError, RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy';
 import {
@@ -41,8 +41,8 @@ interface FaultCase {
   readonly assess: (proxy: FaultProxy) => void;
   /** Blob transfers at once (engine default when omitted). */
   readonly blobJobs?: number;
-  /** Largest blob uploaded in one PUT (engine default when omitted). */
-  readonly monolithicUploadBytes?: number;
+  /** How blobs move (client defaults when omitted). */
+  readonly transfer?: EngineCopyRequest['transfer'];
 }
 
 interface SourceImage {
@@ -74,7 +74,7 @@ const CASES: readonly FaultCase[] = [
     ],
     expected: {},
     blobJobs: 1,
-    monolithicUploadBytes: 0,
+    transfer: { monolithicUploadBytes: 0 },
     // One refused PATCH teaches the client; every later blob goes straight to the monolithic PUT.
     assess: injected('no-patch', 1),
   },
@@ -330,13 +330,11 @@ describe('copy engine under faults', () => {
   /** Copies the source image to `repository:1` through both proxies; the error when it fails. */
   const attemptCopy = (
     repository: string,
-    options: Pick<FaultCase, 'blobJobs' | 'monolithicUploadBytes'> = {},
+    options: Pick<FaultCase, 'blobJobs' | 'transfer'> = {},
   ): Promise<EngineCopyOutcome | Error> =>
     copyWithEngine({
       ...(options.blobJobs === undefined ? {} : { blobJobs: options.blobJobs }),
-      ...(options.monolithicUploadBytes === undefined
-        ? {}
-        : { monolithicUploadBytes: options.monolithicUploadBytes }),
+      ...(options.transfer === undefined ? {} : { transfer: options.transfer }),
       source: `${sourceProxy.host}/faults/app:1`,
       destination: `${destinationProxy.host}/${repository}:1`,
       sourceSide: { endpoint: sourceProxy.url, credentials: source },
@@ -347,7 +345,22 @@ describe('copy engine under faults', () => {
       (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
     );
 
-  CASES.forEach((c, i) => {
+  // Source faults hit both ways of reading a blob: the keep-alive pool (small blobs) and a
+  // connection of its own (large ones, http-download.ts; here made to take every blob).
+  const RUNS = CASES.flatMap((c): FaultCase[] =>
+    c.side === 'source'
+      ? [
+          c,
+          {
+            ...c,
+            name: `${c.name} (own-connection reads)`,
+            transfer: { ...c.transfer, directDownloadBytes: 0 },
+          },
+        ]
+      : [c],
+  );
+
+  RUNS.forEach((c, i) => {
     it(c.name, async () => {
       // Prepare
       const faulted = c.side === 'source' ? sourceProxy : destinationProxy;
