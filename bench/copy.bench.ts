@@ -2,8 +2,9 @@
 // --preserve-digests`, in the same run, alternating, each copy in its own child process into a
 // fresh destination registry (so neither tool finds blobs from an earlier run, and skopeo's blob
 // cache cannot mount from one). Two shapes (5 x 64 MiB, 100 x 256 KiB), a no-op re-copy and a
-// 2 GiB single layer. Prints a Markdown table (median wall time, ratio to skopeo, peak RSS, bytes)
-// and writes it to bench/results/. A benchmark, not a test: it asserts nothing, it reports figures
+// 2 GiB single layer. For the large-blob shapes also a curl pipe per blob (C, no verification):
+// the floor of what any copier can reach against these registries. Prints a Markdown table
+// (median wall time, ratio to skopeo, peak RSS, bytes) and writes it to bench/results/. A benchmark, not a test: it asserts nothing, it reports figures
 // next to the targets. Loopback registries only.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -17,6 +18,7 @@ import {
   bundleCopyChild,
   machineIdleMs,
   processCpuMs,
+  runCurlPipeCopy,
   runEngineChild,
   runSkopeoCopy,
   type Measured,
@@ -28,6 +30,9 @@ interface Shape {
   readonly name: string;
   readonly layers: readonly number[];
   readonly runs: number;
+  /** Also time the curl pipe (the floor of a loopback copy): only where a blob is big enough
+   * that a few process starts per blob do not dominate. */
+  readonly floor?: boolean;
 }
 
 interface Sample {
@@ -46,7 +51,7 @@ interface Load {
   readonly busy: number;
 }
 
-type Tool = 'image-promoter' | 'skopeo' | 'image-promoter (in-process)';
+type Tool = 'image-promoter' | 'skopeo' | 'image-promoter (in-process)' | 'curl pipe (floor)';
 
 interface Row {
   readonly shape: string;
@@ -64,13 +69,19 @@ const { values: flags } = parseArgs({
 const quick = flags.quick === true;
 const runs = flags.runs === undefined ? (quick ? 3 : 5) : Number(flags.runs);
 const SHAPES: readonly Shape[] = [
-  { name: quick ? '5 x 8 MiB' : '5 x 64 MiB', layers: Array(5).fill(quick ? 8 * MiB : 64 * MiB), runs },
+  {
+    name: quick ? '5 x 8 MiB' : '5 x 64 MiB',
+    layers: Array(5).fill(quick ? 8 * MiB : 64 * MiB),
+    runs,
+    floor: true,
+  },
   { name: quick ? '30 x 256 KiB' : '100 x 256 KiB', layers: Array(quick ? 30 : 100).fill(256 * 1024), runs },
 ];
 const LARGE: Shape = {
   name: quick ? '1 x 256 MiB' : '1 x 2 GiB',
   layers: [quick ? 256 * MiB : 2048 * MiB],
   runs: quick ? 1 : Math.min(runs, 3),
+  floor: true,
 };
 
 function median(values: readonly number[]): number {
@@ -137,6 +148,22 @@ async function copyWithSkopeo(
   return { ms: run.ms, rssKb: run.maxRssKb, cpuMs: run.cpuMs ?? Number.NaN, bytes };
 }
 
+/** The same image piped blob by blob from curl to curl: what the copy costs with next to no copier. */
+async function copyWithCurlPipe(
+  source: RegistryServer,
+  repository: string,
+  destination: RegistryServer,
+  image: BuiltManifest,
+  bytes: number,
+): Promise<Sample> {
+  const run = await runCurlPipeCopy(source, destination, {
+    repository,
+    blobs: [image.config, ...image.layers],
+    manifest: { bytes: image.bytes, mediaType: image.descriptor.mediaType },
+  });
+  return { ms: run.ms, rssKb: run.maxRssKb, cpuMs: run.cpuMs ?? Number.NaN, bytes };
+}
+
 /** A copy inside this process (what a warm worker Lambda pays): no process start, no RSS figure. */
 async function copyInProcess(
   source: RegistryServer,
@@ -157,9 +184,10 @@ const TOOLS: readonly Tool[] = ['image-promoter', 'skopeo', 'image-promoter (in-
 async function benchShape(source: RegistryServer, shape: Shape, repository: string): Promise<Row[]> {
   const image = await pushImage(source, repository, shape);
   const bytes = image.config.size + image.layers.reduce((sum, layer) => sum + layer.size, 0);
-  const samples = new Map<Tool, (Sample & Load)[]>(TOOLS.map((tool) => [tool, []]));
+  const tools: readonly Tool[] = shape.floor === true ? [...TOOLS, 'curl pipe (floor)'] : TOOLS;
+  const samples = new Map<Tool, (Sample & Load)[]>(tools.map((tool) => [tool, []]));
   for (let run = 0; run < shape.runs; run++) {
-    const order = [...TOOLS.slice(run % TOOLS.length), ...TOOLS.slice(0, run % TOOLS.length)];
+    const order = [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)];
     for (const tool of order) {
       const destination = await startRegistry();
       let sample: Sample;
@@ -176,7 +204,9 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
             ? await copyWithProject(source, repository, destination)
             : tool === 'skopeo'
               ? await copyWithSkopeo(source, repository, destination, bytes)
-              : await copyInProcess(source, repository, destination);
+              : tool === 'curl pipe (floor)'
+                ? await copyWithCurlPipe(source, repository, destination, image, bytes)
+                : await copyInProcess(source, repository, destination);
         const wall = performance.now() - before.at;
         load = {
           sourceCpuMs: processCpuMs(source.pid) - before.source,
@@ -193,7 +223,7 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
       );
     }
   }
-  return TOOLS.map((tool) => ({ shape: shape.name, tool, samples: samples.get(tool)! }));
+  return tools.map((tool) => ({ shape: shape.name, tool, samples: samples.get(tool)! }));
 }
 
 interface NoOp {
@@ -385,7 +415,10 @@ async function main(): Promise<void> {
         `from /usr/bin/time. "in-process" is the same engine called inside the benchmark process (warm, ` +
         `like a worker Lambda): wall and CPU of the call only. Registries' CPU: read from /proc for the ` +
         `source and the destination registry process over the copy; machine busy: share of all cores' ` +
-        `time not idle over the copy (everything on the machine counts).`,
+        `time not idle over the copy (everything on the machine counts). "curl pipe (floor)": each blob ` +
+        `piped from one curl into another (POST, then GET | PUT), then the manifest PUT, from one bash ` +
+        `script under /usr/bin/time: no hashing, no verification, no retries; what a copy costs here ` +
+        `with next to no copier.`,
       '',
       renderTable(rows),
       '',

@@ -146,6 +146,63 @@ export async function runSkopeoCopy(
   return measured;
 }
 
+export interface PipeImage {
+  readonly repository: string;
+  readonly blobs: readonly { readonly digest: string; readonly size: number }[];
+  readonly manifest: { readonly bytes: string; readonly mediaType: string };
+}
+
+// Per blob, in parallel: POST for an upload URL, then `curl GET | curl PUT` straight through a pipe;
+// then the manifest PUT to tag 1. No verification, no retries, no skipping: a reference, not a tool.
+const CURL_PIPE = `
+set -euo pipefail
+src_auth=$1 dst_auth=$2 src=$3 dst=$4 repo=$5 media=$6 manifest=$7
+shift 7
+pids=()
+for blob in "$@"; do
+  (
+    digest=\${blob%=*} size=\${blob##*=}
+    location=$(curl -sSf -u "$dst_auth" -X POST -D - -o /dev/null "$dst/v2/$repo/blobs/uploads/" |
+      tr -d '\\r' | sed -n 's/^[Ll]ocation: *//p')
+    case $location in http*) ;; *) location=$dst$location ;; esac
+    case $location in *\\?*) sep='&' ;; *) sep='?' ;; esac
+    curl -sSf -u "$src_auth" "$src/v2/$repo/blobs/$digest" |
+      curl -sSf -u "$dst_auth" -X PUT -H 'Content-Type: application/octet-stream' \\
+        -H "Content-Length: $size" -T - -o /dev/null "$location\${sep}digest=$digest"
+  ) &
+  pids+=($!)
+done
+for pid in "\${pids[@]}"; do wait "$pid"; done
+curl -sSf -u "$dst_auth" -X PUT -H "Content-Type: $media" --data-binary "$manifest" -o /dev/null \\
+  "$dst/v2/$repo/manifests/1"
+`;
+
+/**
+ * The floor of a loopback copy: every blob piped from one `curl` into another (C, no hashing, no
+ * verification), measured like the tools (CPU and peak RSS of the whole process tree's largest).
+ */
+export async function runCurlPipeCopy(
+  source: { readonly url: string; readonly username: string; readonly password: string },
+  destination: { readonly url: string; readonly username: string; readonly password: string },
+  image: PipeImage,
+): Promise<Measured> {
+  const measured = await runMeasured('bash', [
+    '-c',
+    CURL_PIPE,
+    'curl-pipe',
+    `${source.username}:${source.password}`,
+    `${destination.username}:${destination.password}`,
+    source.url,
+    destination.url,
+    image.repository,
+    image.manifest.mediaType,
+    image.manifest.bytes,
+    ...image.blobs.map((blob) => `${blob.digest}=${blob.size}`),
+  ]);
+  if (measured.code !== 0) throw new Error(`curl pipe copy failed (${measured.code}): ${measured.stderr}`);
+  return measured;
+}
+
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux build in use). */
 const USER_HZ = 100;
 
