@@ -80,6 +80,8 @@ export class DownloadMessage extends Readable {
 /** One slab read ahead of the socket; a new one once less than MIN_READ of it is left. */
 const SLAB_BYTES = 1 << 20;
 const MIN_READ_BYTES = 64 * 1024;
+/** Held reads are handed on once they add up to this much (see AnswerReader.deliver). */
+const HAND_ON_BYTES = 256 * 1024;
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE_BYTES = 1024;
 
@@ -152,6 +154,9 @@ class AnswerReader {
   private finished = false;
   private slab = Buffer.allocUnsafe(SLAB_BYTES);
   private filled = 0;
+  /** Body bytes read but not handed on yet (see deliver). */
+  private held: Buffer | undefined;
+  private handOnScheduled = false;
 
   constructor(
     private readonly resolve: (message: DownloadMessage) => void,
@@ -275,13 +280,48 @@ class AnswerReader {
     return more;
   }
 
+  /**
+   * Hands body bytes on. Reads that follow each other in a slab go on as one piece, at the latest
+   * once this turn of the event loop is over: TLS hands over 16 KiB records one by one, and every
+   * piece costs the pipes, the hashing and the upload behind it a round of calls. False: the
+   * body's reader is full, stop reading.
+   */
   private deliver(bytes: Buffer): boolean {
-    if (bytes.byteLength === 0) return true;
-    return this.message?.push(bytes) ?? true;
+    const message = this.message;
+    if (message === undefined) return true;
+    if (bytes.byteLength > 0) {
+      const held = this.held;
+      if (
+        held !== undefined &&
+        held.buffer === bytes.buffer &&
+        held.byteOffset + held.byteLength === bytes.byteOffset
+      ) {
+        this.held = Buffer.from(held.buffer, held.byteOffset, held.byteLength + bytes.byteLength);
+      } else {
+        this.handOn();
+        this.held = bytes;
+      }
+      if ((this.held?.byteLength ?? 0) >= HAND_ON_BYTES) this.handOn();
+      else if (!this.handOnScheduled) {
+        this.handOnScheduled = true;
+        setImmediate(() => {
+          this.handOnScheduled = false;
+          this.handOn();
+        });
+      }
+    }
+    return message.readableLength + (this.held?.byteLength ?? 0) < message.readableHighWaterMark;
+  }
+
+  private handOn(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.message?.push(held);
   }
 
   private finish(): void {
     this.finished = true;
+    this.handOn();
     this.message?.push(null);
     // Connection: close: nothing else may come; the body has been handed on whole.
     this.socket?.destroy();
@@ -298,6 +338,7 @@ class AnswerReader {
     if (this.finished) return;
     if (this.message !== undefined && this.framing.kind === 'close') {
       this.finished = true;
+      this.handOn();
       this.message.push(null);
       return;
     }
