@@ -664,8 +664,8 @@ export class RegistryClient {
   }
 
   /**
-   * A GET whose body is streamed over node:http (fetch's web streams cost several times the CPU
-   * per byte): authenticated, retried until the answer's headers are in, redirects followed
+   * A GET whose body is streamed (over node:http, or for a large blob over a connection of its own:
+   * http-download.ts): authenticated, retried until the answer's headers are in, redirects followed
    * (ECR sends blob reads to S3; credentials are dropped when the origin changes).
    */
   private openStream(request: Request): Promise<HttpMessage> {

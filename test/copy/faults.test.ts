@@ -8,8 +8,19 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { copyWithEngine, type EngineCopyOutcome, type EngineCopyRequest } from '../../bench/support/engine';
-import { PromoterError, RateLimitedError, RegistryUnavailableError } from '../../lambdas/core/errors';
-import { startFaultProxy, type FaultProxy, type FaultRule } from '../support/fault-proxy';
+import { RegistryClient } from '../../lambdas/adapters/registry-client';
+import {
+  DeniedError,
+  PromoterError,
+  RateLimitedError,
+  RegistryUnavailableError,
+} from '../../lambdas/core/errors';
+import {
+  startFaultProxy,
+  type FaultProxy,
+  type FaultRule,
+  type ProxiedRequest,
+} from '../support/fault-proxy';
 import {
   addImage,
   addIndex,
@@ -487,6 +498,77 @@ describe('copy engine under faults', () => {
     assert.ok(outcome instanceof PromoterError && !outcome.retryable, String(outcome));
     assert.ok(atFailure >= 1, 'the rate-limited layer was being read when the copy failed');
     assert.equal(afterwards, atFailure, 'requests for the copy after it had failed');
+  });
+
+  // uploadBlob starts the source read while the upload session opens, not after it.
+  it('reads the source blobs while their upload sessions are still being opened', async () => {
+    // Prepare: the first upload start is rate-limited, which holds every destination request ~1 s.
+    sourceProxy.setRules([]);
+    destinationProxy.setRules([
+      {
+        name: '429',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        times: 1,
+        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+      },
+    ]);
+    // Act
+    const outcome = await attemptCopy('faults/read-ahead');
+    // Assess: every blob read arrived before any upload session was opened.
+    if (outcome instanceof Error) throw outcome;
+    const opened = destinationProxy.requests().filter((r) => r.method === 'POST' && r.status === 202);
+    const reads = sourceProxy.requests().filter((r) => r.method === 'GET' && r.url.includes('/blobs/'));
+    assert.equal(reads.length, image.blobs.length);
+    const firstOpened = Math.min(...opened.map((r) => r.arrivedAt + r.ms));
+    assert.ok(
+      reads.every((r) => r.arrivedAt < firstOpened),
+      `reads at ${reads.map((r) => r.arrivedAt - firstOpened).join(', ')} ms from the first session`,
+    );
+  });
+
+  // Without a copy around it (no abort signal), a refused session must still close that read.
+  it('closes the source read it started when the upload session is refused', async () => {
+    // Prepare: the source at 100 KB/s (the large layer would take ~6 s); sessions refused for good.
+    sourceProxy.setRules([]);
+    sourceProxy.setBandwidth(100_000);
+    destinationProxy.setRules([
+      {
+        name: 'denied',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        action: { kind: 'status', status: 403 },
+      },
+    ]);
+    const client = (registry: RegistryServer, proxy: FaultProxy): RegistryClient =>
+      new RegistryClient({ registry: proxy.host, endpoint: proxy.url, credentials: registry, retry: RETRY });
+    const from = client(source, sourceProxy);
+    const to = client(destination, destinationProxy);
+    const big = image.blobs.find((blob) => blob.digest === image.big)!;
+    try {
+      // Act
+      const refused = await to
+        .uploadBlob('faults/refused', big, () => from.openBlob('faults/app', big))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      // Assess: the read ends (closed by the client) long before its ~6 s at the cap.
+      assert.ok(refused instanceof DeniedError, String(refused));
+      const read = async (): Promise<ProxiedRequest | undefined> => {
+        for (let waited = 0; waited < 3000; waited += 50) {
+          const done = sourceProxy.requests().find((r) => r.url.endsWith(big.digest));
+          if (done !== undefined) return done;
+          await sleep(50);
+        }
+        return undefined;
+      };
+      const done = await read();
+      assert.ok(done !== undefined, 'the source read was left running');
+      assert.ok(done.responseBytes < big.size, `${done.responseBytes} of ${big.size} bytes read`);
+    } finally {
+      sourceProxy.setBandwidth(undefined);
+    }
   });
 });
 
