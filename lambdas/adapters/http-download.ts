@@ -45,7 +45,7 @@ export class DownloadMessage extends Readable {
 
   override _read(): void {
     if (this.failure !== undefined) {
-      this.destroy(this.failure);
+      this.endFailed();
       return;
     }
     // Starts reading again if a full buffer stopped it (see AnswerReader.receive); else a no-op.
@@ -57,18 +57,22 @@ export class DownloadMessage extends Readable {
    * be between awaits; an unheard 'error' would end the process): then it comes once one listens.
    */
   fail(error: Error): void {
-    if (this.listenerCount('error') > 0) {
-      this.destroy(error);
-      return;
-    }
     this.failure = error;
+    this.endFailed();
+    if (this.destroyed) return;
     const heard = (event: string | symbol): void => {
       if (event !== 'error') return;
       this.off('newListener', heard);
       // After the listener is in (newListener comes just before).
-      process.nextTick(() => this.destroy(error));
+      process.nextTick(() => this.endFailed());
     };
     this.on('newListener', heard);
+  }
+
+  /** With a listener: the stored error. Flowing without one (drained and forgotten): just closed. */
+  private endFailed(): void {
+    if (this.listenerCount('error') > 0) this.destroy(this.failure);
+    else if (this.readableFlowing === true) this.destroy();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

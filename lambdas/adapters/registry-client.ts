@@ -41,7 +41,7 @@ import {
   type Exchange,
   type HttpAnswer,
 } from './http-exchange';
-import { openDownload } from './http-download';
+import { DownloadMessage, openDownload } from './http-download';
 
 export interface RegistryCredentials {
   readonly username: string;
@@ -433,8 +433,9 @@ export class RegistryClient {
     let streamed: HttpAnswer;
     // What broke the source stream, if anything: that, not the aborted request, is the failure.
     let sourceError: unknown;
+    let body: Readable | undefined;
     try {
-      const body = await open();
+      body = await open();
       // The source's own failures are PromoterErrors (see openBlob); anything else is the upload
       // connection's failure passed back to the source by pipeline().
       body.once('error', (e: unknown) => {
@@ -457,6 +458,8 @@ export class RegistryClient {
     } catch (e: unknown) {
       // Frees the session when nothing was sent yet; after a partial body the registry may refuse
       // (stale upload state) and expires the session itself. The blob is never committed either way.
+      // A source read the upload never took (a failure before it was sent) is closed, not left open.
+      body?.destroy();
       await this.cancelUpload(location, repository);
       throw sourceError ?? promoterCause(e) ?? e;
     }
@@ -673,7 +676,7 @@ export class RegistryClient {
       let message = await this.openFollowing(request, false);
       if (message.statusCode === 401) {
         const challenge = parseChallenge(headerValue(message.headers, 'www-authenticate'));
-        message.resume();
+        discardBody(message);
         this.auth.challenge = Promise.resolve(challenge);
         this.auth.tokens.clear();
         message = await this.openFollowing(request, true);
@@ -700,7 +703,7 @@ export class RegistryClient {
       const status = message.statusCode ?? 0;
       const location = headerValue(message.headers, 'location');
       if (status < 300 || status >= 400 || location === null) return message;
-      message.resume();
+      discardBody(message);
       const next = new URL(location, url);
       if (next.origin !== url.origin) delete headers['authorization'];
       url = next;
@@ -888,6 +891,12 @@ function manifestMediaType(bytes: Buffer, contentType: string | null): string {
   } catch {
     return header ?? 'application/octet-stream';
   }
+}
+
+/** Drops an answer's body: drained on a pooled connection (kept alive), else the connection closed. */
+function discardBody(message: HttpMessage): void {
+  if (message instanceof DownloadMessage) message.destroy();
+  else message.resume();
 }
 
 /**

@@ -139,6 +139,16 @@ describe('openDownload against node:http', () => {
     assert.ok(buffered <= 3 * 1024 * 1024, `${buffered} bytes buffered`);
   });
 
+  it('reads on to the end once a reader that stopped for a while reads again', async () => {
+    // Prepare: 3 MiB, three times the read-ahead: the socket is paused while nobody reads.
+    const message = await openDownload(new URL(`${base}/length`), download);
+    await sleep(100);
+    // Act
+    const body = await readAll(message);
+    // Assess
+    assert.ok(body.equals(BODY));
+  });
+
   it('stops when the caller aborts', async () => {
     // Prepare
     const controller = new AbortController();
@@ -252,6 +262,21 @@ describe('openDownload against a raw TCP server', () => {
       await assert.rejects(readAll(message), error);
     });
   }
+
+  it('closes a body that broke in its first read and is only drained, with no unheard error', async () => {
+    // Prepare: a redirect whose chunked body is broken in the same packet as its head.
+    answer = (socket) =>
+      socket.end(
+        `${head('HTTP/1.1 307 Temporary Redirect\nLocation: /y\nTransfer-Encoding: chunked')}zz\r\n`,
+      );
+    const message = await openDownload(new URL(`${base}/x`), download);
+    // Act: what a caller does with a redirect's body (drains it without listening for errors).
+    message.resume();
+    // Assess: it closes; an 'error' nobody listens to would have ended the test process instead.
+    // (events.once would listen for 'error' too: then the error is delivered to it, as it should be.)
+    await new Promise((resolve) => message.once('close', resolve));
+    assert.equal(message.statusCode, 307);
+  });
 
   const BROKEN_HEADS = [
     {
