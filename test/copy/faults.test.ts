@@ -37,6 +37,15 @@ import { startRegistry, type RegistryServer } from '../support/registry-server';
 const RETRY = { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 } as const;
 const BIG_LAYER = 600 * 1024;
 
+/** The first upload start answered 429 with Retry-After: 1 (the client then holds the registry ~1 s). */
+const FIRST_UPLOAD_START_429: FaultRule = {
+  name: '429',
+  methods: ['POST'],
+  path: /\/blobs\/uploads\/$/,
+  times: 1,
+  action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
+};
+
 interface Expected {
   /** Undefined: the copy must succeed. */
   readonly error?: abstract new (...args: never[]) => PromoterError;
@@ -432,15 +441,7 @@ describe('copy engine under faults', () => {
     // busy long enough that, without the pause, it would go on sending during the wait.
     sourceProxy.setRules([]);
     sourceProxy.setBandwidth(1_000_000);
-    destinationProxy.setRules([
-      {
-        name: '429',
-        methods: ['POST'],
-        path: /\/blobs\/uploads\/$/,
-        times: 1,
-        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
-      },
-    ]);
+    destinationProxy.setRules([FIRST_UPLOAD_START_429]);
     // Act
     let outcome: EngineCopyOutcome | Error;
     try {
@@ -504,15 +505,7 @@ describe('copy engine under faults', () => {
   it('reads the source blobs while their upload sessions are still being opened', async () => {
     // Prepare: the first upload start is rate-limited, which holds every destination request ~1 s.
     sourceProxy.setRules([]);
-    destinationProxy.setRules([
-      {
-        name: '429',
-        methods: ['POST'],
-        path: /\/blobs\/uploads\/$/,
-        times: 1,
-        action: { kind: 'status', status: 429, retryAfterSeconds: 1 },
-      },
-    ]);
+    destinationProxy.setRules([FIRST_UPLOAD_START_429]);
     // Act
     const outcome = await attemptCopy('faults/read-ahead');
     // Assess: every blob read arrived before any upload session was opened.
