@@ -40,7 +40,9 @@ export type FaultAction =
       readonly forward?: boolean;
     }
   /** Answer 307 with `Location: location(path)` without forwarding: how ECR sends blob reads to S3. */
-  | { readonly kind: 'redirect'; readonly location: (path: string) => string };
+  | { readonly kind: 'redirect'; readonly location: (path: string) => string }
+  /** Forward, and hold the registry's answer `ms` before sending it on (a slow registry). */
+  | { readonly kind: 'delay'; readonly ms: number };
 
 export interface FaultRule {
   /** Name the counters are kept under. */
@@ -77,6 +79,8 @@ export interface ProxiedRequest {
   readonly responseBytes: number;
   /** Name of the rule whose fault was injected, if any. */
   readonly fault: string | undefined;
+  /** The Location header sent to the client, if any (where an upload session goes on). */
+  readonly location: string | undefined;
   /** When the request arrived (ms since the epoch) and how long until the response was done. */
   readonly arrivedAt: number;
   readonly ms: number;
@@ -173,7 +177,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       break;
     }
 
-    const entry = { method, url, status: undefined as number | undefined, requestBytes: 0, responseBytes: 0 };
+    const entry = {
+      method,
+      url,
+      status: undefined as number | undefined,
+      location: undefined as string | undefined,
+      requestBytes: 0,
+      responseBytes: 0,
+    };
     // One budget per body and direction, fixed when the request arrives.
     const rate = bytesPerSecond;
     const throttles: Transform[] = [];
@@ -203,7 +214,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       req.resume();
       req.once('end', () => {
         entry.status = 307;
-        res.writeHead(307, { location: action.location(path), 'content-length': '0' }).end();
+        entry.location = action.location(path);
+        res.writeHead(307, { location: entry.location, 'content-length': '0' }).end();
       });
       return;
     }
@@ -258,7 +270,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     requestBody.pipe(outgoing);
 
-    outgoing.once('response', (answer: IncomingMessage) => {
+    outgoing.once('response', (received: IncomingMessage) => {
+      if (action?.kind === 'delay') {
+        // Not flowing until answerWith reads it: the body waits in the stream.
+        setTimeout(() => answerWith(received), action.ms);
+      } else answerWith(received);
+    });
+    const answerWith = (answer: IncomingMessage): void => {
       if (action?.kind === 'status') {
         // forward: the registry did the work; the client never hears about it.
         answer.resume();
@@ -269,6 +287,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
       }
       entry.status = answer.statusCode ?? 502;
+      entry.location = answer.headers.location;
       res.writeHead(entry.status, answer.rawHeaders);
       const body = pace(answer);
       let offset = 0;
@@ -305,7 +324,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         else res.end();
       });
       answer.once('error', () => res.destroy());
-    });
+    };
   };
 
   const noteRetryAfter = (key: string, rule: string, action: FaultAction): void => {
