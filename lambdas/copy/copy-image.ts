@@ -98,6 +98,16 @@ export type CopyEvent =
       readonly size: number;
     };
 
+/** What the source holds for one subject: its referrers and its cosign tags. */
+interface ReferrerLookup {
+  /** Listed by the referrers API, or by the `sha256-<hex>` fallback index. */
+  readonly referrers: readonly Descriptor[];
+  /** That fallback index, when the referrers came from it. */
+  readonly sourceIndex: FetchedManifest | undefined;
+  /** The subject's cosign tags the source has, and what each points at now. */
+  readonly cosign: readonly { readonly tag: string; readonly head: ManifestHead }[];
+}
+
 /** How often a blob in flight reports progress. */
 const PROGRESS_STEP_BYTES = 1 << 20;
 
@@ -142,8 +152,17 @@ class ImageCopy {
   private readonly dstRepo: string;
   private readonly blobLimit: Limiter;
   private readonly imageLimit: Limiter;
-  /** Subjects whose referrers are being looked up at once (never nested in imageLimit). */
+  /** Subjects whose referrers are being copied at once (never nested in imageLimit). */
   private readonly referrerLimit: Limiter;
+  /** Subjects whose referrers are being looked up at the source at once (leaf calls only). */
+  private readonly lookupLimit: Limiter;
+  /** What the source holds for each subject, looked up once. */
+  private readonly lookups = new Map<string, Promise<ReferrerLookup>>();
+  /** Manifests still being walked and blobs still being checked at the destination. */
+  private undecided = 0;
+  /** Resolves once every blob of the image is either there or moving (the walk is over). */
+  private readonly walked: Promise<void>;
+  private endWalk: () => void = () => undefined;
   private readonly blobs = new Map<string, Promise<void>>();
   private readonly manifests = new Map<string, Promise<PutManifestResult | undefined>>();
   private readonly counts = {
@@ -175,6 +194,8 @@ class ImageCopy {
     this.blobLimit = createLimiter(options.blobJobs ?? 8);
     this.imageLimit = createLimiter(options.imageJobs ?? 4);
     this.referrerLimit = createLimiter(options.imageJobs ?? 4);
+    this.lookupLimit = createLimiter(options.imageJobs ?? 4);
+    this.walked = new Promise((resolve) => (this.endWalk = resolve));
   }
 
   async run(): Promise<CopyResult> {
@@ -221,7 +242,7 @@ class ImageCopy {
     }
     const alreadyPresent = existing?.digest === top.digest;
     const parsed = this.parse(top, source.digest ?? source.tag ?? 'latest');
-    this.subjects.add(top.digest);
+    this.addSubject(top.digest);
     if (alreadyPresent) {
       this.counts.manifestsSkipped++;
       this.emit({ type: 'manifest', digest: top.digest, action: 'skipped' });
@@ -289,10 +310,19 @@ class ImageCopy {
     if (pending === undefined) {
       pending = this.track(
         (async () => {
-          this.subjects.add(digest);
-          // Only leaf calls take an image slot: recursion never holds one, so nesting cannot deadlock.
-          const present = await this.imageLimit(() => this.dst.headManifest(this.dstRepo, digest));
-          if (present !== undefined) {
+          this.addSubject(digest);
+          const decided = this.undecidedStep();
+          try {
+            // Only leaf calls take an image slot: recursion never holds one, so nesting cannot deadlock.
+            const present = await this.imageLimit(() => this.dst.headManifest(this.dstRepo, digest));
+            if (present === undefined) {
+              const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
+              // copyTree registers the manifest's children and blobs before its first await.
+              const tree = this.copyTree(manifest, this.parse(manifest, digest), digest);
+              decided();
+              return await tree;
+            }
+            decided();
             this.counts.manifestsSkipped++;
             this.emit({ type: 'manifest', digest, action: 'skipped' });
             // Its children are there too (a registry refuses an index whose children are missing),
@@ -302,9 +332,9 @@ class ImageCopy {
               await this.collectSubjects(this.parse(manifest, digest));
             }
             return undefined;
+          } finally {
+            decided();
           }
-          const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, digest));
-          return this.copyTree(manifest, this.parse(manifest, digest), digest);
         })(),
       );
       this.manifests.set(digest, pending);
@@ -317,7 +347,7 @@ class ImageCopy {
     await Promise.all(
       parsed.manifests.map(async (child) => {
         if (this.subjects.has(child.digest)) return;
-        this.subjects.add(child.digest);
+        this.addSubject(child.digest);
         if (isIndexMediaType(child.mediaType)) {
           const manifest = await this.imageLimit(() => this.src.getManifest(this.srcRepo, child.digest));
           await this.collectSubjects(this.parse(manifest, child.digest));
@@ -329,13 +359,16 @@ class ImageCopy {
   private copyBlob(blob: Descriptor): Promise<void> {
     let pending = this.blobs.get(blob.digest);
     if (pending === undefined) {
+      const decided = this.undecidedStep();
       pending = this.track(
         this.blobLimit(async () => {
           if (await this.dst.hasBlob(this.dstRepo, blob.digest)) {
+            decided();
             this.counts.blobsSkipped++;
             this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
             return;
           }
+          decided();
           const sameRegistry =
             this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
           const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
@@ -352,7 +385,7 @@ class ImageCopy {
             this.counts.bytes += Math.max(blob.size, 0);
             this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
           }
-        }),
+        }).finally(decided),
       );
       this.blobs.set(blob.digest, pending);
     }
@@ -372,29 +405,80 @@ class ImageCopy {
     }
   }
 
+  /**
+   * A manifest the image consists of. Its referrers are looked up at the source while the blobs are
+   * still moving, so the end of a copy waits only for what there is to copy (on ECR, two or three
+   * round trips less at the end of every copy).
+   */
+  private addSubject(digest: string): void {
+    this.subjects.add(digest);
+    if (this.options.referrers === false) return;
+    // Not before the walk is over: the requests that start transfers go first.
+    void this.walked.then(() => {
+      void this.lookupReferrers(digest);
+    });
+  }
+
+  /** One more manifest to walk or blob to check; call the result (once or more) when it is decided.
+   * When the last one is, the walk is over. */
+  private undecidedStep(): () => void {
+    this.undecided++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      if (--this.undecided === 0) this.endWalk();
+    };
+  }
+
+  /** The source's referrers and cosign tags of `subject`, looked up once per copy. A failed lookup
+   * surfaces where it is used (the referrer phase), like any other failure there. */
+  private lookupReferrers(subject: string): Promise<ReferrerLookup> {
+    let pending = this.lookups.get(subject);
+    if (pending === undefined) {
+      pending = this.track(
+        this.lookupLimit(async () => {
+          const [oci, ...cosign] = await Promise.all([
+            this.lookupOciReferrers(subject),
+            ...cosignTags(subject).map(async (tag) => {
+              const head = await this.src.headManifest(this.srcRepo, tag);
+              return head === undefined ? undefined : { tag, head };
+            }),
+          ]);
+          return { ...oci, cosign: cosign.filter((entry) => entry !== undefined) };
+        }),
+      );
+      this.lookups.set(subject, pending);
+    }
+    return pending;
+  }
+
+  private async lookupOciReferrers(subject: string): Promise<Omit<ReferrerLookup, 'cosign'>> {
+    const listed = await this.src.listReferrers(this.srcRepo, subject);
+    if (listed !== undefined) return { referrers: listed, sourceIndex: undefined };
+    // No referrers API at the source: the OCI 1.1 fallback is an index under `sha256-<hex>`.
+    const tag = referrersTag(subject);
+    if ((await this.src.headManifest(this.srcRepo, tag)) === undefined) {
+      return { referrers: [], sourceIndex: undefined };
+    }
+    const sourceIndex = await this.src.getManifest(this.srcRepo, tag);
+    return { referrers: this.parse(sourceIndex, tag).manifests, sourceIndex };
+  }
+
   /** Copies the referrers and cosign tags of one subject; returns the referrers' digests (the
    * subjects of the next wave). */
   private async copyReferrersOf(subject: string): Promise<readonly string[]> {
+    const lookup = await this.lookupReferrers(subject);
     const [next] = await Promise.all([
-      this.copyOciReferrers(subject),
-      ...cosignTags(subject).map((tag) => this.copyCosignTag(tag)),
+      this.copyOciReferrers(subject, lookup),
+      ...lookup.cosign.map(({ tag, head }) => this.copyCosignTag(tag, head)),
     ]);
     return next;
   }
 
-  private async copyOciReferrers(subject: string): Promise<readonly string[]> {
+  private async copyOciReferrers(subject: string, lookup: ReferrerLookup): Promise<readonly string[]> {
     const next: string[] = [];
-    const listed = await this.src.listReferrers(this.srcRepo, subject);
-    let referrers: readonly Descriptor[] = listed ?? [];
-    let sourceIndex: FetchedManifest | undefined;
-    if (listed === undefined) {
-      // No referrers API at the source: the OCI 1.1 fallback is an index under `sha256-<hex>`.
-      const tag = referrersTag(subject);
-      if ((await this.src.headManifest(this.srcRepo, tag)) !== undefined) {
-        sourceIndex = await this.src.getManifest(this.srcRepo, tag);
-        referrers = this.parse(sourceIndex, tag).manifests;
-      }
-    }
+    const { referrers, sourceIndex } = lookup;
     for (const referrer of referrers) {
       await this.copyReferrerManifest(referrer.digest);
       next.push(referrer.digest);
@@ -407,9 +491,7 @@ class ImageCopy {
     return next;
   }
 
-  private async copyCosignTag(tag: string): Promise<void> {
-    const head = await this.src.headManifest(this.srcRepo, tag);
-    if (head === undefined) return;
+  private async copyCosignTag(tag: string, head: ManifestHead): Promise<void> {
     const there = await this.dst.headManifest(this.dstRepo, tag);
     if (there?.digest === head.digest) return;
     // Cosign appends signatures by replacing the tag: the source's is the newer set.

@@ -503,20 +503,71 @@ describe('copy engine under faults', () => {
 
   // uploadBlob starts the source read while the upload session opens, not after it.
   it('reads the source blobs while their upload sessions are still being opened', async () => {
-    // Prepare: the first upload start is rate-limited, which holds every destination request ~1 s.
+    // Prepare: the destination answers every upload start 300 ms late.
     sourceProxy.setRules([]);
-    destinationProxy.setRules([FIRST_UPLOAD_START_429]);
+    destinationProxy.setRules([
+      {
+        name: 'slow-start',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        action: { kind: 'delay', ms: 300 },
+      },
+    ]);
     // Act
     const outcome = await attemptCopy('faults/read-ahead');
-    // Assess: every blob read arrived before any upload session was opened.
+    // Assess: each blob's read arrived before its own upload session was answered.
     if (outcome instanceof Error) throw outcome;
-    const opened = destinationProxy.requests().filter((r) => r.method === 'POST' && r.status === 202);
+    const sessionOf = (url: string): string => new URL(url, 'http://x').pathname;
+    const log = destinationProxy.requests();
     const reads = sourceProxy.requests().filter((r) => r.method === 'GET' && r.url.includes('/blobs/'));
     assert.equal(reads.length, image.blobs.length);
-    const firstOpened = Math.min(...opened.map((r) => r.arrivedAt + r.ms));
+    for (const read of reads) {
+      const digest = read.url.split('/').pop()!;
+      const finish = log.find(
+        (r) => r.method === 'PUT' && r.url.includes(`digest=${encodeURIComponent(digest)}`),
+      );
+      assert.ok(finish !== undefined, `${digest} was uploaded`);
+      const start = log.find(
+        (r) =>
+          r.method === 'POST' && r.location !== undefined && sessionOf(r.location) === sessionOf(finish.url),
+      );
+      assert.ok(start !== undefined, `the session of ${digest} was opened through the proxy`);
+      const answeredAt = start.arrivedAt + start.ms;
+      assert.ok(
+        read.arrivedAt < answeredAt - 200,
+        `${digest}: read ${answeredAt - read.arrivedAt} ms before its session`,
+      );
+    }
+  });
+
+  it('looks up the referrers of every manifest while the blobs are still moving', async () => {
+    // Prepare: source reads at 1 MB/s, so the large layer takes ~0.6 s.
+    sourceProxy.setRules([]);
+    destinationProxy.setRules([]);
+    sourceProxy.setBandwidth(1_000_000);
+    // Act
+    let outcome: EngineCopyOutcome | Error;
+    try {
+      outcome = await attemptCopy('faults/lookups');
+    } finally {
+      sourceProxy.setBandwidth(undefined);
+    }
+    // Assess: referrers API and cosign/fallback tags of the index and both platforms were asked
+    // before the tag went up, not after it.
+    if (outcome instanceof Error) throw outcome;
+    const tagged = destinationProxy
+      .requests()
+      .find((r) => r.method === 'PUT' && r.url.endsWith('/manifests/1'));
+    assert.ok(tagged !== undefined, 'the tag was written');
+    const lookups = sourceProxy
+      .requests()
+      .filter((r) => r.url.includes('/referrers/') || r.url.includes('/manifests/sha256-'));
+    // Per manifest: the referrers API, then the fallback tag (this registry has no API), and three
+    // cosign tags.
+    assert.equal(lookups.length, 3 * 5);
     assert.ok(
-      reads.every((r) => r.arrivedAt < firstOpened),
-      `reads at ${reads.map((r) => r.arrivedAt - firstOpened).join(', ')} ms from the first session`,
+      lookups.every((r) => r.arrivedAt < tagged.arrivedAt),
+      `lookups at ${lookups.map((r) => r.arrivedAt - tagged.arrivedAt).join(', ')} ms from the tag`,
     );
   });
 
