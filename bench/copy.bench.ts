@@ -6,6 +6,7 @@
 // the floor of what any copier can reach against these registries. Prints a Markdown table
 // (median wall time, ratio to skopeo, peak RSS, bytes) and writes it to bench/results/. A benchmark, not a test: it asserts nothing, it reports figures
 // next to the targets. Loopback registries only.
+import { accessSync, constants } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -72,8 +73,21 @@ const quick = flags.quick === true;
 // on this VM's disk that is an I/O wait at the end of each cold copy, the same for every tool
 // (ECR stores elsewhere). Off by default: the issue's figures were taken on the disk.
 const inMemory = flags['registries-in-memory'] === true;
-if (inMemory) process.env['TMPDIR'] = '/dev/shm';
+const MEMORY_DIR = '/dev/shm';
+if (inMemory) {
+  try {
+    accessSync(MEMORY_DIR, constants.W_OK);
+  } catch {
+    console.error(`bench:copy: --registries-in-memory needs a writable ${MEMORY_DIR} (tmpfs); none here`);
+    process.exit(2);
+  }
+  process.env['TMPDIR'] = MEMORY_DIR;
+}
 const runs = flags.runs === undefined ? (quick ? 3 : 5) : Number(flags.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`bench:copy: --runs takes a whole number of at least 1, not "${flags.runs ?? ''}"`);
+  process.exit(2);
+}
 const SHAPES: readonly Shape[] = [
   {
     name: quick ? '5 x 8 MiB' : '5 x 64 MiB',

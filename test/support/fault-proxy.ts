@@ -270,12 +270,6 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     }
     requestBody.pipe(outgoing);
 
-    outgoing.once('response', (received: IncomingMessage) => {
-      if (action?.kind === 'delay') {
-        // Not flowing until answerWith reads it: the body waits in the stream.
-        setTimeout(() => answerWith(received), action.ms);
-      } else answerWith(received);
-    });
     const answerWith = (answer: IncomingMessage): void => {
       if (action?.kind === 'status') {
         // forward: the registry did the work; the client never hears about it.
@@ -325,6 +319,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       });
       answer.once('error', () => res.destroy());
     };
+    outgoing.once('response', (received: IncomingMessage) => {
+      // Not flowing until answerWith reads it: a delayed body waits in the stream.
+      if (action?.kind === 'delay') setTimeout(() => answerWith(received), action.ms);
+      else answerWith(received);
+    });
   };
 
   const noteRetryAfter = (key: string, rule: string, action: FaultAction): void => {
