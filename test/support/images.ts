@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { requireProgram } from './processes';
 
 const run = promisify(execFile);
 
@@ -180,6 +181,7 @@ export async function pushLayout(
   creds?: Creds,
 ): Promise<void> {
   await layout.writeIndex();
+  requireProgram('skopeo');
   await run(
     'skopeo',
     [
@@ -198,6 +200,7 @@ export async function pushLayout(
 
 /** The exact manifest bytes the registry serves for `target` (`host/repo:tag` or `@digest`). */
 export async function inspectRaw(target: string, creds?: Creds): Promise<Buffer> {
+  requireProgram('skopeo');
   const { stdout } = await run('skopeo', ['inspect', '--raw', ...credArgs('', creds), `docker://${target}`], {
     encoding: 'buffer',
     maxBuffer: 16 << 20,

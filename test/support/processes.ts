@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { findProgram, missingProgramMessage } from '../../scripts/prerequisites';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -25,6 +26,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Throws at once, naming what to install, when `name` is not on PATH. */
+export function requireProgram(name: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (findProgram(name, env) === undefined) throw new Error(missingProgramMessage(name, env));
+}
+
 export interface ManagedProcess {
   readonly child: ChildProcess;
   /** Everything the process wrote, for failure messages. */
@@ -45,8 +51,12 @@ export async function startProcess(
   args: readonly string[],
   options: StartOptions,
 ): Promise<ManagedProcess> {
+  // A missing program fails here, naming what to install, instead of a readiness wait that can
+  // never succeed (npm test once hung for minutes on a machine without docker-registry).
+  const env = options.env ?? process.env;
+  if (!command.includes('/')) requireProgram(command, env);
   const child = spawn(command, args, {
-    env: options.env ?? process.env,
+    env,
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,15 +68,23 @@ export async function startProcess(
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   let exited = false;
-  const exit = new Promise<void>((resolve) =>
+  let resolveExit = (): void => undefined;
+  const exit = new Promise<void>((resolve) => {
+    resolveExit = resolve;
     child.once('exit', () => {
       exited = true;
       running.delete(child);
       resolve();
-    }),
-  );
+    });
+  });
   child.once('error', (e) => {
     output += `\nspawn error: ${e.message}`;
+    // A child that never started emits no 'exit': without this, stop() would wait for it forever.
+    if (child.pid === undefined) {
+      exited = true;
+      running.delete(child);
+      resolveExit();
+    }
   });
 
   const managed: ManagedProcess = {

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, type ManagedProcess } from './processes';
+import { freePort, requireProgram, type ManagedProcess } from './processes';
 import { serveRegistry } from './registry-server';
 
 const run = promisify(execFile);
@@ -37,6 +37,8 @@ const ISSUER = 'test-token-issuer';
 export async function startTokenRegistry(
   options: { readonly password?: string; readonly tokenLifetimeSeconds?: number } = {},
 ): Promise<TokenRegistry> {
+  requireProgram('openssl');
+  requireProgram('docker-registry');
   const dir = await mkdtemp(join(tmpdir(), 'ip-token-registry-'));
   const username = 'robot';
   const password = options.password ?? 'token-secret';
