@@ -79,6 +79,28 @@ export class GitFileSource implements FileSource {
     return entries;
   }
 
+  /** The commit SHA `revision` (a branch, tag, `HEAD~1`...) names; GitError when it names none. */
+  async resolveCommit(revision: string): Promise<string> {
+    if (revision === '' || revision.startsWith('-') || /[\s\0]/.test(revision)) {
+      throw new GitError(`invalid revision "${revision}"`);
+    }
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        this.git,
+        ['-C', this.directory, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`],
+        { encoding: 'utf8' },
+        (error, stdout, stderr) => {
+          // --quiet: an unknown revision is exit status 1 with nothing on stderr.
+          if (error && stderr.trim() === '' && (error as { code?: unknown }).code === 1) {
+            reject(new GitError(`unknown revision "${revision}" in ${this.directory}`, { cause: error }));
+          } else if (error) reject(describeGitFailure(error, stderr, this.directory, revision));
+          else resolve(stdout);
+        },
+      );
+    });
+    return output.trim();
+  }
+
   /** Stops the blob reader process. The source stays usable: a later read starts it again. */
   close(): void {
     this.reader.close();

@@ -163,6 +163,21 @@ export function createGitHubStatusReporter(
   };
 }
 
+/** The commit SHA a branch, tag or SHA names in `repository` (GET /repos/{owner}/{repo}/commits/{ref},
+ * which accepts "a commit SHA, branch name, or tag name"). */
+export async function resolveGitHubCommit(
+  octokit: Octokit,
+  repository: string,
+  ref: string,
+  options: RetryOptions = {},
+): Promise<string> {
+  const { owner, repo } = splitRepository(repository);
+  const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
+    octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
+  );
+  return data.sha;
+}
+
 // ---------------------------------------------------------------------------------------------
 // FileSource over Git Trees + Git Blobs
 

@@ -21,6 +21,7 @@ const COMMANDS: Readonly<Record<string, CommandLoader>> = {
   copy: async () => (await import('./commands/copy')).copyCommand,
   images: async () => (await import('./commands/images')).imagesCommand,
   plan: async () => (await import('./commands/plan')).planCommand,
+  verify: async () => (await import('./commands/verify')).verifyCommand,
   webhook: async () => (await import('./commands/webhook')).webhookCommand,
   worker: async () => (await import('./commands/worker')).workerCommand,
 };

@@ -29,6 +29,9 @@ export interface JobRegistries {
 
 export interface RegistryAccess {
   openJob(job: PromotionJob, environment: EnvironmentConfig): JobRegistries;
+  /** The same registries for work that is not a job (drift checks): the source session is named
+   * after `commit`, the revision being checked. */
+  openEnvironment(environment: EnvironmentConfig, commit: string): JobRegistries;
 }
 
 export interface RegistryAccessOptions {
@@ -65,29 +68,32 @@ export function createRegistryAccess(options: RegistryAccessOptions): RegistryAc
       userAgent: 'image-promoter-worker',
     });
 
+  const openEnvironment = (environment: EnvironmentConfig, commit: string): JobRegistries => {
+    const roleArn = environment.source.roleArn;
+    const externalId = environment.source.externalId ?? DEFAULT_EXTERNAL_ID;
+    const sourceAws =
+      roleArn === undefined
+        ? undefined
+        : createAssumeRoleCredentialProvider({
+            roleArn,
+            externalId,
+            sessionName: sessionNameForCommit(commit),
+          });
+    const sourceKey = roleArn === undefined ? 'own' : `${roleArn}\n${externalId}\n${commit}`;
+    const source = clientFor(environment.source.registry, providerFor(sourceKey, sourceAws));
+    const destination = clientFor(environment.destination.registry, providerFor('own', undefined));
+    const repositories = createRepositoryCreator(
+      sourceAws === undefined ? {} : { sourceCredentials: sourceAws },
+    );
+    return {
+      source,
+      destination,
+      ensureRepository: (src, dst) => repositories.ensureRepository(src, dst),
+    };
+  };
   return {
-    openJob(job: PromotionJob, environment: EnvironmentConfig): JobRegistries {
-      const roleArn = environment.source.roleArn;
-      const externalId = environment.source.externalId ?? DEFAULT_EXTERNAL_ID;
-      const sourceAws =
-        roleArn === undefined
-          ? undefined
-          : createAssumeRoleCredentialProvider({
-              roleArn,
-              externalId,
-              sessionName: sessionNameForCommit(job.commit),
-            });
-      const sourceKey = roleArn === undefined ? 'own' : `${roleArn}\n${externalId}\n${job.commit}`;
-      const source = clientFor(environment.source.registry, providerFor(sourceKey, sourceAws));
-      const destination = clientFor(environment.destination.registry, providerFor('own', undefined));
-      const repositories = createRepositoryCreator(
-        sourceAws === undefined ? {} : { sourceCredentials: sourceAws },
-      );
-      return {
-        source,
-        destination,
-        ensureRepository: (src, dst) => repositories.ensureRepository(src, dst),
-      };
-    },
+    openJob: (job: PromotionJob, environment: EnvironmentConfig): JobRegistries =>
+      openEnvironment(environment, job.commit),
+    openEnvironment,
   };
 }

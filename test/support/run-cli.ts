@@ -11,12 +11,19 @@ export interface CliResult {
 
 const ENTRY = fileURLToPath(new URL('../../bin/image-promoter.mjs', import.meta.url));
 
-export function runCli(args: readonly string[], options: { readonly cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [ENTRY, ...args],
-      { cwd: options.cwd, env: { ...process.env, NODE_NO_WARNINGS: '1' }, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env, NODE_NO_WARNINGS: '1' },
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
