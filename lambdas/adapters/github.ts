@@ -10,7 +10,7 @@ import {
   type CommitStatusReporter,
 } from '../core/commit-status';
 import { GitHubError, OverlayError } from '../core/errors';
-import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
+import type { DirectoryEntry, EntryKind, FileSource, MergeBaseSource } from '../core/file-source';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 
@@ -207,7 +207,7 @@ export interface GitHubFileSourceOptions extends RetryOptions {
  * (per-directory trees when GitHub truncates the recursive one) and one Git Blobs call per distinct
  * blob, cached by blob SHA (so a file unchanged between `before` and `after` is read once).
  */
-export class GitHubFileSource implements FileSource {
+export class GitHubFileSource implements FileSource, MergeBaseSource {
   private readonly owner: string;
   private readonly repo: string;
   private readonly revisions = new Map<string, RevisionIndex>();
@@ -261,6 +261,22 @@ export class GitHubFileSource implements FileSource {
     return [...directory]
       .map(([name, entry]) => ({ name, kind: entry.kind }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The merge base of `base` and `head`, one call: GitHub's "Compare two commits"
+   * (GET /repos/{owner}/{repo}/compare/{base}...{head}) answers it as `merge_base_commit`
+   * (https://docs.github.com/rest/commits/commits#compare-two-commits). `per_page=1` keeps the
+   * commit list of the answer to one entry: only the merge base is read. */
+  async mergeBase(base: string, head: string): Promise<string> {
+    const { data } = await this.request(`compare ${base.slice(0, 12)}...${head.slice(0, 12)}`, () =>
+      this.octokit.rest.repos.compareCommitsWithBasehead({
+        owner: this.owner,
+        repo: this.repo,
+        basehead: `${base}...${head}`,
+        per_page: 1,
+      }),
+    );
+    return data.merge_base_commit.sha;
   }
 
   private request<T>(what: string, call: () => Promise<T>): Promise<T> {

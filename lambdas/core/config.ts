@@ -25,6 +25,10 @@ const registryHost = z
     ),
   );
 
+/** What a pull request into a configured branch does. */
+export const PULL_REQUEST_MODES = ['promote', 'plan', 'off'] as const;
+export type PullRequestMode = (typeof PULL_REQUEST_MODES)[number];
+
 const environmentSchema = z.strictObject({
   name: z
     .string()
@@ -65,6 +69,9 @@ const configSchema = z.strictObject({
     repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name')),
     branches: z._default(z.array(z.string().check(z.minLength(1))).check(z.minLength(1)), ['main']),
     apiUrl: z.optional(z.url()),
+    // Pull requests into `branches`: promote ahead of the merge (and report on the head commit),
+    // only report what would be promoted, or ignore them.
+    pullRequests: z._default(z.enum(PULL_REQUEST_MODES), 'promote'),
   }),
   environments: z.array(environmentSchema).check(z.minLength(1)),
   registryEndpoints: z._default(
@@ -185,6 +192,8 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       return `must be at most ${issue.maximum}`;
     case 'invalid_key':
       return issue.issues[0]?.message;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}`;
     case 'invalid_format':
       return issue.format === 'url' ? 'must be a URL such as https://example.com' : undefined;
     default:
@@ -257,6 +266,11 @@ function normalizeRepositoryPath(path: string): string {
 /** The environment named `name`, or undefined. */
 export function findEnvironment(config: Config, name: string): EnvironmentConfig | undefined {
   return config.environments.find((env) => env.name === name);
+}
+
+/** Whether `branch` is one of `github.branches` (names or globs such as `release/*`). */
+export function isBranchConfigured(config: Config, branch: string): boolean {
+  return config.github.branches.some((pattern) => pattern === branch || globToRegExp(pattern).test(branch));
 }
 
 /** Whether the repository path is allowed by the environment's allowlist (all when none is set).

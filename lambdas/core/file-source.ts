@@ -18,5 +18,11 @@ export interface FileSource {
   listDirectory(revision: string, path: string): Promise<readonly DirectoryEntry[]>;
 }
 
+/** Where two revisions' histories meet. A pull request changes what lies between the merge base of
+ * its base and head and its head; the base branch's tip may have moved on since. */
+export interface MergeBaseSource {
+  mergeBase(base: string, head: string): Promise<string>;
+}
+
 /** The all-zero SHA GitHub sends as `before` for a created branch (and `after` for a deleted one). */
 export const NULL_SHA = '0000000000000000000000000000000000000000';

@@ -30,11 +30,16 @@ export interface PushOutcome {
   readonly warnings: readonly string[];
 }
 
+/** `promote`: jobs for the worker. `plan` (a pull request in plan mode, or from a fork): no jobs; the
+ * status is success and says what the push after the merge will promote. */
+export type OutcomeMode = 'promote' | 'plan';
+
 export function buildPushOutcome(
   deliveryId: string,
   push: PushToPlan,
   results: readonly EnvironmentPlanResult[],
   targetUrl?: string,
+  mode: OutcomeMode = 'promote',
 ): PushOutcome {
   const jobs: PromotionJob[] = [];
   const statuses: CommitStatus[] = [];
@@ -74,6 +79,10 @@ export function buildPushOutcome(
       );
       continue;
     }
+    if (mode === 'plan') {
+      statuses.push(status(plan.environment, 'success', describePlanOnly(plan.promotions)));
+      continue;
+    }
     jobs.push(
       validatePromotionJob({
         version: 1,
@@ -99,6 +108,14 @@ export function buildPushOutcome(
 export function describePlanningFailure(overlay: string, error: PromoterError): string {
   const message = describeError(error);
   return message.startsWith(overlay) ? message : `${overlay}: ${message}`;
+}
+
+/** Plan mode: the merge is not held back (success), and the user reads what it will promote. */
+export const PLAN_ONLY_PREFIX = 'plan only, promoted after the merge:';
+
+function describePlanOnly(promotions: readonly PlannedPromotion[]): string {
+  const only = promotions.length === 1 ? promotions[0] : undefined;
+  return `${PLAN_ONLY_PREFIX} ${only ? formatImageRef(only.destination) : `${promotions.length} images`}`;
 }
 
 function describePending(promotions: readonly PlannedPromotion[]): string {

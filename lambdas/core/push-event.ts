@@ -1,12 +1,13 @@
 // What a verified GitHub webhook delivery asks of us: reply to a ping, ignore (with the reason) what
-// is not a push to a configured branch of the configured repository, or plan the push between
-// `before` and `after`. Pure: callers verify the signature first and pass the clock's time in; this
+// is not a push to a configured branch of the configured repository, plan the push between
+// `before` and `after`, or plan a pull request into a configured branch (pull-request-event.ts). Pure: callers verify the signature first and pass the clock's time in; this
 // module never sees a secret and never decides anything from unverified bytes.
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
-import { globToRegExp, type Config } from './config';
+import { isBranchConfigured, type Config } from './config';
 import { oneLine } from './errors';
 import { NULL_SHA } from './file-source';
+import { classifyPullRequest, type PullRequestToPlan } from './pull-request-event';
 
 /** GitHub caps webhook payloads at 25 MB and drops larger ones; anything bigger is not GitHub. */
 export const MAX_WEBHOOK_PAYLOAD_BYTES = 25 * 1024 * 1024;
@@ -31,7 +32,8 @@ export type DeliveryDecision =
   | { readonly kind: 'ping' }
   | { readonly kind: 'ignore'; readonly reason: string }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'plan'; readonly push: PushToPlan };
+  | { readonly kind: 'plan'; readonly push: PushToPlan }
+  | { readonly kind: 'plan-pull-request'; readonly pullRequest: PullRequestToPlan };
 
 // zod/mini sets no locale: reasons zod phrases itself are in its English, as before.
 const englishMessages = en().localeError;
@@ -59,7 +61,10 @@ export function classifyDelivery(
   now: Date,
 ): DeliveryDecision {
   if (event === 'ping') return { kind: 'ping' };
-  if (event !== 'push') return { kind: 'ignore', reason: `event "${event}" is not handled (only push)` };
+  if (event === 'pull_request') return classifyPullRequest(payload, config, now);
+  if (event !== 'push') {
+    return { kind: 'ignore', reason: `event "${event}" is not handled (only push and pull_request)` };
+  }
   const parsed = pushSchema.safeParse(payload, { error: englishMessages });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -77,7 +82,7 @@ export function classifyDelivery(
   if (push.deleted === true || push.after === NULL_SHA) {
     return { kind: 'ignore', reason: `branch ${branch} was deleted` };
   }
-  if (!config.github.branches.some((pattern) => matchesBranch(pattern, branch))) {
+  if (!isBranchConfigured(config, branch)) {
     return {
       kind: 'ignore',
       reason: `branch ${branch} is not configured (github.branches: ${config.github.branches.join(', ')})`,
@@ -95,11 +100,6 @@ export function classifyDelivery(
       pushedAt: pushedAt(push.repository.pushed_at, push.head_commit?.timestamp, now),
     },
   };
-}
-
-/** Branch patterns are names or globs (`release/*`), like the repository allowlist. */
-function matchesBranch(pattern: string, branch: string): boolean {
-  return pattern === branch || globToRegExp(pattern).test(branch);
 }
 
 function pushedAt(repositoryPushedAt: unknown, headTimestamp: string | undefined, now: Date): string {

@@ -7,10 +7,16 @@ import { verify } from '@octokit/webhooks-methods';
 import { statusDescription, type CommitStatus, type CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
 import { describeError, GitHubError, PromoterError } from '../core/errors';
-import type { FileSource } from '../core/file-source';
+import type { FileSource, MergeBaseSource } from '../core/file-source';
 import { buildPushOutcome } from '../core/jobs-from-plan';
 import { planPush } from '../core/plan';
-import { classifyDelivery, extractPayloadText, MAX_WEBHOOK_PAYLOAD_BYTES } from '../core/push-event';
+import { pullRequestAsPush, type PullRequestToPlan } from '../core/pull-request-event';
+import {
+  classifyDelivery,
+  extractPayloadText,
+  MAX_WEBHOOK_PAYLOAD_BYTES,
+  type PushToPlan,
+} from '../core/push-event';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
 
 export interface WebhookRequest {
@@ -33,8 +39,9 @@ export interface DeliveryLog {
   error(message: string, attributes?: Readonly<Record<string, unknown>>): void;
 }
 
-/** A FileSource that may count the API calls it made (the GitHub one does). */
-export type CountingFileSource = FileSource & { readonly apiCalls?: number };
+/** A FileSource that may count the API calls it made (the GitHub one does) and finds the merge base
+ * of a pull request. */
+export type CountingFileSource = FileSource & MergeBaseSource & { readonly apiCalls?: number };
 
 export interface DeliveryDependencies {
   readonly config: Config;
@@ -121,8 +128,20 @@ export async function processDelivery(
     return reply(202, { message: `ignored: ${decision.reason}` });
   }
 
-  const { push } = decision;
-  const pushContext = { ...context, repository: push.repository, ref: push.ref, commit: push.after };
+  // A pull request is planned as a push from its merge base (asked of GitHub below) to its head.
+  const pullRequest: PullRequestToPlan | undefined =
+    decision.kind === 'plan-pull-request' ? decision.pullRequest : undefined;
+  let push: PushToPlan =
+    decision.kind === 'plan'
+      ? decision.push
+      : pullRequestAsPush(decision.pullRequest, decision.pullRequest.baseSha);
+  const pushContext = {
+    ...context,
+    repository: push.repository,
+    ref: push.ref,
+    commit: push.after,
+    ...(pullRequest === undefined ? {} : { pullRequest: pullRequest.number, action: pullRequest.action }),
+  };
   let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
   try {
     claim = await deps.deliveries.claim(deliveryId, deps.clock());
@@ -142,11 +161,25 @@ export async function processDelivery(
   try {
     const source = await deps.openFileSource();
     const results = await withDeadline(
-      planPush(source, deps.config, push.before, push.after),
+      (async () => {
+        if (pullRequest !== undefined) {
+          push = pullRequestAsPush(
+            pullRequest,
+            await source.mergeBase(pullRequest.baseSha, pullRequest.headSha),
+          );
+        }
+        return planPush(source, deps.config, push.before, push.after);
+      })(),
       deps.planningDeadlineMs ?? DEFAULT_PLANNING_DEADLINE_MS,
     );
     apiCalls = source.apiCalls;
-    const outcome = buildPushOutcome(deliveryId, push, results, deps.targetUrl);
+    const outcome = buildPushOutcome(
+      deliveryId,
+      push,
+      results,
+      deps.targetUrl,
+      pullRequest?.mode ?? 'promote',
+    );
     for (const failure of outcome.failures) {
       deps.log.warn('planning failed for an environment', {
         ...pushContext,
@@ -193,16 +226,27 @@ export async function processDelivery(
     await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
 
     const environments = Object.fromEntries(outcome.statuses.map((s) => [s.environment, s.state]));
-    deps.log.info('push planned', {
+    deps.log.info(pullRequest === undefined ? 'push planned' : 'pull request planned', {
       ...pushContext,
       before: push.before,
+      ...(pullRequest === undefined
+        ? {}
+        : {
+            mode: pullRequest.mode,
+            ...(pullRequest.planOnlyReason ? { why: pullRequest.planOnlyReason } : {}),
+          }),
       jobs: outcome.jobs.length,
       environments,
       githubApiCalls: apiCalls,
       durationMs: deps.clock().getTime() - started,
     });
     return reply(202, {
-      message: outcome.jobs.length > 0 ? 'promotions enqueued' : 'nothing to promote',
+      message:
+        outcome.jobs.length > 0
+          ? 'promotions enqueued'
+          : pullRequest?.mode === 'plan'
+            ? `planned only (${pullRequest.planOnlyReason ?? 'github.pullRequests: plan'})`
+            : 'nothing to promote',
       jobs: outcome.jobs.map((j) => ({ environment: j.environment, promotions: j.promotions.length })),
       environments,
       ...(statusErrors.length > 0 ? { statusErrors } : {}),
@@ -224,7 +268,7 @@ export async function processDelivery(
       stack: e instanceof PromoterError ? undefined : e instanceof Error ? e.stack : undefined,
     });
     return reply(retryable ? 503 : 500, {
-      message: `could not process the push: ${e instanceof PromoterError ? e.message : 'internal error'}`,
+      message: `could not process the ${pullRequest === undefined ? 'push' : 'pull request'}: ${e instanceof PromoterError ? e.message : 'internal error'}`,
     });
   }
 }

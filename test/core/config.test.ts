@@ -61,6 +61,7 @@ describe('parseConfig', () => {
 
     // Assess
     assert.deepEqual(config.github.branches, ['main']);
+    assert.equal(config.github.pullRequests, 'promote');
     assert.deepEqual(config.registryEndpoints, {});
     assert.deepEqual(config.copy, { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
@@ -147,6 +148,11 @@ describe('parseConfig', () => {
       'a wrong type',
       edit(2, '  repository: 42'),
       'image-promoter.yaml:2: github.repository: must be a string, not number 42',
+    ],
+    [
+      'an unknown pull request mode',
+      edit(2, '  repository: acme/k8s-overlays\n  pullRequests: copy'),
+      'image-promoter.yaml:3: github.pullRequests: must be one of promote, plan, off',
     ],
     [
       'a bad owner/name',

@@ -35,9 +35,9 @@ describe('classifyDelivery', () => {
     { name: 'ping', event: 'ping', payload: {}, expect: { kind: 'ping' } },
     {
       name: 'other event',
-      event: 'pull_request',
+      event: 'issues',
       payload: {},
-      expect: { kind: 'ignore', reason: 'event "pull_request" is not handled (only push)' },
+      expect: { kind: 'ignore', reason: 'event "issues" is not handled (only push and pull_request)' },
     },
     {
       name: 'push to main (repository name case-insensitive)',
@@ -209,5 +209,26 @@ describe('buildPushOutcome', () => {
     assert.deepEqual(outcome.jobs, []);
     assert.equal(outcome.statuses[0]?.state, 'failure');
     assert.match(outcome.statuses[0]?.description ?? '', /501 new images in one push, over the limit of 500/);
+  });
+
+  it('plan mode (pull requests): no jobs, success saying what the push after the merge promotes', () => {
+    // Act
+    const outcome = buildPushOutcome(
+      'd-3',
+      push,
+      [plan('prod', ['1.0']), plan('qa', ['1.0', '2.0']), plan('dev', [])],
+      undefined,
+      'plan',
+    );
+    // Assess
+    assert.deepEqual(outcome.jobs, []);
+    assert.deepEqual(
+      outcome.statuses.map((s) => `${s.environment} ${s.state} ${s.description}`),
+      [
+        `prod success plan only, promoted after the merge: ${DST}/shop/api:1.0`,
+        'qa success plan only, promoted after the merge: 2 images',
+        'dev success no image changes',
+      ],
+    );
   });
 });

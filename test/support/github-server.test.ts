@@ -226,3 +226,70 @@ describe('github test server', () => {
     );
   });
 });
+
+describe('github test server: compare two commits', () => {
+  let repo: GitRepo;
+  let server: GitHubServer;
+  let base: string;
+  let mainTip: string;
+  let head: string;
+  before(async () => {
+    repo = await createGitRepo({ 'a.txt': 'a\n', 'gone.txt': 'x\n' });
+    base = (await repo.git('rev-parse', 'HEAD')).trim();
+    mainTip = await repo.commitFiles({ 'main.txt': 'main\n' });
+    await repo.git('checkout', '--quiet', '-b', 'topic', base);
+    await repo.commitFiles({ 'a.txt': 'a\nb\n', 'gone.txt': null });
+    head = await repo.commitFiles({ 'new.txt': 'new\n' });
+    server = await startGitHubServer({ repository: 'acme/deploy', gitDirectory: repo.dir });
+  });
+  after(async () => {
+    await server?.stop();
+    await repo?.remove();
+  });
+
+  it('answers the merge base, counts, commits in order and changed files (commit-comparison)', async () => {
+    // Act
+    const response = await fetch(`${server.url}/repos/acme/deploy/compare/${mainTip}...${head}`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    });
+    const body = (await response.json()) as {
+      status: string;
+      ahead_by: number;
+      behind_by: number;
+      total_commits: number;
+      base_commit: { sha: string };
+      merge_base_commit: { sha: string; commit: { tree: { sha: string } }; parents: unknown[] };
+      commits: { sha: string }[];
+      files: { filename: string; status: string; additions: number; deletions: number; changes: number }[];
+    };
+    // Assess
+    assert.equal(response.status, 200);
+    assert.equal(body.status, 'diverged');
+    assert.deepEqual([body.ahead_by, body.behind_by, body.total_commits], [2, 1, 2]);
+    assert.equal(body.base_commit.sha, mainTip);
+    assert.equal(body.merge_base_commit.sha, base);
+    assert.deepEqual(body.merge_base_commit.parents, []);
+    assert.equal(body.commits.at(-1)?.sha, head);
+    assert.deepEqual(
+      body.files.map((f) => `${f.status} ${f.filename} +${f.additions} -${f.deletions} ${f.changes}`),
+      ['modified a.txt +1 -0 1', 'removed gone.txt +0 -1 1', 'added new.txt +1 -0 1'],
+    );
+  });
+
+  it('pages commits with per_page (first page from the earliest) and 404s unknown commits', async () => {
+    // Act
+    const paged = await fetch(`${server.url}/repos/acme/deploy/compare/${base}...${head}?per_page=1`, {
+      headers: { authorization: `token ${server.token}` },
+    });
+    const unknown = await fetch(`${server.url}/repos/acme/deploy/compare/${base}...${'f'.repeat(40)}`, {
+      headers: { authorization: `token ${server.token}` },
+    });
+    // Assess
+    const body = (await paged.json()) as { status: string; commits: { sha: string }[] };
+    assert.equal(body.status, 'ahead');
+    assert.equal(body.commits.length, 1);
+    assert.notEqual(body.commits[0]!.sha, head);
+    assert.match(paged.headers.get('link') ?? '', /per_page=1&page=2>; rel="next"/);
+    assert.equal(unknown.status, 404);
+  });
+});

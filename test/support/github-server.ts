@@ -1,12 +1,16 @@
 // The ONE allowed fake: a GitHub REST test server on a free loopback port, backed by a REAL git
 // repository on disk (read with the git CLI), serving exactly the endpoints image-promoter calls,
-// shaped as GitHub's REST docs say (Git Trees, Git Blobs, Commits, Commit Statuses). It records
+// shaped as GitHub's REST docs say (Git Trees, Git Blobs, Commits, Compare, Commit Statuses); answers
+// typed with @octokit/openapi-types (GitHub's published OpenAPI description) where we add them. It records
 // every request and every status it receives, and can inject latency and failures for fault tests.
 // It must never invent repository content: everything it serves comes from git.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import type { components } from '@octokit/openapi-types';
+
+type Schemas = components['schemas'];
 
 const run = promisify(execFile);
 
@@ -197,6 +201,141 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     };
   }
 
+  /** GitHub's `commit` object (as in Compare two commits). Git authors are not GitHub users here:
+   * `author` and `committer` are null, as GitHub answers for an unknown e-mail address. */
+  async function renderCommit(sha: string): Promise<Schemas['commit']> {
+    const [
+      tree,
+      parents,
+      authorName,
+      authorEmail,
+      authorDate,
+      committerName,
+      committerEmail,
+      committerDate,
+      message,
+    ] = (
+      await git('show', '-s', '--format=%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B', sha)
+    ).split('\0') as [string, string, string, string, string, string, string, string, string];
+    return {
+      url: `${baseUrl}${repoPath}/commits/${sha}`,
+      sha,
+      node_id: Buffer.from(`Commit:${sha}`).toString('base64'),
+      html_url: `https://github.com/${owner}/${name}/commit/${sha}`,
+      comments_url: `${baseUrl}${repoPath}/commits/${sha}/comments`,
+      commit: {
+        url: `${baseUrl}${repoPath}/git/commits/${sha}`,
+        author: { name: authorName, email: authorEmail, date: authorDate },
+        committer: { name: committerName, email: committerEmail, date: committerDate },
+        message: message.trimEnd(),
+        comment_count: 0,
+        tree: { sha: tree, url: `${baseUrl}${repoPath}/git/trees/${tree}` },
+      },
+      author: null,
+      committer: null,
+      parents: parents
+        .split(' ')
+        .filter((p) => p !== '')
+        .map((p) => ({
+          sha: p,
+          url: `${baseUrl}${repoPath}/commits/${p}`,
+          html_url: `https://github.com/${owner}/${name}/commit/${p}`,
+        })),
+    };
+  }
+
+  /** GET /repos/{owner}/{repo}/compare/{base}...{head}: commits in `git log base..head` order
+   * (chronological), paged when `per_page`/`page` is given (else the last 250), the merge base, and
+   * the files changed from the merge base to head. */
+  async function compare(basehead: string, query: URLSearchParams): Promise<Reply> {
+    const parts = basehead.split('...');
+    if (parts.length !== 2 || parts.some((p) => p === '' || /[\s^~:]/.test(p) || p.startsWith('-'))) {
+      return notFound;
+    }
+    const [base, head] = await Promise.all([resolve(parts[0]!, 'commit'), resolve(parts[1]!, 'commit')]);
+    if (base === undefined || head === undefined) return notFound;
+    const mergeBase = (await git('merge-base', base, head).catch(() => '')).trim();
+    // Unrelated histories: GitHub answers 404 "No common ancestor between ...".
+    if (mergeBase === '') {
+      return {
+        status: 404,
+        body: { message: `No common ancestor between ${parts[0]} and ${parts[1]}.`, documentation_url: DOCS },
+      };
+    }
+    const list = async (range: string): Promise<string[]> =>
+      (await git('rev-list', '--reverse', range)).split('\n').filter((line) => line !== '');
+    const [ahead, behind] = await Promise.all([list(`${base}..${head}`), list(`${head}..${base}`)]);
+    const paged = query.has('per_page') || query.has('page');
+    const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 250) || 30));
+    const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+    const shown = paged ? ahead.slice((page - 1) * perPage, page * perPage) : ahead.slice(-250);
+    const headers: Record<string, string> = {};
+    if (paged && page * perPage < ahead.length) {
+      headers['link'] =
+        `<${baseUrl}${repoPath}/compare/${basehead}?per_page=${perPage}&page=${page + 1}>; rel="next"`;
+    }
+    const body: Schemas['commit-comparison'] = {
+      url: `${baseUrl}${repoPath}/compare/${basehead}`,
+      html_url: `https://github.com/${owner}/${name}/compare/${basehead}`,
+      permalink_url: `https://github.com/${owner}/${name}/compare/${owner}:${base}...${owner}:${head}`,
+      diff_url: `https://github.com/${owner}/${name}/compare/${basehead}.diff`,
+      patch_url: `https://github.com/${owner}/${name}/compare/${basehead}.patch`,
+      base_commit: await renderCommit(base),
+      merge_base_commit: await renderCommit(mergeBase),
+      status:
+        ahead.length === 0 && behind.length === 0
+          ? 'identical'
+          : behind.length === 0
+            ? 'ahead'
+            : ahead.length === 0
+              ? 'behind'
+              : 'diverged',
+      ahead_by: ahead.length,
+      behind_by: behind.length,
+      total_commits: ahead.length,
+      commits: await Promise.all(shown.map(renderCommit)),
+      files: await diffEntries(mergeBase, head),
+    };
+    return { status: 200, body, headers };
+  }
+
+  async function diffEntries(from: string, to: string): Promise<Schemas['diff-entry'][]> {
+    const raw = (await git('diff', '--raw', '-z', '--no-abbrev', '--no-renames', from, to)).split('\0');
+    const counts = new Map<string, { additions: number; deletions: number }>();
+    const numstat = (await git('diff', '--numstat', '-z', '--no-renames', from, to)).split('\0');
+    for (const entry of numstat) {
+      const [added, deleted, path] = entry.split('\t');
+      if (path === undefined) continue;
+      counts.set(path, { additions: Number(added) || 0, deletions: Number(deleted) || 0 });
+    }
+    const entries: Schemas['diff-entry'][] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const [, , oldSha, newSha, letter] = raw[i]!.slice(1).split(' ') as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const filename = raw[i + 1]!;
+      const { additions, deletions } = counts.get(filename) ?? { additions: 0, deletions: 0 };
+      const removed = letter === 'D';
+      const at = removed ? from : to;
+      entries.push({
+        sha: removed ? oldSha : newSha,
+        filename,
+        status: letter === 'A' ? 'added' : removed ? 'removed' : letter === 'M' ? 'modified' : 'changed',
+        additions,
+        deletions,
+        changes: additions + deletions,
+        blob_url: `https://github.com/${owner}/${name}/blob/${at}/${filename}`,
+        raw_url: `https://github.com/${owner}/${name}/raw/${at}/${filename}`,
+        contents_url: `${baseUrl}${repoPath}/contents/${filename}?ref=${at}`,
+      });
+    }
+    return entries;
+  }
+
   function noCommit(ref: string): Reply {
     return { status: 422, body: { message: `No commit found for SHA: ${ref}`, documentation_url: DOCS } };
   }
@@ -290,6 +429,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       return getTree(m[1]!, recursive);
     }
     if (method === 'GET' && (m = rest.match(/^git\/blobs\/([^/]+)$/))) return getBlob(m[1]!);
+    if (method === 'GET' && (m = rest.match(/^compare\/(.+)$/))) return compare(m[1]!, url.searchParams);
     if (method === 'GET' && (m = rest.match(/^commits\/(.+)\/statuses$/))) {
       return listStatuses(m[1]!, url.searchParams);
     }

@@ -58,6 +58,64 @@ export function pushPayload(fields: PushFields): Record<string, unknown> {
   };
 }
 
+export interface PullRequestFields {
+  readonly repository: string;
+  readonly action: string;
+  readonly number?: number;
+  readonly baseRef?: string;
+  readonly baseSha: string;
+  readonly headRef?: string;
+  readonly headSha: string;
+  /** `owner/name` the head branch lives in (default: `repository`); null: a deleted fork. */
+  readonly headRepository?: string | null;
+  readonly merged?: boolean;
+}
+
+/** GitHub's example `pull_request` payload of `action` (falling back to `opened`), adapted to our
+ * repository, branches and commits. */
+export function pullRequestPayload(fields: PullRequestFields): Record<string, unknown> {
+  let payload: Record<string, unknown>;
+  try {
+    payload = examplePayload('pull_request', (p) => p['action'] === fields.action);
+  } catch {
+    payload = { ...examplePayload('pull_request', (p) => p['action'] === 'opened'), action: fields.action };
+  }
+  const [owner, name] = fields.repository.split('/') as [string, string];
+  const repository = payload['repository'] as Record<string, unknown>;
+  const adaptedRepository = {
+    ...repository,
+    name,
+    full_name: fields.repository,
+    owner: { ...(repository['owner'] as object), login: owner },
+  };
+  const pr = payload['pull_request'] as Record<string, unknown>;
+  const head = pr['head'] as Record<string, unknown>;
+  const base = pr['base'] as Record<string, unknown>;
+  const headRepository = fields.headRepository === undefined ? fields.repository : fields.headRepository;
+  const number = fields.number ?? 1;
+  return {
+    ...payload,
+    number,
+    pull_request: {
+      ...pr,
+      number,
+      state: fields.action === 'closed' ? 'closed' : 'open',
+      merged: fields.merged ?? false,
+      head: {
+        ...head,
+        ref: fields.headRef ?? 'promote/api-1.1',
+        sha: fields.headSha,
+        repo:
+          headRepository === null
+            ? null
+            : { ...adaptedRepository, full_name: headRepository, name: headRepository.split('/')[1] },
+      },
+      base: { ...base, ref: fields.baseRef ?? 'main', sha: fields.baseSha, repo: adaptedRepository },
+    },
+    repository: adaptedRepository,
+  };
+}
+
 export interface EventOptions {
   readonly event?: string;
   readonly deliveryId?: string;

@@ -257,7 +257,7 @@ describe('webhook handler', () => {
       body: () => JSON.stringify(examplePayload('issues')),
       options: { event: 'issues' },
       status: 202,
-      message: 'ignored: event "issues" is not handled (only push)',
+      message: 'ignored: event "issues" is not handled (only push and pull_request)',
     },
     {
       name: 'push to another repository',
