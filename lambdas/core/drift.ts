@@ -174,3 +174,28 @@ export function describeDrift(image: ImageDrift): string {
       return `neither registry has it; push ${formatImageRef(image.source)} first`;
   }
 }
+
+/** How a plan names each state of an image it would promote (`plan --check-registries`). */
+export const PLAN_CHECK_ACTIONS: Readonly<Record<DriftState, string>> = {
+  'in-place': 'already present',
+  missing: 'would copy',
+  'digest-differs': 'conflict',
+  'missing-at-source': 'missing at source',
+};
+
+/** The plan's detail for a checked promotion: what the registries said, one line. */
+export function describePlanCheck(image: ImageDrift): string {
+  switch (image.state) {
+    case DRIFT_STATES.inPlace:
+      return `destination has ${image.destinationDigest ?? '?'}`;
+    case DRIFT_STATES.missing:
+      return `from ${formatImageRef(image.source)} (${image.expectedDigest ?? '?'})`;
+    case DRIFT_STATES.digestDiffers:
+      return (
+        `destination tag points at another digest (${image.destinationDigest ?? '?'}, source ` +
+        `${image.expectedDigest ?? '?'}): the copy will be refused unless copy.overwrite`
+      );
+    case DRIFT_STATES.missingAtSource:
+      return `${formatImageRef(image.source)} does not exist: the promotion will fail`;
+  }
+}

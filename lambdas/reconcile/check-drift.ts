@@ -4,10 +4,17 @@
 // Shared by `image-promoter verify` and the scheduled reconcile. Wiring only: the classification
 // is core/drift. Never writes to a registry.
 import type { Config, EnvironmentConfig } from '../core/config';
-import { checkEnvironmentDrift, type EnvironmentDrift, type ManifestLookup } from '../core/drift';
+import {
+  checkEnvironmentDrift,
+  observeDrift,
+  type EnvironmentDrift,
+  type ImageDrift,
+  type ManifestLookup,
+} from '../core/drift';
 import { PromoterError } from '../core/errors';
 import type { FileSource } from '../core/file-source';
 import { resolveOverlayImages } from '../core/overlay/resolve-overlay-images';
+import type { PlannedPromotion } from '../core/plan';
 import type { RegistryApi } from '../copy/copy-image';
 import type { RegistryAccess } from '../worker/registry-access';
 
@@ -64,4 +71,17 @@ function countingLookup(registry: RegistryApi): ManifestLookup & { count(): numb
     },
     count: () => calls,
   };
+}
+
+/** The registries' answer for promotions already planned (`plan --check-registries`): one HEAD per
+ * image and side, as `verify` does. Registry failures are thrown. */
+export async function checkPromotions(
+  env: EnvironmentConfig,
+  commit: string,
+  promotions: readonly PlannedPromotion[],
+  registries: RegistryAccess,
+): Promise<readonly ImageDrift[]> {
+  if (promotions.length === 0) return [];
+  const opened = registries.openEnvironment(env, commit);
+  return observeDrift(promotions, countingLookup(opened.source), countingLookup(opened.destination));
 }

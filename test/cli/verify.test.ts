@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { NULL_SHA } from '../../lambdas/core/file-source';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
 import { addImage, ImageLayout, pushLayout, pushRandomImage } from '../support/images';
@@ -182,6 +183,47 @@ describe('image-promoter verify', () => {
     assert.equal(json.environments[0]!.images.length, 4);
     // The commit, one recursive tree, one blob per file read.
     assert.equal(json.githubApiCalls, 4);
+  });
+
+  it('plan --check-registries says already present, would copy, conflict and missing at source', async () => {
+    // Act
+    const args = [
+      'plan',
+      '--config',
+      configFile,
+      '--repo',
+      repo.dir,
+      '--before',
+      NULL_SHA,
+      '--after',
+      drifted,
+    ];
+    const json = await runCli([...args, '--check-registries', '--json'], { env });
+    const table = await runCli([...args, '--check-registries'], { env });
+    const unchecked = await runCli([...args, '--json'], { env });
+
+    // Assess
+    assert.equal(json.code, 0, json.stderr);
+    const promotions = (
+      JSON.parse(json.stdout) as {
+        environments: { promotions: { destination: string; check?: { action: string } }[] }[];
+      }
+    ).environments[0]!.promotions;
+    assert.deepEqual(
+      promotions.map((p) => `${p.destination} ${p.check?.action}`),
+      [
+        `${dst.host}/shop/api:2.0.0 would copy`,
+        `${dst.host}/shop/gone:3 missing at source`,
+        `${dst.host}/shop/moved:4 conflict`,
+        `${dst.host}/shop/web:1.0 already present`,
+      ],
+    );
+    assert.match(table.stdout, /conflict\s+\S+shop\/moved:4\s+destination tag points at another digest/);
+    assert.match(
+      table.stdout,
+      /4 images to promote \(1 would copy, 1 missing at source, 1 conflict, 1 already present\)/,
+    );
+    assert.doesNotMatch(unchecked.stdout, /"check"/);
   });
 
   it('refuses an unknown environment and reports an unreadable registry for its environment', async () => {

@@ -4,16 +4,20 @@
 import { resolve } from 'node:path';
 import { loadConfigFile } from '../../adapters/config-source';
 import { GitFileSource } from '../../adapters/git-file-source';
+import { findEnvironment, type Config } from '../../core/config';
 import { UsageError } from '../../core/errors';
 import { NULL_SHA } from '../../core/file-source';
+import { describePlanCheck, PLAN_CHECK_ACTIONS, type ImageDrift } from '../../core/drift';
 import { formatImageRef } from '../../core/image-ref';
 import type { EnvironmentPlanResult } from '../../core/plan';
 import { planPush } from '../../core/plan';
+import { checkPromotions } from '../../reconcile/check-drift';
 import { formatTable } from '../format-table';
 import type { Command, CommandIo } from '../main';
 import { parseCommandArgs } from '../parse-command-args';
+import { createCliRegistryAccess } from './verify';
 
-const USAGE = `usage: image-promoter plan --before REV --after REV --config FILE [--repo DIR] [--json]
+const USAGE = `usage: image-promoter plan --before REV --after REV --config FILE [--repo DIR] [--check-registries] [--json]
 
 Shows, for every environment of the config, which images a push from --before to --after promotes
 (new in the overlay, in the destination registry, allowlisted), which are unchanged and which are
@@ -24,7 +28,12 @@ failed (its overlay is missing or invalid).
   --before REV   the revision before the push; 0000000000000000000000000000000000000000 for a new branch
   --after REV    the revision after the push
   --config FILE  the image-promoter.yaml to use
-  --json         print {"environments": [{"name", "overlay", "promotions": [{"source", "destination"}],
+  --check-registries
+                 ask both registries about each promotion (one manifest HEAD each side): already
+                 present, would copy, conflict (the destination tag points at another digest),
+                 missing at source; credentials as for \`verify\`
+  --json         print {"environments": [{"name", "overlay", "promotions": [{"source", "destination"
+                 [, "check": {"state", "action", "expectedDigest", "destinationDigest"}]}],
                  "unchanged", "skipped": [{"image", "reason"}], "warnings"[, "error"]}]}`;
 
 export const planCommand: Command = {
@@ -41,7 +50,12 @@ export const planCommand: Command = {
         if (revision !== NULL_SHA) await source.kindOf(revision, '');
       }
       const results = await planPush(source, config, options.before, options.after);
-      io.stdout.write(options.json ? `${JSON.stringify(toJson(results), null, 2)}\n` : formatPlan(results));
+      const checks = options.checkRegistries
+        ? await checkRegistries(config, results, await source.resolveCommit(options.after), io.env)
+        : undefined;
+      io.stdout.write(
+        options.json ? `${JSON.stringify(toJson(results, checks), null, 2)}\n` : formatPlan(results, checks),
+      );
       return results.some((result) => result.kind === 'failed') ? 1 : 0;
     } finally {
       source.close();
@@ -49,12 +63,41 @@ export const planCommand: Command = {
   },
 };
 
+/** Registry answers per environment, keyed by destination reference. */
+type PlanChecks = ReadonlyMap<string, ReadonlyMap<string, ImageDrift>>;
+
+async function checkRegistries(
+  config: Config,
+  results: readonly EnvironmentPlanResult[],
+  commit: string,
+  env: NodeJS.ProcessEnv,
+): Promise<PlanChecks> {
+  const registries = createCliRegistryAccess(config, env);
+  const entries = await Promise.all(
+    results.flatMap((result) => {
+      if (result.kind === 'failed') return [];
+      const environment = findEnvironment(config, result.plan.environment)!;
+      return [
+        checkPromotions(environment, commit, result.plan.promotions, registries).then(
+          (images) =>
+            [
+              result.plan.environment,
+              new Map(images.map((image) => [formatImageRef(image.destination), image])),
+            ] as const,
+        ),
+      ];
+    }),
+  );
+  return new Map(entries);
+}
+
 interface PlanOptions {
   readonly repo: string;
   readonly before: string;
   readonly after: string;
   readonly config: string;
   readonly json: boolean;
+  readonly checkRegistries: boolean;
 }
 
 function parseOptions(args: readonly string[]): PlanOptions {
@@ -66,6 +109,7 @@ function parseOptions(args: readonly string[]): PlanOptions {
       after: { type: 'string' },
       config: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'check-registries': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -75,20 +119,32 @@ function parseOptions(args: readonly string[]): PlanOptions {
   if (missing.length > 0 || before === undefined || after === undefined || config === undefined) {
     throw new UsageError(`missing ${missing.map((name) => `--${name}`).join(', ')}`);
   }
-  return { repo, before, after, config, json };
+  return { repo, before, after, config, json, checkRegistries: values['check-registries'] };
 }
 
 interface EnvironmentJson {
   readonly name: string;
   readonly overlay: string;
-  readonly promotions: readonly { readonly source: string; readonly destination: string }[];
+  readonly promotions: readonly {
+    readonly source: string;
+    readonly destination: string;
+    readonly check?: {
+      readonly state: string;
+      readonly action: string;
+      readonly expectedDigest: string | null;
+      readonly destinationDigest: string | null;
+    };
+  }[];
   readonly unchanged: readonly string[];
   readonly skipped: readonly { readonly image: string; readonly reason: string }[];
   readonly warnings: readonly string[];
   readonly error?: string;
 }
 
-function toJson(results: readonly EnvironmentPlanResult[]): {
+function toJson(
+  results: readonly EnvironmentPlanResult[],
+  checks: PlanChecks | undefined,
+): {
   readonly environments: readonly EnvironmentJson[];
 } {
   return {
@@ -108,10 +164,23 @@ function toJson(results: readonly EnvironmentPlanResult[]): {
       return {
         name: plan.environment,
         overlay: plan.overlay,
-        promotions: plan.promotions.map((p) => ({
-          source: formatImageRef(p.source),
-          destination: formatImageRef(p.destination),
-        })),
+        promotions: plan.promotions.map((p) => {
+          const check = checks?.get(plan.environment)?.get(formatImageRef(p.destination));
+          return {
+            source: formatImageRef(p.source),
+            destination: formatImageRef(p.destination),
+            ...(check === undefined
+              ? {}
+              : {
+                  check: {
+                    state: check.state,
+                    action: PLAN_CHECK_ACTIONS[check.state],
+                    expectedDigest: check.expectedDigest ?? null,
+                    destinationDigest: check.destinationDigest ?? null,
+                  },
+                }),
+          };
+        }),
         unchanged: plan.unchanged,
         skipped: plan.skipped,
         warnings: plan.warnings,
@@ -120,7 +189,7 @@ function toJson(results: readonly EnvironmentPlanResult[]): {
   };
 }
 
-function formatPlan(results: readonly EnvironmentPlanResult[]): string {
+function formatPlan(results: readonly EnvironmentPlanResult[], checks: PlanChecks | undefined): string {
   const rows: string[][] = [];
   const notes: string[] = [];
   let promoted = 0;
@@ -134,11 +203,12 @@ function formatPlan(results: readonly EnvironmentPlanResult[]): string {
     const { plan } = result;
     promoted += plan.promotions.length;
     for (const p of plan.promotions) {
+      const check = checks?.get(plan.environment)?.get(formatImageRef(p.destination));
       rows.push([
         plan.environment,
-        'promote',
+        check === undefined ? 'promote' : PLAN_CHECK_ACTIONS[check.state],
         formatImageRef(p.destination),
-        `from ${formatImageRef(p.source)}`,
+        check === undefined ? `from ${formatImageRef(p.source)}` : describePlanCheck(check),
       ]);
     }
     for (const image of plan.unchanged) rows.push([plan.environment, 'unchanged', image, '']);
@@ -151,6 +221,21 @@ function formatPlan(results: readonly EnvironmentPlanResult[]): string {
   const summary =
     `${results.length} environment${results.length === 1 ? '' : 's'}: ` +
     `${promoted} image${promoted === 1 ? '' : 's'} to promote` +
+    (checks === undefined ? '' : ` (${describeChecks(checks)})`) +
     (failed > 0 ? `, ${failed} failed` : '');
   return `${[formatTable(['ENVIRONMENT', 'ACTION', 'IMAGE', 'DETAIL'], rows), ...notes, summary].join('\n')}\n`;
+}
+
+/** `1 would copy, 2 already present` over every checked promotion. */
+function describeChecks(checks: PlanChecks): string {
+  const counts = new Map<string, number>();
+  for (const images of checks.values()) {
+    for (const image of images.values()) {
+      const action = PLAN_CHECK_ACTIONS[image.state];
+      counts.set(action, (counts.get(action) ?? 0) + 1);
+    }
+  }
+  return counts.size === 0
+    ? 'registries checked'
+    : [...counts].map(([action, n]) => `${n} ${action}`).join(', ');
 }
