@@ -117,7 +117,15 @@ export function parseConfig(text: string, file = 'image-promoter.yaml'): Config 
     const line = lineCounter.linePos(yamlError.pos[0]).line;
     throw new ConfigError('', `malformed YAML: ${yamlError.message.split('\n')[0]}`, file, line);
   }
-  return validateValue(document.toJS() as unknown, file, (path) => lineOf(document, lineCounter, path));
+  let value: unknown;
+  try {
+    // The `yaml` package's bound on alias expansion (its default, said here so it stays): a config
+    // whose aliases expand exponentially is refused, as overlay files are.
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (e: unknown) {
+    throw new ConfigError('', `excessive aliasing: ${e instanceof Error ? e.message : String(e)}`, file);
+  }
+  return validateValue(value, file, (path) => lineOf(document, lineCounter, path));
 }
 
 /** Validates an already-parsed value (e.g. from CDK context). */

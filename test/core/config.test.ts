@@ -260,6 +260,21 @@ describe('parseConfig', () => {
     });
   }
 
+  it('refuses a config whose aliases expand exponentially (billion laughs)', () => {
+    // Prepare
+    let laughs = 'a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n';
+    for (let i = 1; i < 9; i++)
+      laughs += `a${i}: &a${i} [${Array<string>(9)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
+
+    // Act
+    const parse = (): Config => parseConfig(`${laughs}github: {repository: a/b}\n`);
+
+    // Assess
+    assert.throws(parse, (e: unknown) => e instanceof ConfigError && /excessive aliasing/.test(e.message));
+  });
+
   it('names the file given and no line for already-parsed values', () => {
     assert.throws(
       () => validateConfig({ github: { repository: 'a/b' } }, 'cdk context'),

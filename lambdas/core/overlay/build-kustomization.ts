@@ -4,6 +4,8 @@
 // transformers run in kustomize's order: patchesStrategicMerge, patches, namespace, namePrefix/
 // nameSuffix, labels, annotations, patchesJson6902, images. Replacements and vars are not
 // applied (warnings). Reads only through OverlayFiles; throws OverlayError naming file and line.
+// Each directory listed as a resource is built once per resolution and its result copied to every
+// place that lists it, so bases shared by many kustomizations cost their size once, not once per path.
 import { OverlayError } from '../errors';
 import { applyJsonPatch, toJsonPatch } from './json-patch';
 import type { JsonPatchOperation } from './json-patch';
@@ -13,7 +15,16 @@ import type { Entry, Kustomization, PatchEntry } from './kustomization';
 import { addMetadataEntries, addNamePrefixSuffix, setNamespace } from './metadata-transformers';
 import type { OverlayFiles } from './overlay-files';
 import { isWithinDirectory, joinRepoPath } from './repo-path';
-import { copyJson, currentIdOf, describeId, isJsonMap, makeResource, metadataOf, sameId } from './resource';
+import {
+  copyJson,
+  copyResource,
+  currentIdOf,
+  describeId,
+  isJsonMap,
+  makeResource,
+  metadataOf,
+  sameId,
+} from './resource';
 import type { JsonMap, Resource } from './resource';
 import { findResourcesById, selectResources } from './select-resources';
 import { applyStrategicMergePatch } from './strategic-merge-patch';
@@ -25,10 +36,23 @@ export interface BuildContext {
   readonly warnings: string[];
   /** Files that declare `vars`, for the final check on `$(VAR)` in images. */
   readonly varsFiles: string[];
+  /** Directories built (or being built) in this resolution; see buildDirectoryOnce. */
+  readonly builds?: DirectoryBuilds;
+}
+
+/** The builds of one resolution: each directory's accumulation, and which builds in progress wait
+ * for which (a base shared along two paths can close a cycle no single path shows). */
+export interface DirectoryBuilds {
+  readonly results: Map<string, Promise<Accumulation>>;
+  readonly waitingFor: Map<string, Set<string>>;
+}
+
+export function createDirectoryBuilds(): DirectoryBuilds {
+  return { results: new Map(), waitingFor: new Map() };
 }
 
 /** The resources one kustomization accumulates (its components add to the same one). */
-interface Accumulation {
+export interface Accumulation {
   readonly resources: Resource[];
   /** Set when a remote resource, Helm chart or generator plugin below was skipped: a patch for a
    * resource we could not read then becomes a warning instead of an error. */
@@ -38,6 +62,8 @@ interface Accumulation {
 interface Frame {
   /** Kustomization directories being built, outermost first, for cycle detection. */
   readonly stack: readonly string[];
+  /** The directory whose build this is (components are applied within the build listing them). */
+  readonly owner?: string;
 }
 
 /** Builds the kustomization in `directory` into a fresh list of resources. */
@@ -51,7 +77,10 @@ export async function buildKustomization(
     await findKustomizationFile(context, directory),
   );
   const accumulation: Accumulation = { resources: [], incomplete: false };
-  await accumulate(context, kustomization, accumulation, { stack: [...frame.stack, directory] });
+  await accumulate(context, kustomization, accumulation, {
+    stack: [...frame.stack, directory],
+    owner: directory,
+  });
   return accumulation.resources;
 }
 
@@ -123,7 +152,7 @@ async function accumulate(
         entry.line,
       );
     }
-    await accumulate(context, component, accumulation, { stack: [...frame.stack, directory] });
+    await accumulate(context, component, accumulation, { ...frame, stack: [...frame.stack, directory] });
   }
 
   // Generators run after components, before transformers: their ConfigMaps and Secrets take part
@@ -182,18 +211,30 @@ async function loadResourceEntry(
   }
   if (kind === 'directory') {
     checkCycle(frame, path, kustomization.file, entry);
-    const nested = await findKustomizationFile(context, path, { file: kustomization.file, at: entry });
-    const nestedKustomization = await loadKustomization(context.files, nested);
-    if (nestedKustomization.isComponent) {
-      throw new OverlayError(
-        kustomization.file,
-        `"${entry.value}" is a Component: list it under components, not resources`,
-        entry.line,
-      );
-    }
-    const nestedAccumulation: Accumulation = { resources: [], incomplete: false };
-    await accumulate(context, nestedKustomization, nestedAccumulation, { stack: [...frame.stack, path] });
-    return nestedAccumulation;
+    const build = async (): Promise<Accumulation> => {
+      const nested = await findKustomizationFile(context, path, { file: kustomization.file, at: entry });
+      const nestedKustomization = await loadKustomization(context.files, nested);
+      if (nestedKustomization.isComponent) {
+        throw new OverlayError(
+          kustomization.file,
+          `"${entry.value}" is a Component: list it under components, not resources`,
+          entry.line,
+        );
+      }
+      const nestedAccumulation: Accumulation = { resources: [], incomplete: false };
+      await accumulate(context, nestedKustomization, nestedAccumulation, {
+        stack: [...frame.stack, path],
+        owner: path,
+      });
+      return nestedAccumulation;
+    };
+    if (context.builds === undefined) return build();
+    const built = await buildDirectoryOnce(context.builds, path, frame, build, {
+      file: kustomization.file,
+      at: entry,
+    });
+    // Transformers of the kustomizations listing it change what they receive: each gets its own copy.
+    return { resources: built.resources.map(copyResource), incomplete: built.incomplete };
   }
   throw new OverlayError(kustomization.file, `resource "${entry.value}" not found (${path})`, entry.line);
 }
@@ -224,6 +265,61 @@ async function resolveEntry(
     );
   }
   return path;
+}
+
+/** The accumulation of `directory`, built by `build` the first time it is asked for in this
+ * resolution and shared after that (callers copy). A build waiting for one that (transitively)
+ * waits for it is a resource cycle through a shared base: an OverlayError, not a hang. */
+async function buildDirectoryOnce(
+  builds: DirectoryBuilds,
+  directory: string,
+  frame: Frame,
+  build: () => Promise<Accumulation>,
+  referrer: { readonly file: string; readonly at: { readonly line: number } },
+): Promise<Accumulation> {
+  let result = builds.results.get(directory);
+  if (result === undefined) {
+    result = build();
+    builds.results.set(directory, result);
+  }
+  const owner = frame.owner;
+  if (owner === undefined) return result;
+  // The owner now waits for `directory` (whoever started it): record it, so a build below that
+  // comes back to the owner by another path is seen as the cycle it is.
+  const path = waitPath(builds.waitingFor, directory, owner);
+  if (path !== undefined) {
+    const cycle = [owner, ...path].map((d) => (d === '' ? '.' : d)).join(' -> ');
+    throw new OverlayError(referrer.file, `resource cycle: ${cycle}`, referrer.at.line);
+  }
+  let waits = builds.waitingFor.get(owner);
+  if (waits === undefined) builds.waitingFor.set(owner, (waits = new Set()));
+  waits.add(directory);
+  try {
+    return await result;
+  } finally {
+    waits.delete(directory);
+  }
+}
+
+/** The chain of waits from `from` to `to` (both included), or undefined when `from` does not wait
+ * for `to`, directly or through others. */
+function waitPath(
+  waitingFor: ReadonlyMap<string, ReadonlySet<string>>,
+  from: string,
+  to: string,
+): string[] | undefined {
+  const seen = new Set<string>();
+  const search = (at: string): string[] | undefined => {
+    if (at === to) return [at];
+    if (seen.has(at)) return undefined;
+    seen.add(at);
+    for (const next of waitingFor.get(at) ?? []) {
+      const rest = search(next);
+      if (rest !== undefined) return [at, ...rest];
+    }
+    return undefined;
+  };
+  return search(from);
 }
 
 function checkCycle(frame: Frame, directory: string, file: string, at: { readonly line: number }): void {

@@ -5,7 +5,7 @@
 // replacements on images, vars) is reported as a warning naming the file — never silently skipped.
 import { OverlayError } from '../errors';
 import type { FileSource } from '../file-source';
-import { buildKustomization } from './build-kustomization';
+import { buildKustomization, createDirectoryBuilds } from './build-kustomization';
 import type { BuildContext } from './build-kustomization';
 import { collectImages } from './image-fields';
 import { OverlayFiles } from './overlay-files';
@@ -32,7 +32,7 @@ export async function resolveOverlayImages(
   if ((await files.kindOf(directory)) !== 'directory') {
     throw new OverlayError(directory === '' ? '.' : directory, 'overlay directory not found');
   }
-  const context: BuildContext = { files, warnings: [], varsFiles: [] };
+  const context: BuildContext = { files, warnings: [], varsFiles: [], builds: createDirectoryBuilds() };
   const resources = await buildKustomization(context, directory);
 
   const found = new Set<string>();

@@ -2,10 +2,12 @@
 // node, so errors can name file and line. Values come from js-yaml (the hot path: about 8x faster
 // than composing `yaml` Documents); the `yaml` package composes a file only when a line is asked
 // for or the text is malformed. Pure: text in, values out; never reads files itself.
+// Aliases are bounded the way kustomize's YAML library (go-yaml v3) bounds them: a small file whose
+// anchors nest ("billion laughs") is refused before anything walks its values.
 import * as jsYaml from 'js-yaml';
 import { CORE_SCHEMA, YAMLException, loadAll } from 'js-yaml';
 import type { Type } from 'js-yaml';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import type { Document } from 'yaml';
 import { OverlayError } from '../errors';
 
@@ -53,6 +55,16 @@ export function parseYamlDocuments(
     }
     return composed;
   };
+  values.forEach((value, index) => {
+    if (!withinAliasBudget(value)) {
+      throw new OverlayError(
+        file,
+        'excessive aliasing: its YAML aliases expand to far more nodes than the file holds ' +
+          '(refused by the rule of go-yaml v3, the YAML library of kustomize); write the values out',
+        lineOfFirstAlias(compose(), index),
+      );
+    }
+  });
   return values.map((value, index) => ({
     value: value === undefined ? null : value,
     lineOf: (path) => {
@@ -118,4 +130,85 @@ function rangeStart(node: unknown): number | undefined {
 
 function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
+}
+
+// go-yaml v3's rule (decode.go, `allowedAliasRatio` and `decoder.unmarshal`), which kustomize's kyaml
+// decodes with: every node decoded counts, and every node decoded inside an alias also counts as
+// aliased; once more than 100 aliased nodes and more than 1,000 nodes in all were decoded, the
+// document is refused when the aliased share is over 99% (up to 400,000 nodes), falling linearly to
+// 10% at 4,000,000 nodes and staying there ("document contains excessive aliasing"). The numbers are
+// go-yaml's: ~5 KB of dense declarations at 10,000% expansion, or ~100 MB of allocations at worst.
+const ALIAS_RATIO_RANGE_LOW = 400_000;
+const ALIAS_RATIO_RANGE_HIGH = 4_000_000;
+
+function allowedAliasRatio(decodeCount: number): number {
+  if (decodeCount <= ALIAS_RATIO_RANGE_LOW) return 0.99;
+  if (decodeCount >= ALIAS_RATIO_RANGE_HIGH) return 0.1;
+  return (
+    0.99 - (0.89 * (decodeCount - ALIAS_RATIO_RANGE_LOW)) / (ALIAS_RATIO_RANGE_HIGH - ALIAS_RATIO_RANGE_LOW)
+  );
+}
+
+/** Whether a value js-yaml loaded stays within go-yaml v3's alias budget. js-yaml does not expand
+ * aliases: an aliased map or list is the same object met again. So the walk visits each object once,
+ * and counts a second meeting as decoding its whole expanded subtree (sizes memoized by identity),
+ * which is what go-yaml would decode there. Linear in the file, whatever the expansion. */
+export function withinAliasBudget(value: unknown): boolean {
+  const expandedSizes = new Map<object, number>();
+  const expandedSize = (node: unknown): number => {
+    if (node === null || typeof node !== 'object') return 1;
+    const known = expandedSizes.get(node);
+    if (known !== undefined) return known;
+    let size = 1;
+    if (Array.isArray(node)) for (const item of node) size += expandedSize(item);
+    // A key is a decoded node too.
+    else for (const child of Object.values(node)) size += 1 + expandedSize(child);
+    expandedSizes.set(node, size);
+    return size;
+  };
+  const seen = new Set<object>();
+  let decodeCount = 0;
+  let aliasCount = 0;
+  const visit = (node: unknown): boolean => {
+    decodeCount++;
+    if (node === null || typeof node !== 'object') return true;
+    if (seen.has(node)) {
+      // An alias: the alias node itself, then everything below its anchor, all of it aliased.
+      const size = expandedSize(node);
+      decodeCount += size;
+      aliasCount += size;
+      // Within one expansion the aliased share only grows and the allowed share only shrinks, so
+      // checking at its end is checking at every node of it, as go-yaml does.
+      return !(
+        aliasCount > 100 &&
+        decodeCount > 1000 &&
+        aliasCount / decodeCount > allowedAliasRatio(decodeCount)
+      );
+    }
+    seen.add(node);
+    const children = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
+      if (!Array.isArray(node)) decodeCount++;
+      if (!visit(child)) return false;
+    }
+    return true;
+  };
+  return visit(value);
+}
+
+/** The line of the first alias (`*name`) of document `index`, where a refused file is to be fixed. */
+function lineOfFirstAlias(
+  composed: { readonly documents: readonly Document[]; readonly lineCounter: LineCounter },
+  index: number,
+): number | undefined {
+  const document = composed.documents[index];
+  if (document === undefined) return undefined;
+  let offset: number | undefined;
+  visit(document, {
+    Alias: (_key, node) => {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset === undefined ? undefined : composed.lineCounter.linePos(offset).line;
 }

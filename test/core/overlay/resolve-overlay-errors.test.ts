@@ -23,6 +23,17 @@ spec:
           image: team/app:1
 `;
 
+/** "Billion laughs": `levels` anchors, each a list of `fanout` aliases of the previous one. */
+function laughs(levels: number, fanout: number, indent = ''): string {
+  let text = `${indent}a0: &a0 [${Array<string>(fanout).fill('lol').join(', ')}]\n`;
+  for (let level = 1; level < levels; level++) {
+    text += `${indent}a${level}: &a${level} [${Array<string>(fanout)
+      .fill(`*a${level - 1}`)
+      .join(', ')}]\n`;
+  }
+  return text;
+}
+
 const COMPONENT = 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n';
 
 interface ErrorCase {
@@ -126,6 +137,30 @@ const errorCases: readonly ErrorCase[] = [
     file: 'c/kustomization.yaml',
     line: 3,
     reason: /resource cycle: c -> c/,
+  },
+  {
+    name: 'a resource cycle through a base two resources share',
+    files: {
+      'o/kustomization.yaml': 'resources: [../b, ../c]\n',
+      'b/kustomization.yaml': 'resources: [../c]\n',
+      'c/kustomization.yaml': 'resources:\n  - ../b\n',
+    },
+    file: 'c/kustomization.yaml',
+    line: 2,
+    reason: /resource cycle: c -> b -> c/,
+  },
+  {
+    // go-yaml v3 (kustomize's YAML library) refuses this; `kubectl kustomize` itself still expands
+    // it (over a minute here) because kyaml copies nodes before decoding: it cannot be the judge.
+    name: 'a YAML alias bomb (billion laughs)',
+    kustomizeFails: false,
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\n',
+      'o/d.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n${laughs(9, 9, '  ')}`,
+    },
+    file: 'o/d.yaml',
+    line: 6,
+    reason: /excessive aliasing/,
   },
   {
     name: 'a file over 1 MB',
