@@ -1,5 +1,8 @@
 // The `image-promoter` command line: picks the command and maps errors to one line on stderr and
-// an exit code. Each command lives in ./commands/<name>.ts and only wires core and adapters.
+// an exit code (2: usage, 1: failure). Each command lives in ./commands/<name>.ts and only wires core
+// and adapters. Commands load only when run: `--help` and `--version` read this table and never
+// import a command module (the AWS SDK among them); the built CLI keeps each command in its own chunk.
+import { version } from '../../package.json';
 import { describeError, PromoterError, UsageError } from '../core/errors';
 
 export interface CommandIo {
@@ -15,41 +18,66 @@ export interface Command {
   run(args: readonly string[], io: CommandIo): Promise<number>;
 }
 
-type CommandLoader = () => Promise<Command>;
+interface CommandEntry {
+  /** The line `image-promoter --help` shows; test/cli/main.test.ts checks it equals the module's. */
+  readonly summary: string;
+  readonly load: () => Promise<Command>;
+}
 
-const COMMANDS: Readonly<Record<string, CommandLoader>> = {
-  copy: async () => (await import('./commands/copy')).copyCommand,
-  images: async () => (await import('./commands/images')).imagesCommand,
-  plan: async () => (await import('./commands/plan')).planCommand,
-  verify: async () => (await import('./commands/verify')).verifyCommand,
-  webhook: async () => (await import('./commands/webhook')).webhookCommand,
-  worker: async () => (await import('./commands/worker')).workerCommand,
+/** One entry per command. */
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  copy: {
+    summary: 'copy one image between registries, byte for byte (like crane copy)',
+    load: async () => (await import('./commands/copy')).copyCommand,
+  },
+  images: {
+    summary: 'list the images an overlay deploys at a revision',
+    load: async () => (await import('./commands/images')).imagesCommand,
+  },
+  plan: {
+    summary: 'show what a push would promote, per environment',
+    load: async () => (await import('./commands/plan')).planCommand,
+  },
+  verify: {
+    summary: 'check that each destination registry holds what its overlay deploys',
+    load: async () => (await import('./commands/verify')).verifyCommand,
+  },
+  webhook: {
+    summary: 'serve the webhook Lambda over plain HTTP (local use)',
+    load: async () => (await import('./commands/webhook')).webhookCommand,
+  },
+  worker: {
+    summary: 'run the promotion worker against an SQS queue',
+    load: async () => (await import('./commands/worker')).workerCommand,
+  },
 };
 
-async function usage(): Promise<string> {
+function usage(): string {
   const lines = ['usage: image-promoter <command> [options]', '', 'commands:'];
-  for (const [name, load] of Object.entries(COMMANDS)) {
-    const command = await load();
+  for (const [name, command] of Object.entries(COMMANDS))
     lines.push(`  ${name.padEnd(10)}${command.summary}`);
-  }
-  lines.push('', 'Run `image-promoter <command> --help` for its options.');
+  lines.push('', 'Run `image-promoter <command> --help` for its options; `--version` prints the version.');
   return lines.join('\n');
 }
 
 export async function main(argv: readonly string[], io: CommandIo = defaultIo()): Promise<number> {
   const [name, ...args] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(`${await usage()}\n`);
-    return name === undefined ? 2 : 0;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${usage()}\n`);
+    return 0;
   }
-  const load = COMMANDS[name];
-  if (!load) {
-    io.stderr.write(
-      `image-promoter: unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})\n`,
-    );
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`image-promoter ${version}\n`);
+    return 0;
+  }
+  const names = Object.keys(COMMANDS).join(', ');
+  const entry = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (name === undefined || entry === undefined) {
+    const what = name === undefined ? 'expected a command' : `unknown command "${name}"`;
+    io.stderr.write(`image-promoter: ${what}: ${names} (see --help)\n`);
     return 2;
   }
-  const command = await load();
+  const command = await entry.load();
   if (args.includes('--help') || args.includes('-h')) {
     io.stdout.write(`${command.usage}\n`);
     return 0;
@@ -57,12 +85,15 @@ export async function main(argv: readonly string[], io: CommandIo = defaultIo())
   try {
     return await command.run(args, io);
   } catch (e: unknown) {
+    if (e instanceof UsageError) {
+      io.stderr.write(`image-promoter ${name}: ${describeError(e)} (see --help)\n`);
+      return 2;
+    }
     io.stderr.write(`image-promoter ${name}: ${describeError(e)}\n`);
-    if (e instanceof UsageError) io.stderr.write(`${command.usage}\n`);
     if (!(e instanceof PromoterError) && io.env['IMAGE_PROMOTER_DEBUG'] && e instanceof Error) {
       io.stderr.write(`${e.stack ?? ''}\n`);
     }
-    return e instanceof UsageError ? 2 : 1;
+    return 1;
   }
 }
 

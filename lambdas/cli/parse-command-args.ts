@@ -1,5 +1,6 @@
 // node:util parseArgs for the CLI commands, with its complaints (unknown option, missing value...)
-// turned into a UsageError: one line on stderr, the command's usage, exit code 2.
+// turned into a short UsageError: main prints it as one line, `image-promoter CMD: ... (see --help)`,
+// and exits 2. Node's own wording (a paragraph on `--` for unknown options) is not shown.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../core/errors';
 
@@ -7,6 +8,26 @@ export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnTy
   try {
     return parseArgs(config);
   } catch (e: unknown) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(describeParseError(e));
+  }
+}
+
+/** Node 20-24's parseArgs errors (codes ERR_PARSE_ARGS_*), each as a short phrase. */
+function describeParseError(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  const quoted = /'([^']*)'/.exec(message)?.[1];
+  if (quoted === undefined) return message.split('\n')[0]!;
+  // "Option '-q, --quiet' ..." / "Option '--jobs <value>' ...": the long name alone.
+  const option = /(--[^\s<]+)/.exec(quoted)?.[1] ?? quoted;
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${quoted}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument "${quoted}"`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return message.includes('argument missing') ? `${option} needs a value` : `${option} takes no value`;
+    default:
+      return message.split('\n')[0]!;
   }
 }

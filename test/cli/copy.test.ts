@@ -249,14 +249,15 @@ describe('image-promoter copy', () => {
       message: /--insecure http:\/\/reg:5000: expected HOST\[:PORT\]/,
     },
     { args: ['a:1', 'b:1', '--jobs', 'many'], message: /--jobs many: expected a whole number/ },
-    { args: ['a:1', 'b:1', '--frobnicate'], message: /Unknown option '--frobnicate'/ },
+    { args: ['a:1', 'b:1', '--frobnicate'], message: /unknown option --frobnicate/ },
     { args: ['a:1', 'b:1', '--src-creds', 'no-colon-secret'], message: /must be USER:PASSWORD/ },
     { args: ['Bad:1', 'b:1'], message: /invalid image reference "Bad:1"/ },
   ];
   for (const { args, message } of usage) {
-    it(`rejects ${JSON.stringify(args)} with a clear message`, async () => {
+    it(`rejects ${JSON.stringify(args)} with a clear message on one line, exit 2`, async () => {
       const result = await cli(args);
-      assert.notEqual(result.code, 0);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /^image-promoter copy: [^\n]+ \(see --help\)\n$/);
       assert.match(result.stderr, message);
       assert.doesNotMatch(result.stderr, /no-colon-secret/, 'a credential was echoed');
     });

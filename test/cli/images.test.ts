@@ -103,19 +103,19 @@ describe('image-promoter images', () => {
     );
   });
 
-  // args, exit code, stderr pattern (one line, then usage for usage errors)
+  // args, exit code, stderr pattern (one line; usage errors end in "(see --help)")
   const failures: readonly [string, () => readonly string[], number, RegExp][] = [
     [
       'a missing --overlay',
       () => ['images', '--repo', repo.dir],
       2,
-      /^image-promoter images: --overlay PATH is required\nusage:/,
+      /^image-promoter images: --overlay PATH is required \(see --help\)\n$/,
     ],
     [
       'an unknown option',
       () => ['images', '--overlay', 'x', '--colour'],
       2,
-      /^image-promoter images: Unknown option '--colour'/,
+      /^image-promoter images: unknown option --colour \(see --help\)\n$/,
     ],
     [
       'an unknown revision',

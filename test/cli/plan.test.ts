@@ -179,7 +179,7 @@ describe('image-promoter plan', () => {
       'missing options',
       () => ['plan', '--before', v1],
       2,
-      /^image-promoter plan: missing --after, --config\nusage:/,
+      /^image-promoter plan: missing --after, --config \(see --help\)\n$/,
     ],
     [
       'a mistyped --before',

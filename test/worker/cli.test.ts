@@ -141,10 +141,9 @@ describe('image-promoter worker (CLI)', () => {
     );
   });
 
-  it('rejects a missing --queue-url with the usage and exit code 2', async () => {
+  it('rejects a missing --queue-url with one line and exit code 2', async () => {
     const run = await runCli(['--config', configFile]);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /--queue-url is required/);
-    assert.match(run.stderr, /usage: image-promoter worker/);
+    assert.match(run.stderr, /^image-promoter worker: [^\n]*--queue-url is required[^\n]* \(see --help\)\n$/);
   });
 });

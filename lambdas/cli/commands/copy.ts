@@ -11,8 +11,8 @@ import {
 } from '../../adapters/registry-client';
 import { copyImage, type CopyResult } from '../../copy/copy-image';
 import type { Config } from '../../core/config';
-import { UsageError } from '../../core/errors';
-import { formatImageRef, parseEcrRegistry, parseImageRef } from '../../core/image-ref';
+import { InvalidReferenceError, UsageError } from '../../core/errors';
+import { formatImageRef, parseEcrRegistry, parseImageRef, type ImageRef } from '../../core/image-ref';
 import type { Command, CommandIo } from '../main';
 import { parseCommandArgs } from '../parse-command-args';
 import { createProgressLine, formatBytes } from '../progress-line';
@@ -68,8 +68,8 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
   const parsed = parseCopyArgs(args);
   const config: Config | undefined =
     parsed.config === undefined ? undefined : await loadConfigFile(parsed.config);
-  const source = parseImageRef(parsed.source);
-  const destination = parseImageRef(parsed.destination);
+  const source = parseImageArg(parsed.source, 'SOURCE');
+  const destination = parseImageArg(parsed.destination, 'DESTINATION');
   const endpoints = { ...config?.registryEndpoints, ...parsed.endpoints };
   const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(io.env));
   const ecr = createEcrCredentialProvider();
@@ -168,6 +168,16 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     json: values['json'] === true,
     quiet: values['quiet'] === true,
   };
+}
+
+/** A reference given on the command line: a bad one is a usage error (exit 2). */
+function parseImageArg(text: string, role: string): ImageRef {
+  try {
+    return parseImageRef(text);
+  } catch (e: unknown) {
+    if (e instanceof InvalidReferenceError) throw new UsageError(`${role}: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 function jobs(value: unknown, flag: string, max: number): number | undefined {

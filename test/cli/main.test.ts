@@ -1,0 +1,68 @@
+// The command line itself: --help from the static command table (each summary the command's own),
+// --version, and usage errors as one line ending in "(see --help)" with exit code 2 - never node's
+// parseArgs paragraph, never the whole usage.
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { version } from '../../package.json';
+import { COMMANDS, main } from '../../lambdas/cli/main';
+
+async function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await main(args, { stdout, stderr, env: { HOME: '/nonexistent' } });
+  return { code, stdout: out, stderr: err };
+}
+
+describe('image-promoter (main)', () => {
+  it('--help lists every command with the summary its module declares', async () => {
+    const result = await cli(['--help']);
+    assert.equal(result.code, 0);
+    for (const [name, entry] of Object.entries(COMMANDS)) {
+      const command = await entry.load();
+      assert.equal(entry.summary, command.summary, name);
+      assert.match(
+        result.stdout,
+        new RegExp(`^ {2}${name} +${entry.summary.replace(/[()]/g, '\\$&')}$`, 'm'),
+      );
+    }
+  });
+
+  it('--version prints the package version', async () => {
+    assert.deepEqual(await cli(['--version']), {
+      code: 0,
+      stdout: `image-promoter ${version}\n`,
+      stderr: '',
+    });
+    assert.equal((await cli(['-V'])).stdout, `image-promoter ${version}\n`);
+  });
+
+  const usageErrors: readonly [readonly string[], string][] = [
+    [[], 'image-promoter: expected a command: copy, images, plan, verify, webhook, worker (see --help)'],
+    [
+      ['cpy'],
+      'image-promoter: unknown command "cpy": copy, images, plan, verify, webhook, worker (see --help)',
+    ],
+    [
+      ['toString'],
+      'image-promoter: unknown command "toString": copy, images, plan, verify, webhook, worker (see --help)',
+    ],
+    [['copy', 'a:1', 'b:1', '--frobnicate'], 'image-promoter copy: unknown option --frobnicate (see --help)'],
+    [['copy', 'a:1', 'b:1', '--jobs'], 'image-promoter copy: --jobs needs a value (see --help)'],
+    [['copy', 'a:1', 'b:1', '--quiet=yes'], 'image-promoter copy: --quiet takes no value (see --help)'],
+    [
+      ['images', '--overlay', 'o', 'extra'],
+      'image-promoter images: unexpected argument "extra" (see --help)',
+    ],
+    [['copy', 'a:1'], 'image-promoter copy: expected SOURCE and DESTINATION, got 1 argument(s) (see --help)'],
+  ];
+  for (const [args, line] of usageErrors) {
+    it(`${JSON.stringify(args)}: one line, exit 2`, async () => {
+      assert.deepEqual(await cli(args), { code: 2, stdout: '', stderr: `${line}\n` });
+    });
+  }
+});
