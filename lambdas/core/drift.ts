@@ -6,7 +6,9 @@
 // only through the ManifestLookup port (adapters implement it with a manifest HEAD); never writes,
 // never builds reference strings by hand.
 import type { EnvironmentConfig } from './config';
-import { formatImageRef, type ImageRef } from './image-ref';
+import { formatImageRef, withDigest, type ImageRef } from './image-ref';
+import { JOB_VERSION, validatePromotionJob, type PromotionJob } from './job';
+import { MAX_PROMOTIONS_PER_JOB } from './jobs-from-plan';
 import { createLimiter } from './limiter';
 import type { OverlayImages } from './overlay/resolve-overlay-images';
 import { planEnvironment, type PlannedPromotion, type SkippedImage } from './plan';
@@ -198,4 +200,54 @@ export function describePlanCheck(image: ImageDrift): string {
     case DRIFT_STATES.missingAtSource:
       return `${formatImageRef(image.source)} does not exist: the promotion will fail`;
   }
+}
+
+/** Who asked for a reconcile and at which commit: the job fields a push would have filled. */
+export interface ReconcileIdentity {
+  /** Unique per run and environment chunk is appended: `reconcile-...`. */
+  readonly runId: string;
+  readonly repository: string;
+  readonly ref: string;
+  readonly commit: string;
+  /** Who the audit lines name: `scheduled reconcile`, `verify --fix by alice`. */
+  readonly requestedBy: string;
+  /** ISO time of the run. */
+  readonly requestedAt: string;
+}
+
+/** The prefix of every reconcile job's deliveryId: how logs, statuses and history tell a reconcile
+ * from a push. */
+export const RECONCILE_DELIVERY_PREFIX = 'reconcile-';
+
+/** Pure: the promotion jobs that copy what is missing (only `missing`: a conflicting tag is never
+ * moved by a reconcile, and what the source lacks cannot be copied), at most MAX_PROMOTIONS_PER_JOB
+ * per job. */
+export function reconcileJobs(drift: EnvironmentDrift, identity: ReconcileIdentity): readonly PromotionJob[] {
+  const missing = drift.images.filter((image) => image.state === DRIFT_STATES.missing);
+  const jobs: PromotionJob[] = [];
+  for (let start = 0; start < missing.length; start += MAX_PROMOTIONS_PER_JOB) {
+    const part = missing.slice(start, start + MAX_PROMOTIONS_PER_JOB);
+    jobs.push(
+      validatePromotionJob({
+        version: JOB_VERSION,
+        deliveryId: `${RECONCILE_DELIVERY_PREFIX}${identity.runId}-${drift.environment}-${start / MAX_PROMOTIONS_PER_JOB}`,
+        repository: identity.repository,
+        ref: identity.ref,
+        commit: identity.commit,
+        environment: drift.environment,
+        pusher: identity.requestedBy,
+        pushedAt: identity.requestedAt,
+        promotions: part.map((image) => ({
+          // Pinned to the digest observed at the source: the job copies exactly what was checked.
+          source: formatImageRef(
+            image.expectedDigest === undefined
+              ? image.source
+              : withDigest(image.source, image.expectedDigest),
+          ),
+          destination: formatImageRef(image.destination),
+        })),
+      }),
+    );
+  }
+  return jobs;
 }

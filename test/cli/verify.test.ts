@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { NULL_SHA } from '../../lambdas/core/file-source';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
-import { addImage, ImageLayout, pushLayout, pushRandomImage } from '../support/images';
+import { addImage, ImageLayout, inspectRaw, pushLayout, pushRandomImage, sha256 } from '../support/images';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
 import { runCli } from '../support/run-cli';
 
@@ -224,6 +224,49 @@ describe('image-promoter verify', () => {
       /4 images to promote \(1 would copy, 1 missing at source, 1 conflict, 1 already present\)/,
     );
     assert.doesNotMatch(unchecked.stdout, /"check"/);
+  });
+
+  it('--fix copies what is missing as the worker does, leaves the conflict alone, and checks again', async () => {
+    // Prepare: the source digest of api:2.0.0.
+    const before = JSON.parse(
+      (
+        await runCli(['verify', '--config', configFile, '--repo', repo.dir, '--ref', drifted, '--json'], {
+          env,
+        })
+      ).stdout,
+    ) as VerifyJson;
+    const apiDigest = before.environments[0]!.images[0]!.expectedDigest;
+
+    // Act (runs last among the tests that read the destination: it changes it)
+    const result = await runCli(
+      ['verify', '--config', configFile, '--repo', repo.dir, '--ref', drifted, '--fix', '--json'],
+      { env },
+    );
+
+    // Assess
+    assert.equal(result.code, 1, result.stderr);
+    const json = JSON.parse(result.stdout) as VerifyJson;
+    assert.deepEqual(
+      json.environments[0]!.images.map((i) => `${i.image} ${i.state}`),
+      [
+        `${dst.host}/shop/api:2.0.0 in-place`,
+        `${dst.host}/shop/gone:3 missing-at-source`,
+        `${dst.host}/shop/moved:4 digest-differs`,
+        `${dst.host}/shop/web:1.0 in-place`,
+      ],
+    );
+    assert.equal(json.environments[0]!.images[0]!.destinationDigest, apiDigest);
+    assert.equal(sha256(await inspectRaw(`${dst.host}/shop/api:2.0.0`, dst)), apiDigest);
+    // The worker's audit line, on stderr, naming who asked.
+    const audit = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line['audit'] === true);
+    assert.equal(audit?.['digest'], apiDigest);
+    assert.match(String(audit?.['pusher']), /^verify --fix by /);
+    assert.match(String(audit?.['deliveryId']), /^reconcile-/);
+    assert.match(result.stderr, /verify --fix: production: success: 1 image promoted/);
   });
 
   it('refuses an unknown environment and reports an unreadable registry for its environment', async () => {

@@ -6,6 +6,7 @@ import {
   classifyDrift,
   countDrift,
   driftedImages,
+  reconcileJobs,
   type DriftState,
   type ManifestLookup,
 } from '../../lambdas/core/drift';
@@ -156,5 +157,44 @@ describe('checkEnvironmentDrift', () => {
     });
     assert.equal(driftedImages(drift).length, 3);
     assert.equal(drift.images[0]!.expectedDigest, D1);
+  });
+});
+
+describe('reconcileJobs', () => {
+  it('turns only the missing images into jobs pinned to the digest checked, 500 per job', async () => {
+    // Prepare: 501 missing images, one conflict.
+    const tags = Array.from({ length: 501 }, (_, i) => `${DST}/shop/app${i}:1`);
+    const entries = Object.fromEntries(tags.map((_, i) => [`shop/app${i}:1`, D1]));
+    const drift = await checkEnvironmentDrift(
+      environment(),
+      'abc',
+      { images: [...tags, `${DST}/shop/moved:4`], warnings: [] },
+      lookup({ ...entries, 'shop/moved:4': D1 }),
+      lookup({ 'shop/moved:4': D2 }),
+    );
+    const identity = {
+      runId: '20261206-1',
+      repository: 'acme/k8s-overlays',
+      ref: 'refs/heads/main',
+      commit: 'a'.repeat(40),
+      requestedBy: 'scheduled reconcile',
+      requestedAt: '2026-12-06T10:00:00Z',
+    };
+
+    // Act
+    const jobs = reconcileJobs(drift, identity);
+
+    // Assess
+    assert.deepEqual(
+      jobs.map((j) => [j.deliveryId, j.promotions.length]),
+      [
+        ['reconcile-20261206-1-production-0', 500],
+        ['reconcile-20261206-1-production-1', 1],
+      ],
+    );
+    assert.equal(jobs[0]!.promotions[0]!.source, `${SRC}/shop/app0:1@${D1}`);
+    assert.equal(jobs[0]!.promotions[0]!.destination, `${DST}/shop/app0:1`);
+    assert.ok(jobs.every((j) => j.promotions.every((p) => !p.destination.includes('moved'))));
+    assert.equal(jobs[0]!.pusher, 'scheduled reconcile');
   });
 });

@@ -2,22 +2,27 @@
 // deploys at a revision? One manifest HEAD per image in each registry, with the worker's own
 // registry access (credentials, source role, endpoints). Wiring only: reading the revision is
 // overlay-revision, the check is reconcile/check-drift, the classification core/drift.
+import { randomBytes } from 'node:crypto';
 import { loadConfigFile } from '../../adapters/config-source';
 import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
 import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
 import type { CredentialProvider } from '../../adapters/registry-client';
 import { findEnvironment, type Config, type EnvironmentConfig } from '../../core/config';
-import { countDrift, describeDrift, DRIFT_STATES, type ImageDrift } from '../../core/drift';
+import type { CommitStatusReporter } from '../../core/commit-status';
+import { countDrift, describeDrift, DRIFT_STATES, reconcileJobs, type ImageDrift } from '../../core/drift';
 import { UsageError } from '../../core/errors';
 import { formatImageRef, parseEcrRegistry } from '../../core/image-ref';
 import { checkDrift, type EnvironmentDriftResult } from '../../reconcile/check-drift';
+import { createWorkerDependencies, DEFAULT_METRICS_NAMESPACE } from '../../worker/dependencies';
+import { processPromotionJob, type WorkerDependencies } from '../../worker/process-job';
 import { createRegistryAccess, type RegistryAccess } from '../../worker/registry-access';
+import { StreamLogger, StreamMetrics } from '../stream-telemetry';
 import { formatTable } from '../format-table';
 import type { Command, CommandIo } from '../main';
 import { openOverlayRevision } from '../overlay-revision';
 import { parseCommandArgs } from '../parse-command-args';
 
-const USAGE = `usage: image-promoter verify --config FILE [--environment NAME]... [--repo DIR] [--ref REV] [--json]
+const USAGE = `usage: image-promoter verify --config FILE [--environment NAME]... [--repo DIR] [--ref REV] [--fix] [--json]
 
 Checks that each environment's destination registry holds every image its overlay deploys at a
 revision, with the digest the source registry has for it: in-place, missing, digest-differs (the
@@ -29,6 +34,9 @@ could not be checked.
   --environment NAME    check only this environment (repeatable; default: all)
   --repo DIR            read the overlays from this local git repository (default: GitHub)
   --ref REV             the revision (default: HEAD with --repo, else the first of github.branches)
+  --fix                 copy what is missing, exactly as the worker does (same engine, same checks;
+                        its JSON log and audit lines on stderr), then check again and report that;
+                        a conflicting tag is never moved and what the source lacks stays missing
   --json                print {"revision", "environments": [{"name", "overlay", "images":
                         [{"image", "source", "state", "expectedDigest", "destinationDigest"}],
                         "skipped", "warnings", "lookups"[, "error"]}], "githubApiCalls"}
@@ -46,13 +54,14 @@ export const verifyCommand: Command = {
     const environments = selectEnvironments(config, options.environments);
     const revision = await openOverlayRevision({ config, repo: options.repo, ref: options.ref, env: io.env });
     try {
-      const results = await checkDrift({
-        config,
-        environments,
-        files: revision.files,
-        commit: revision.commit,
-        registries: createCliRegistryAccess(config, io.env),
-      });
+      const registries = createCliRegistryAccess(config, io.env);
+      const check = (): Promise<readonly EnvironmentDriftResult[]> =>
+        checkDrift({ config, environments, files: revision.files, commit: revision.commit, registries });
+      let results = await check();
+      if (options.fix) {
+        const fixed = await fixDrift(config, results, revision.commit, revision.label, registries, io);
+        if (fixed > 0) results = await check();
+      }
       // The commit lookup is one call more than the file source counted.
       const githubApiCalls = revision.files.apiCalls === undefined ? undefined : revision.files.apiCalls + 1;
       io.stdout.write(
@@ -101,6 +110,57 @@ interface VerifyOptions {
   readonly repo: string | undefined;
   readonly ref: string | undefined;
   readonly json: boolean;
+  readonly fix: boolean;
+}
+
+/** Runs the worker's own job processing on the reconcile jobs of every drifted environment, in this
+ * process: the same engine and checks (registries, digests) as a promotion from a push. The status
+ * it would set on the commit is printed instead. Returns how many jobs ran. */
+async function fixDrift(
+  config: Config,
+  results: readonly EnvironmentDriftResult[],
+  commit: string,
+  label: string,
+  registries: RegistryAccess,
+  io: CommandIo,
+): Promise<number> {
+  const identity = {
+    runId: `${new Date()
+      .toISOString()
+      .replace(/[^0-9]/g, '')
+      .slice(0, 14)}-${randomBytes(3).toString('hex')}`,
+    repository: config.github.repository,
+    ref: label,
+    commit,
+    requestedBy: `verify --fix by ${io.env['USER'] ?? 'unknown user'}`,
+    requestedAt: new Date().toISOString(),
+  };
+  const jobs = results.flatMap((r) => (r.kind === 'checked' ? reconcileJobs(r.drift, identity) : []));
+  if (jobs.length === 0) return 0;
+  const reporter: CommitStatusReporter = {
+    report: (status) => {
+      io.stderr.write(`verify --fix: ${status.environment}: ${status.state}: ${status.description}\n`);
+      return Promise.resolve();
+    },
+  };
+  const deps: WorkerDependencies = {
+    ...createWorkerDependencies({
+      config,
+      env: io.env,
+      registryCredentials: () => () => Promise.resolve(undefined),
+      logger: new StreamLogger(io.stderr, { serviceName: 'image-promoter-verify' }),
+      metrics: new StreamMetrics(io.stderr, {
+        namespace: DEFAULT_METRICS_NAMESPACE,
+        serviceName: 'image-promoter-verify',
+      }),
+      reporter,
+    }),
+    registries,
+  };
+  // The last attempt: a transient failure is reported, not left for a retry no queue will make.
+  const attempt = config.worker.maxReceiveCount;
+  for (const job of jobs) await processPromotionJob({ job, attempt }, deps);
+  return jobs.length;
 }
 
 function parseOptions(args: readonly string[]): VerifyOptions {
@@ -112,6 +172,7 @@ function parseOptions(args: readonly string[]): VerifyOptions {
       repo: { type: 'string' },
       ref: { type: 'string' },
       json: { type: 'boolean', default: false },
+      fix: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -123,6 +184,7 @@ function parseOptions(args: readonly string[]): VerifyOptions {
     repo: values.repo,
     ref: values.ref,
     json: values.json,
+    fix: values.fix,
   };
 }
 
