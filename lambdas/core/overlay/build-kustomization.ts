@@ -9,7 +9,7 @@
 import { OverlayError } from '../errors';
 import { applyJsonPatch, toJsonPatch } from './json-patch';
 import type { JsonPatchOperation } from './json-patch';
-import { transformImages } from './images-transformer';
+import { DEFAULT_IMAGE_FIELD_SPECS, transformImages } from './images-transformer';
 import { KUSTOMIZATION_FILE_NAMES, loadKustomization } from './kustomization';
 import type { Entry, Kustomization, PatchEntry } from './kustomization';
 import { addMetadataEntries, addNamePrefixSuffix, setNamespace } from './metadata-transformers';
@@ -183,7 +183,7 @@ async function accumulate(
   for (const patch of kustomization.patchesJson6902) {
     await applyPatch(context, kustomization, patch, accumulation, 'json');
   }
-  transformImages(accumulated, kustomization.images);
+  transformImages(accumulated, kustomization.images, DEFAULT_IMAGE_FIELD_SPECS);
   for (const replacement of kustomization.replacements) {
     await warnAboutReplacement(context, kustomization, replacement);
   }

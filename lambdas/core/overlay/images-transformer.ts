@@ -2,18 +2,40 @@
 // and api/image): an entry's `name` is a regular expression matched against the whole image name
 // part (registry included, no docker.io normalization, no escaping of dots); `newName` replaces
 // the name; `newTag` replaces the tag and drops any digest; `digest` replaces the digest and drops
-// the tag; both together set both. Entries apply one after the other, so a later entry sees the
-// result of an earlier one. This deliberately works on kustomize's own string split, not on
-// parseImageRef: the output must be byte-identical to what kustomize renders.
-import type { Resource } from './resource';
-import { rewriteContainerImages } from './image-fields';
+// the tag; both together set both; otherwise `tagSuffix` is appended to the tag (empty or not) and
+// drops the digest. Entries apply one after the other, so a later entry sees the result of an
+// earlier one. This deliberately works on kustomize's own string split, not on parseImageRef: the
+// output must be byte-identical to what kustomize renders.
+//
+// Each entry is one ImageTagTransformer (api/builtins/ImageTagTransformer.go), which runs two
+// filters in turn: the legacy one (every `image` of a `containers`/`initContainers` element at any
+// depth, CustomResourceDefinitions left alone) and then the field-spec one (for `images:` the
+// defaults spec/containers[]/image, spec/initContainers[]/image and the same under
+// spec/template/spec). An image at a default path is so transformed twice: harmless for
+// newName/newTag/digest, but a tagSuffix is appended twice there (`nginx:1` -> `nginx:1-x-x` in a
+// Deployment, `nginx:1-x` in a CronJob): checked against kubectl kustomize v5.5.
+import { fieldSpecSelects, visitFieldSpec } from './field-specs';
+import type { FieldSpec } from './field-specs';
+import { isJsonMap } from './resource';
+import type { JsonMap, Resource } from './resource';
 
+/** One `images:` entry, or the `imageTag` of an ImageTagTransformer (api/types/image.go). */
 export interface ImageOverride {
   readonly name: string;
   readonly newName?: string;
   readonly newTag?: string;
   readonly digest?: string;
+  readonly tagSuffix?: string;
 }
+
+/** The field specs kustomize v5.5 gives the `images:` field (konfig/builtinpluginconsts/images.go;
+ * image volume references came later and are not rewritten by v5.5). */
+export const DEFAULT_IMAGE_FIELD_SPECS: readonly FieldSpec[] = [
+  { path: 'spec/containers[]/image', create: true },
+  { path: 'spec/initContainers[]/image', create: true },
+  { path: 'spec/template/spec/containers[]/image', create: true },
+  { path: 'spec/template/spec/initContainers[]/image', create: true },
+];
 
 interface ImageParts {
   readonly name: string;
@@ -73,14 +95,70 @@ export function applyImageOverride(image: string, override: ImageOverride): stri
   } else if (override.digest) {
     digest = override.digest;
     tag = '';
+  } else if (override.tagSuffix) {
+    tag += override.tagSuffix;
+    digest = '';
   }
   return `${name}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
 }
 
-/** Applies the entries of one kustomization's `images:` in order to every resource. */
-export function transformImages(resources: readonly Resource[], overrides: readonly ImageOverride[]): void {
+const CONTAINER_LISTS: ReadonlySet<string> = new Set(['containers', 'initContainers']);
+
+/**
+ * Applies image entries in order to every resource, each entry as one ImageTagTransformer with
+ * these field specs (DEFAULT_IMAGE_FIELD_SPECS for a kustomization's `images:`, the config's own
+ * for a transformer config). CustomResourceDefinitions are never touched (nor walked: they are the
+ * large documents of a repository and hold no containers).
+ */
+export function transformImages(
+  resources: readonly Resource[],
+  overrides: readonly ImageOverride[],
+  fieldSpecs: readonly FieldSpec[],
+): void {
   if (overrides.length === 0) return;
-  // Entries apply in order to each image on its own, so one walk per resource is enough.
-  const transform = (image: string): string => overrides.reduce(applyImageOverride, image);
-  for (const resource of resources) rewriteContainerImages(resource.object, transform);
+  for (const resource of resources) {
+    const object = resource.object;
+    if (object['kind'] === 'CustomResourceDefinition') continue;
+    // How many times each image field is visited per entry: once by the legacy filter, once more
+    // per field spec reaching it. Fields are independent, so each gets its whole sequence at once.
+    const visits = new Map<JsonMap, Map<string, number>>();
+    collectContainers(object, visits);
+    for (const spec of fieldSpecs) {
+      if (!fieldSpecSelects(spec, object)) continue;
+      visitFieldSpec(object, spec, (holder, key) => {
+        if (typeof holder[key] !== 'string') return;
+        let keys = visits.get(holder);
+        if (keys === undefined) visits.set(holder, (keys = new Map()));
+        keys.set(key, (keys.get(key) ?? 0) + 1);
+      });
+    }
+    for (const [holder, keys] of visits) {
+      for (const [key, count] of keys) {
+        let image = holder[key] as string;
+        for (const override of overrides) {
+          for (let i = 0; i < count; i++) image = applyImageOverride(image, override);
+        }
+        holder[key] = image;
+      }
+    }
+  }
+}
+
+/** Every element of a `containers`/`initContainers` list at any depth that has a string image. */
+function collectContainers(value: unknown, into: Map<JsonMap, Map<string, number>>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) collectContainers(item, into);
+    return;
+  }
+  if (!isJsonMap(value)) return;
+  for (const key in value) {
+    const item = value[key];
+    if (CONTAINER_LISTS.has(key) && Array.isArray(item)) {
+      for (const container of item) {
+        if (isJsonMap(container) && typeof container['image'] === 'string')
+          into.set(container, new Map([['image', 1]]));
+      }
+    }
+    if (typeof item === 'object' && item !== null) collectContainers(item, into);
+  }
 }

@@ -239,7 +239,13 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       const field = (name: string): string | undefined => optionalString(['images', index, name], map[name]);
       const name = field('name');
       if (!name) return fail(['images', index], `images[${index}].name is required`);
-      return { name, newName: field('newName'), newTag: field('newTag'), digest: field('digest') };
+      return {
+        name,
+        newName: field('newName'),
+        newTag: field('newTag'),
+        digest: field('digest'),
+        tagSuffix: field('tagSuffix'),
+      };
     });
   };
   const replacements = (): Kustomization['replacements'] => {
