@@ -12,7 +12,14 @@ import type { JsonPatchOperation } from './json-patch';
 import { DEFAULT_IMAGE_FIELD_SPECS, transformImages } from './images-transformer';
 import { KUSTOMIZATION_FILE_NAMES, loadKustomization } from './kustomization';
 import type { Entry, Kustomization, PatchEntry } from './kustomization';
-import { addMetadataEntries, addNamePrefixSuffix, setNamespace } from './metadata-transformers';
+import {
+  DEFAULT_NAMESPACE_FIELD_SPECS,
+  addEntriesAt,
+  addMetadataEntries,
+  addNamePrefixSuffix,
+  addPrefixSuffixAt,
+  setNamespace,
+} from './metadata-transformers';
 import type { OverlayFiles } from './overlay-files';
 import { isWithinDirectory, joinRepoPath } from './repo-path';
 import {
@@ -28,6 +35,8 @@ import {
 import type { JsonMap, Resource } from './resource';
 import { findResourcesById, selectResources } from './select-resources';
 import { applyStrategicMergePatch } from './strategic-merge-patch';
+import { isBuiltinConfig, readGeneratorConfig, readTransformerConfig } from './transformer-configs';
+import type { ConfigPatch } from './transformer-configs';
 import { parseYamlDocuments } from './yaml-documents';
 
 export interface BuildContext {
@@ -170,13 +179,23 @@ async function accumulate(
     ),
   );
   appendResources(accumulated, generated, file, { line: 1 });
+  for (const entry of kustomization.generators) {
+    await runGenerators(context, kustomization, entry, accumulation, frame);
+  }
   for (const patch of kustomization.patchesStrategicMerge) {
     await applyPatch(context, kustomization, patch, accumulation, 'strategic');
   }
   for (const patch of kustomization.patches) {
     await applyPatch(context, kustomization, patch, accumulation, 'any');
   }
-  if (kustomization.namespace !== undefined) setNamespace(accumulated, kustomization.namespace);
+  if (kustomization.namespace !== undefined) {
+    setNamespace(accumulated, {
+      namespace: kustomization.namespace,
+      fieldSpecs: DEFAULT_NAMESPACE_FIELD_SPECS,
+      unsetOnly: false,
+      subjects: 'defaultOnly',
+    });
+  }
   addNamePrefixSuffix(accumulated, kustomization.namePrefix, kustomization.nameSuffix);
   addMetadataEntries(accumulated, 'labels', kustomization.labels);
   addMetadataEntries(accumulated, 'annotations', kustomization.annotations);
@@ -186,6 +205,184 @@ async function accumulate(
   transformImages(accumulated, kustomization.images, DEFAULT_IMAGE_FIELD_SPECS);
   for (const replacement of kustomization.replacements) {
     await warnAboutReplacement(context, kustomization, replacement);
+  }
+  // kustomize runs the `transformers:` configs after all the builtins of the fields above
+  // (api/internal/target/kusttarget.go: runTransformers), in the order they are listed.
+  for (const entry of kustomization.transformers) {
+    await runTransformers(context, kustomization, entry, accumulation, frame);
+  }
+}
+
+/**
+ * The configs one `transformers:`/`generators:` entry names: an inline config (one or more YAML
+ * documents), or a file or kustomization directory of configs — accumulated like resources, as
+ * kustomize does (configureExternalTransformers), so a directory's own kustomization applies to
+ * its configs first.
+ */
+async function loadConfigs(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: Entry,
+  frame: Frame,
+): Promise<Resource[]> {
+  const inline = inlineConfigs(entry.value);
+  if (inline !== undefined) {
+    return inline.map((config) => makeResource(copyJson(config), kustomization.file));
+  }
+  const loaded = await loadResourceEntry(context, kustomization, entry, frame);
+  return loaded.resources;
+}
+
+/** The documents of an inline config, or undefined when the entry is a path (kustomize tries to
+ * read the entry as resources first and takes it for a path when that fails). */
+function inlineConfigs(text: string): JsonMap[] | undefined {
+  if (!text.includes(':')) return undefined;
+  let documents: readonly { readonly value: unknown }[];
+  try {
+    documents = parseYamlDocuments('', text);
+  } catch {
+    return undefined;
+  }
+  const values = documents.map((d) => d.value).filter((v) => v !== null && v !== undefined);
+  if (values.length === 0 || !values.every(isJsonMap)) return undefined;
+  return values;
+}
+
+function describeConfig(config: Resource): string {
+  const name = metadataOf(config.object)['name'];
+  return `${String(config.object['apiVersion'])} ${String(config.object['kind'])} "${String(name ?? '')}" (${config.file})`;
+}
+
+async function runTransformers(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: Entry,
+  accumulation: Accumulation,
+  frame: Frame,
+): Promise<void> {
+  const accumulated = accumulation.resources;
+  for (const config of await loadConfigs(context, kustomization, entry, frame)) {
+    const transformer = isBuiltinConfig(config.object) ? readTransformerConfig(config) : undefined;
+    if (transformer === undefined) {
+      const what = isBuiltinConfig(config.object) ? 'builtin transformer' : 'transformer plugin';
+      context.warnings.push(
+        `${kustomization.file}:${entry.line}: ${what} ${describeConfig(config)} is not run: ` +
+          `images it would change are listed unchanged`,
+      );
+      continue;
+    }
+    switch (transformer.kind) {
+      case 'ImageTagTransformer':
+        transformImages(accumulated, [transformer.image], transformer.fieldSpecs);
+        break;
+      case 'PrefixSuffixTransformer':
+        addPrefixSuffixAt(accumulated, transformer.prefix, transformer.suffix, transformer.fieldSpecs);
+        break;
+      case 'NamespaceTransformer':
+        setNamespace(accumulated, transformer);
+        break;
+      case 'LabelTransformer':
+      case 'AnnotationsTransformer':
+        addEntriesAt(accumulated, transformer.entries, transformer.fieldSpecs);
+        break;
+      case 'PatchTransformer':
+        await applyPatch(
+          context,
+          kustomization,
+          configPatchEntry(kustomization, config, entry, transformer.patch),
+          accumulation,
+          'any',
+        );
+        break;
+      case 'PatchJson6902Transformer':
+        await applyPatch(
+          context,
+          kustomization,
+          configPatchEntry(kustomization, config, entry, transformer.patch),
+          accumulation,
+          'json',
+        );
+        break;
+      case 'PatchStrategicMergeTransformer':
+        for (const patch of transformer.patches) {
+          await applyPatch(
+            context,
+            kustomization,
+            configPatchEntry(kustomization, config, entry, patch),
+            accumulation,
+            'strategic',
+          );
+        }
+        break;
+      case 'ReplacementTransformer':
+        if (/image|containers/i.test(JSON.stringify(transformer.replacements))) {
+          context.warnings.push(
+            `${kustomization.file}:${entry.line}: replacements touching image fields are not applied ` +
+              `(${describeConfig(config)}): the images listed are the ones before the replacement`,
+          );
+        }
+        break;
+      case 'none':
+        break;
+    }
+  }
+}
+
+/** A builtin patch config as a patch entry: its file is read through the kustomization that lists
+ * the transformer (kustomize's plugin loader is that kustomization's), with its load restrictor. */
+function configPatchEntry(
+  kustomization: Kustomization,
+  config: Resource,
+  entry: Entry,
+  patch: ConfigPatch,
+): PatchEntry {
+  const line = entry.line;
+  if (patch.path === undefined) {
+    return {
+      inline: patch.inline ?? '',
+      line,
+      ...(patch.target ? { target: patch.target } : {}),
+      options: patch,
+    };
+  }
+  const path = joinRepoPath(kustomization.directory, patch.path);
+  if (path === undefined || !isWithinDirectory(kustomization.directory, path)) {
+    throw new OverlayError(
+      config.file,
+      `patch file "${patch.path}" of ${describeConfig(config)} is not in or below ` +
+        `${kustomization.directory || '.'} (kustomize's load restrictor)`,
+    );
+  }
+  return { path, line, ...(patch.target ? { target: patch.target } : {}), options: patch };
+}
+
+async function runGenerators(
+  context: BuildContext,
+  kustomization: Kustomization,
+  entry: Entry,
+  accumulation: Accumulation,
+  frame: Frame,
+): Promise<void> {
+  for (const config of await loadConfigs(context, kustomization, entry, frame)) {
+    const generator = isBuiltinConfig(config.object) ? readGeneratorConfig(config) : undefined;
+    if (generator?.kind === 'generated') {
+      const g = generator.resource;
+      const object: JsonMap = {
+        apiVersion: 'v1',
+        kind: g.kind,
+        metadata: g.namespace === undefined ? { name: g.name } : { name: g.name, namespace: g.namespace },
+        data: { ...g.data },
+      };
+      appendResources(accumulation.resources, [makeResource(object, config.file)], kustomization.file, entry);
+      continue;
+    }
+    accumulation.incomplete = true;
+    context.warnings.push(
+      generator?.kind === 'helm'
+        ? `${kustomization.file}:${entry.line}: ${describeConfig(config)}: charts are not inflated: images of the charts are not listed`
+        : `${kustomization.file}:${entry.line}: generator plugin ${describeConfig(config)} is not run: ` +
+            `images of the resources it generates are not listed`,
+    );
   }
 }
 
@@ -502,7 +699,7 @@ async function applyPatch(
       targets = selected();
     }
     for (const resource of targets) {
-      if (patchKeepingIdentity(resource, copyJson(body)) === 'deleted') {
+      if (patchKeepingIdentity(resource, copyJson(body), entry.options) === 'deleted') {
         accumulated.splice(accumulated.indexOf(resource), 1);
       }
     }
@@ -510,20 +707,34 @@ async function applyPatch(
 }
 
 /** kustomize's Resource.ApplySmPatch: a patch never renames, re-kinds, re-versions or moves its target. */
-function patchKeepingIdentity(resource: Resource, patch: JsonMap): 'merged' | 'deleted' {
+function patchKeepingIdentity(
+  resource: Resource,
+  patch: JsonMap,
+  options: PatchEntry['options'],
+): 'merged' | 'deleted' {
   const apiVersion = resource.object['apiVersion'];
   const kind = resource.object['kind'];
   const before = metadataOf(resource.object);
   const name = before['name'];
   const namespace = before['namespace'];
+  const idBefore = currentIdOf(resource.object);
   if (applyStrategicMergePatch(resource.object, patch) === 'deleted') return 'deleted';
+  // `options.allowKindChange`/`allowNameChange` (api/resource: ApplySmPatch) keep what the patch
+  // set; the changed identity is remembered like a rename.
+  const keepKind = options?.allowKindChange === true && typeof patch['kind'] === 'string';
+  const keepName = options?.allowNameChange === true && typeof metadataOf(patch)['name'] === 'string';
   // With a target, kustomize gives the patch the resource's group/version/kind before merging.
-  resource.object['apiVersion'] = apiVersion;
-  resource.object['kind'] = kind;
+  if (!keepKind) {
+    resource.object['apiVersion'] = apiVersion;
+    resource.object['kind'] = kind;
+  }
   const metadata = resource.object['metadata'];
   if (!isJsonMap(metadata)) return 'merged';
+  if (keepKind || keepName) {
+    if (!sameId(idBefore, currentIdOf(resource.object))) resource.previousIds.push(idBefore);
+  }
   for (const [key, value] of [
-    ['name', name],
+    ...(keepName ? [] : ([['name', name]] as const)),
     ['namespace', namespace],
   ] as const) {
     if (value === undefined) Reflect.deleteProperty(metadata, key);

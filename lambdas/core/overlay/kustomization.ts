@@ -27,6 +27,8 @@ export interface PatchEntry {
   readonly path?: string;
   readonly inline?: string;
   readonly target?: TargetSelector;
+  /** `options` of a `patches` entry: a strategic merge patch may rename / re-kind its target. */
+  readonly options?: { readonly allowNameChange: boolean; readonly allowKindChange: boolean };
   readonly line: number;
 }
 
@@ -65,8 +67,12 @@ export interface Kustomization {
     readonly line: number;
   }[];
   readonly hasVars: boolean;
-  /** True when a field brings resources the resolver cannot read (helmCharts, generator plugins). */
+  /** True when a field brings resources the resolver cannot read (helmCharts). */
   readonly bringsUnreadResources: boolean;
+  /** `transformers:` and `generators:` entries: inline configs or files/directories of configs
+   * (builtin ones are applied, plugins warn). */
+  readonly transformers: readonly Entry[];
+  readonly generators: readonly Entry[];
   /** configMapGenerator/secretGenerator entries that create a resource (not behavior merge/replace). */
   readonly generated: readonly GeneratedResource[];
   readonly warnings: readonly string[];
@@ -91,8 +97,6 @@ const IGNORED_FIELDS: ReadonlySet<string> = new Set([
 const UNSUPPORTED_FIELDS: Readonly<Record<string, string>> = {
   helmCharts: 'helmCharts are not inflated: images of the charts are not listed',
   helmChartInflationGenerator: 'helmChartInflationGenerator is not run: images of the charts are not listed',
-  generators: 'generator plugins are not run: images of the resources they generate are not listed',
-  transformers: 'transformer plugins are not run: images they would change are listed unchanged',
   configurations:
     'configurations (custom field specs) are not applied: extra image fields they declare are not read',
   openapi: 'a custom openapi schema is not used: strategic merge patches merge lists by `name` only',
@@ -116,6 +120,8 @@ const HANDLED_FIELDS: ReadonlySet<string> = new Set([
   'vars',
   'configMapGenerator',
   'secretGenerator',
+  'transformers',
+  'generators',
 ]);
 
 export async function loadKustomization(files: OverlayFiles, file: string): Promise<Kustomization> {
@@ -218,6 +224,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       if (path === undefined && inline === undefined)
         fail([key, index], `${key}[${index}] needs path or patch`);
       const selector = withTarget ? target([key, index, 'target'], map['target']) : undefined;
+      const options = map['options'];
       if (key === 'patchesJson6902' && !selector?.name) {
         fail([key, index], `${key}[${index}] must specify the target name`);
       }
@@ -225,6 +232,14 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
         {
           ...(path === undefined ? { inline } : { path: patchPath([key, index, 'path'], path) }),
           ...(selector === undefined ? {} : { target: selector }),
+          ...(isJsonMap(options)
+            ? {
+                options: {
+                  allowNameChange: options['allowNameChange'] === true,
+                  allowKindChange: options['allowKindChange'] === true,
+                },
+              }
+            : {}),
         },
         line,
       );
@@ -273,19 +288,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       if (behavior === 'merge' || behavior === 'replace') return [];
       const name = optionalString([key, index, 'name'], map['name']) ?? '';
       const namespace = optionalString([key, index, 'namespace'], map['namespace']);
-      const data: Record<string, string> = {};
-      const list = (field: string): unknown[] => (Array.isArray(map[field]) ? (map[field] as unknown[]) : []);
-      for (const literal of list('literals')) {
-        if (typeof literal !== 'string') continue;
-        const eq = literal.indexOf('=');
-        if (eq > 0) data[literal.slice(0, eq)] = literal.slice(eq + 1);
-      }
-      for (const source of list('files')) {
-        if (typeof source !== 'string') continue;
-        const eq = source.indexOf('=');
-        data[eq > 0 ? source.slice(0, eq) : source.slice(source.lastIndexOf('/') + 1)] = '';
-      }
-      return [namespace ? { kind, name, namespace, data } : { kind, name, data }];
+      return [generatedResource(kind, name, namespace, map)];
     });
   };
 
@@ -321,12 +324,34 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     images: images(),
     replacements: replacements(),
     hasVars: Array.isArray(root['vars']) && root['vars'].length > 0,
-    bringsUnreadResources: ['helmCharts', 'helmChartInflationGenerator', 'generators'].some(
-      (key) => key in root,
-    ),
+    bringsUnreadResources: ['helmCharts', 'helmChartInflationGenerator'].some((key) => key in root),
+    transformers: stringList('transformers'),
+    generators: stringList('generators'),
     generated: [...generated('configMapGenerator', 'ConfigMap'), ...generated('secretGenerator', 'Secret')],
     warnings,
   };
+}
+
+/** The placeholder a ConfigMap/Secret generator entry (or builtin generator config) creates. */
+export function generatedResource(
+  kind: GeneratedResource['kind'],
+  name: string,
+  namespace: string | undefined,
+  map: JsonMap,
+): GeneratedResource {
+  const data: Record<string, string> = {};
+  const list = (field: string): unknown[] => (Array.isArray(map[field]) ? (map[field] as unknown[]) : []);
+  for (const literal of list('literals')) {
+    if (typeof literal !== 'string') continue;
+    const eq = literal.indexOf('=');
+    if (eq > 0) data[literal.slice(0, eq)] = literal.slice(eq + 1);
+  }
+  for (const source of list('files')) {
+    if (typeof source !== 'string') continue;
+    const eq = source.indexOf('=');
+    data[eq > 0 ? source.slice(0, eq) : source.slice(source.lastIndexOf('/') + 1)] = '';
+  }
+  return namespace ? { kind, name, namespace, data } : { kind, name, data };
 }
 
 /** Adds a lazily computed `line`: lines cost a full parse of the file, and are rarely needed. */

@@ -50,6 +50,29 @@ interface ErrorCase {
 
 const errorCases: readonly ErrorCase[] = [
   {
+    name: 'a builtin PatchTransformer config without patch or path',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\ntransformers: [t.yaml]\n',
+      'o/d.yaml': DEPLOYMENT,
+      'o/t.yaml':
+        'apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\ntarget: {kind: Deployment}\n',
+    },
+    file: 'o/t.yaml',
+    line: undefined,
+    reason: /PatchTransformer "p": PatchTransformer needs patch or path/,
+  },
+  {
+    name: 'a builtin PrefixSuffixTransformer config without fieldSpecs',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\ntransformers: [t.yaml]\n',
+      'o/d.yaml': DEPLOYMENT,
+      'o/t.yaml': 'apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata: {name: p}\nprefix: a-\n',
+    },
+    file: 'o/t.yaml',
+    line: undefined,
+    reason: /needs fieldSpecs/,
+  },
+  {
     name: 'malformed YAML in a resource',
     files: {
       'o/kustomization.yaml': 'resources: [d.yaml]\n',
@@ -441,12 +464,30 @@ const warningCases: readonly WarningCase[] = [
     warnings: [/^o\/kustomization\.yaml:2: helmCharts are not inflated/],
   },
   {
-    name: 'generator and transformer plugins',
+    name: 'generator and transformer plugins (configs that are not builtins), naming their files',
     kustomization: 'resources: [d.yaml]\ngenerators: [gen.yaml]\ntransformers: [tr.yaml]\n',
+    extra: {
+      'o/gen.yaml': 'apiVersion: team.example.com/v1\nkind: SecretsFromVault\nmetadata: {name: vault}\n',
+      'o/tr.yaml': 'apiVersion: team.example.com/v1\nkind: Rewriter\nmetadata: {name: rewrite}\n',
+    },
     images: ['team/app:1'],
     warnings: [
-      /^o\/kustomization\.yaml:2: generator plugins are not run/,
-      /^o\/kustomization\.yaml:3: transformer plugins are not run/,
+      /^o\/kustomization\.yaml:2: generator plugin team\.example\.com\/v1 SecretsFromVault "vault" \(o\/gen\.yaml\) is not run/,
+      /^o\/kustomization\.yaml:3: transformer plugin team\.example\.com\/v1 Rewriter "rewrite" \(o\/tr\.yaml\) is not run/,
+    ],
+  },
+  {
+    name: 'a builtin transformer the resolver does not apply, and a builtin Helm generator',
+    kustomization:
+      'resources: [d.yaml]\ntransformers:\n  - |-\n    apiVersion: builtin\n    kind: ValueAddTransformer\n' +
+      '    metadata: {name: add}\n    value: x\ngenerators:\n  - helm.yaml\n',
+    extra: {
+      'o/helm.yaml': 'apiVersion: builtin\nkind: HelmChartInflationGenerator\nmetadata: {name: chart}\n',
+    },
+    images: ['team/app:1'],
+    warnings: [
+      /^o\/kustomization\.yaml:3: builtin transformer builtin ValueAddTransformer "add" \(o\/kustomization\.yaml\) is not run/,
+      /^o\/kustomization\.yaml:9: builtin HelmChartInflationGenerator "chart" \(o\/helm\.yaml\): charts are not inflated/,
     ],
   },
   {
