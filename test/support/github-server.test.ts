@@ -106,6 +106,8 @@ describe('github test server', () => {
     readonly body?: unknown;
     readonly status: number;
     readonly message: string;
+    /** The contract check's finding, for a request GitHub's description refuses. */
+    readonly contract?: RegExp;
   }[] = [
     {
       name: 'no token',
@@ -152,6 +154,8 @@ describe('github test server', () => {
       body: { state: 'done', context: 'x' },
       status: 422,
       message: 'Validation Failed',
+      contract:
+        /repos\/create-commit-status\): request body: \/state must be equal to one of the allowed values/,
     },
     {
       name: 'status description over 140 characters',
@@ -174,8 +178,21 @@ describe('github test server', () => {
       // Assess
       assert.equal(response.status, c.status);
       assert.equal(body.message, c.message);
+      const violations = server.takeContractViolations();
+      if (c.contract === undefined) assert.deepEqual(violations, []);
+      else assert.match(violations.join('\n'), c.contract);
     });
   }
+
+  it("fails stop() when an exchange departed from GitHub's OpenAPI description", async () => {
+    // Prepare: a server of its own, sent a query parameter GitHub does not document
+    const own = await startGitHubServer({ repository: 'acme/deploy', gitDirectory: dir });
+    await fetch(`${own.url}/repos/acme/deploy/git/trees/${commit}?recursively=1`, { headers: auth });
+    // Act
+    const stopped = own.stop();
+    // Assess
+    await assert.rejects(stopped, /query parameter recursively is not one GitHub documents/);
+  });
 
   it('records statuses and lists them newest first', async () => {
     // Act

@@ -4,6 +4,9 @@
 // typed with @octokit/openapi-types (GitHub's published OpenAPI description) where we add them. It records
 // every request and every status it receives, and can inject latency and failures for fault tests.
 // It must never invent repository content: everything it serves comes from git.
+// Every exchange it has (what the client sent, what it answered) is checked against GitHub's published
+// OpenAPI description (./github-contract): stop() fails when one departed from it, so each route added
+// here, and each request our adapter makes, is held to GitHub's contract without a test of its own.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +14,7 @@ import { promisify } from 'node:util';
 import type { components } from '@octokit/openapi-types';
 
 type Schemas = components['schemas'];
+import { checkGitHubExchange } from './github-contract';
 
 const run = promisify(execFile);
 
@@ -25,6 +29,9 @@ export interface GitHubServerOptions {
   readonly latencyMs?: number;
   /** Recursive trees with more entries than this are cut and marked `truncated` (GitHub: 100,000). */
   readonly recursiveTreeLimit?: number;
+  /** Check every exchange against GitHub's OpenAPI description (default true; benchmarks and the
+   * demo turn it off: it costs ~1 ms per request and a few hundred ms to load). */
+  readonly checkContract?: boolean;
 }
 
 export interface RecordedRequest {
@@ -57,6 +64,9 @@ export interface GitHubServer {
   statuses(sha: string): readonly ReceivedStatus[];
   /** Forgets recorded requests (statuses are kept: they are repository state). */
   clearRequests(): void;
+  /** Departures from GitHub's REST description seen so far, and forgets them (for tests that send
+   * GitHub a bad request on purpose). stop() throws when any are left untaken. */
+  takeContractViolations(): readonly string[];
   setLatency(ms: number): void;
   /** The next `count` requests (of `method` only, when given) answer `status` (default 502) without
    * being served. */
@@ -66,6 +76,29 @@ export interface GitHubServer {
 
 const STATES: ReadonlySet<string> = new Set(['error', 'failure', 'pending', 'success']);
 const DOCS = 'https://docs.github.com/rest';
+const BOT_LOGIN = 'image-promoter[bot]';
+const BOT_URL = `https://api.github.com/users/${encodeURIComponent(BOT_LOGIN)}`;
+/** The token's user as GitHub renders it (`simple-user`): a status's `creator`. */
+const BOT_USER = {
+  login: BOT_LOGIN,
+  id: 1,
+  node_id: 'BOT_kgDOAAAAAQ',
+  avatar_url: 'https://avatars.githubusercontent.com/in/1?v=4',
+  gravatar_id: '',
+  url: BOT_URL,
+  html_url: 'https://github.com/apps/image-promoter',
+  followers_url: `${BOT_URL}/followers`,
+  following_url: `${BOT_URL}/following{/other_user}`,
+  gists_url: `${BOT_URL}/gists{/gist_id}`,
+  starred_url: `${BOT_URL}/starred{/owner}{/repo}`,
+  subscriptions_url: `${BOT_URL}/subscriptions`,
+  organizations_url: `${BOT_URL}/orgs`,
+  repos_url: `${BOT_URL}/repos`,
+  events_url: `${BOT_URL}/events{/privacy}`,
+  received_events_url: `${BOT_URL}/received_events`,
+  type: 'Bot',
+  site_admin: false,
+} as const;
 
 interface Reply {
   readonly status: number;
@@ -86,6 +119,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   let failures: { count: number; status: number; method?: string } = { count: 0, status: 502 };
   let nextStatusId = 1;
   let baseUrl = '';
+  let violations: string[] = [];
+  const checkContract = options.checkContract ?? true;
 
   const git = async (...args: string[]): Promise<string> =>
     (await run('git', ['-C', options.gitDirectory, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
@@ -186,17 +221,34 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
         sha,
         node_id: Buffer.from(`Commit:${sha}`).toString('base64'),
         url: `${baseUrl}${repoPath}/commits/${sha}`,
+        html_url: `https://github.com/${owner}/${name}/commit/${sha}`,
+        comments_url: `${baseUrl}${repoPath}/commits/${sha}/comments`,
         commit: {
           url: `${baseUrl}${repoPath}/git/commits/${sha}`,
           author: person,
           committer: person,
           message: message.trimEnd(),
+          comment_count: 0,
           tree: { sha: tree, url: `${baseUrl}${repoPath}/git/trees/${tree}` },
+          verification: {
+            verified: false,
+            reason: 'unsigned',
+            payload: null,
+            signature: null,
+            verified_at: null,
+          },
         },
+        // The GitHub accounts of author and committer: null, git's test identities are nobody's.
+        author: null,
+        committer: null,
         parents: parents
           .split(' ')
           .filter((p) => p !== '')
-          .map((p) => ({ sha: p, url: `${baseUrl}${repoPath}/commits/${p}` })),
+          .map((p) => ({
+            sha: p,
+            url: `${baseUrl}${repoPath}/commits/${p}`,
+            html_url: `https://github.com/${owner}/${name}/commit/${p}`,
+          })),
       },
     };
   }
@@ -398,7 +450,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       context: status.context,
       created_at: status.created_at,
       updated_at: status.created_at,
-      creator: { login: 'image-promoter[bot]', id: 1, type: 'Bot' },
+      creator: BOT_USER,
     };
   }
 
@@ -481,6 +533,21 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       authorization,
       body,
     });
+    if (checkContract) {
+      try {
+        violations.push(
+          ...checkGitHubExchange({
+            method,
+            path: `${url.pathname}${url.search}`,
+            requestBody: body,
+            status: reply.status,
+            responseBody: reply.body,
+          }),
+        );
+      } catch (e: unknown) {
+        violations.push(`${method} ${url.pathname}: contract check failed: ${String(e)}`);
+      }
+    }
     const text = JSON.stringify(reply.body);
     res.writeHead(reply.status, {
       'content-type': 'application/json; charset=utf-8',
@@ -524,12 +591,23 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     failNext: (count, status = 502, method) => {
       failures = { count, status, ...(method === undefined ? {} : { method }) };
     },
-    stop: () =>
-      new Promise<void>((resolveClose) => {
+    takeContractViolations: () => {
+      const taken = violations;
+      violations = [];
+      return taken;
+    },
+    stop: async () => {
+      await new Promise<void>((resolveClose) => {
         objects.close();
         server.closeAllConnections();
         server.close(() => resolveClose());
-      }),
+      });
+      if (violations.length > 0) {
+        throw new Error(
+          `GitHub test server: ${violations.length} exchange(s) departed from GitHub's OpenAPI description:\n  ${[...new Set(violations)].join('\n  ')}`,
+        );
+      }
+    },
   };
 }
 

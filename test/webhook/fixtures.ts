@@ -1,9 +1,12 @@
 // Webhook test fixtures: real push payloads from @octokit/webhooks-examples adapted to the test
 // repository, signed in the test with @octokit/webhooks-methods, wrapped in Lambda Function URL
-// events (payload 2.0) exactly as AWS builds them.
+// events (payload 2.0) exactly as AWS builds them. Every payload built here is checked against
+// GitHub's webhook description (@octokit/openapi-webhooks): the examples predate some fields GitHub
+// now always sends, and a fixture GitHub could not send would prove nothing.
 import { createRequire } from 'node:module';
 import { sign } from '@octokit/webhooks-methods';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { assertWebhookPayload } from '../support/github-contract';
 
 const require = createRequire(import.meta.url);
 
@@ -41,7 +44,7 @@ export function pushPayload(fields: PushFields): Record<string, unknown> {
   const created = fields.before === '0'.repeat(40);
   const deleted = fields.deleted ?? fields.after === '0'.repeat(40);
   const headCommit = payload['head_commit'] as Record<string, unknown>;
-  return {
+  return checkedPayload('push', {
     ...payload,
     ref: fields.ref ?? 'refs/heads/main',
     before: fields.before,
@@ -51,11 +54,19 @@ export function pushPayload(fields: PushFields): Record<string, unknown> {
     head_commit: deleted ? null : { ...headCommit, id: fields.after },
     repository: {
       ...repository,
+      // Required by GitHub's description since 2022; the example is older.
+      has_discussions: repository['has_discussions'] ?? false,
       name,
       full_name: fields.repository,
       owner: { ...(repository['owner'] as object), login: owner, name: owner },
     },
-  };
+  });
+}
+
+/** `payload`, after checking it is one GitHub could send as `event` (throws when not). */
+export function checkedPayload(event: string, payload: Record<string, unknown>): Record<string, unknown> {
+  assertWebhookPayload(event, payload);
+  return payload;
 }
 
 export interface PullRequestFields {
