@@ -109,7 +109,17 @@ function cacheDirectory(description: Description): string {
 
 /** `compute()` once per package version, kept as a small JSON file (written atomically: several
  * test processes may race for it). */
+const inMemory = new Map<string, unknown>();
+
 function cached<T>(description: Description, key: string, compute: () => T): T {
+  const memoryKey = `${description.packageName} ${key}`;
+  if (inMemory.has(memoryKey)) return inMemory.get(memoryKey) as T;
+  const value = cachedOnDisk(description, key, compute);
+  inMemory.set(memoryKey, value);
+  return value;
+}
+
+function cachedOnDisk<T>(description: Description, key: string, compute: () => T): T {
   const dir = cacheDirectory(description);
   const file = join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
   try {
@@ -291,26 +301,42 @@ function paramsText(params: Readonly<Record<string, unknown>>): string {
   return extra === undefined ? '' : ` (${JSON.stringify(extra)})`;
 }
 
-/** The path template matching `pathname`, the one with the most literal text when several do. */
-function matchTemplate(
-  method: string,
-  pathname: string,
-): { readonly template: string; readonly params: Readonly<Record<string, string>> } | undefined {
-  let best: { template: string; params: Record<string, string>; literal: number } | undefined;
-  for (const [template, { methods, multiSegment }] of Object.entries(restIndex())) {
-    if (!methods.includes(method)) continue;
+interface CompiledTemplate {
+  readonly template: string;
+  readonly methods: readonly string[];
+  readonly regex: RegExp;
+  readonly names: readonly string[];
+  /** Characters outside parameters: the more, the more specific. */
+  readonly literal: number;
+}
+
+let compiledTemplates: readonly CompiledTemplate[] | undefined;
+
+function templates(): readonly CompiledTemplate[] {
+  compiledTemplates ??= Object.entries(restIndex()).map(([template, { methods, multiSegment }]) => {
     const names: string[] = [];
-    const pattern = template.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`));
+    const pattern = template.replace(/[.*+?^$()|[\]\\]/g, (c) => `\\${c}`);
     const regex = new RegExp(
       `^${pattern.replace(/\{([^}]+)\}/g, (_, name: string) => {
         names.push(name);
         return multiSegment.includes(name) ? '(.+?)' : '([^/]+)';
       })}$`,
     );
+    return { template, methods, regex, names, literal: template.replace(/\{[^}]+\}/g, '').length };
+  });
+  return compiledTemplates;
+}
+
+/** The path template matching `pathname`, the one with the most literal text when several do. */
+function matchTemplate(
+  method: string,
+  pathname: string,
+): { readonly template: string; readonly params: Readonly<Record<string, string>> } | undefined {
+  let best: { template: string; params: Record<string, string>; literal: number } | undefined;
+  for (const { template, methods, regex, names, literal } of templates()) {
+    if (!methods.includes(method) || (best && best.literal >= literal)) continue;
     const m = pathname.match(regex);
     if (!m) continue;
-    const literal = template.replace(/\{[^}]+\}/g, '').length;
-    if (best && best.literal >= literal) continue;
     best = {
       template,
       literal,
@@ -406,6 +432,29 @@ export function checkGitHubExchange(exchange: GitHubExchange): readonly string[]
     }
   }
   return problems;
+}
+
+/**
+ * Reads (and on a cold cache cuts out) the contracts of `operations` (`GET /repos/{owner}/{repo}/...`,
+ * templates as GitHub's description spells them) and compiles their validators now, so the first
+ * request of a test does not pay for it: a cold cache costs ~1-2 s of synchronous parsing, which a
+ * webhook's planning deadline would notice. Operations not listed are still checked, lazily.
+ */
+export function warmGitHubContract(operations: readonly string[]): void {
+  templates();
+  for (const operation of operations) {
+    const [method, template] = operation.split(' ') as [string, string];
+    const lower = method.toLowerCase();
+    const contract = restOperation(lower, template);
+    if (contract.requestBody?.schema) {
+      validatorFor(`request ${lower} ${template}`, contract.requestBody.schema, contract.components);
+    }
+    for (const [status, schema] of Object.entries(contract.responses)) {
+      if (schema !== null && status.startsWith('2')) {
+        validatorFor(`response ${lower} ${template} ${status}`, schema, contract.components);
+      }
+    }
+  }
 }
 
 /** Webhook payload contracts: `webhooks[event].post.requestBody` of @octokit/openapi-webhooks, one

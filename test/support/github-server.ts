@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import type { components } from '@octokit/openapi-types';
 
 type Schemas = components['schemas'];
-import { checkGitHubExchange } from './github-contract';
+import { checkGitHubExchange, warmGitHubContract } from './github-contract';
 
 const run = promisify(execFile);
 
@@ -106,6 +106,18 @@ interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** The operations this server answers, as GitHub's OpenAPI description names them: their contracts
+ * are loaded when a server starts (see warmGitHubContract). A route added without its line here is
+ * still checked, only its first request is slower. */
+const SERVED_OPERATIONS = [
+  'GET /repos/{owner}/{repo}/git/trees/{tree_sha}',
+  'GET /repos/{owner}/{repo}/git/blobs/{file_sha}',
+  'GET /repos/{owner}/{repo}/compare/{basehead}',
+  'GET /repos/{owner}/{repo}/commits/{ref}/statuses',
+  'GET /repos/{owner}/{repo}/commits/{ref}',
+  'POST /repos/{owner}/{repo}/statuses/{sha}',
+] as const;
+
 export async function startGitHubServer(options: GitHubServerOptions): Promise<GitHubServer> {
   const token = options.token ?? 'test-github-token';
   const [owner, name] = options.repository.split('/') as [string, string];
@@ -121,6 +133,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   let baseUrl = '';
   let violations: string[] = [];
   const checkContract = options.checkContract ?? true;
+  if (checkContract) warmGitHubContract(SERVED_OPERATIONS);
 
   const git = async (...args: string[]): Promise<string> =>
     (await run('git', ['-C', options.gitDirectory, ...args], { maxBuffer: 64 * 1024 * 1024 })).stdout;
