@@ -38,6 +38,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'show what a push would promote, per environment',
     load: async () => (await import('./commands/plan')).planCommand,
   },
+  reconcile: {
+    summary: 'run the scheduled reconcile once: enqueue what destinations are missing',
+    load: async () => (await import('./commands/reconcile')).reconcileCommand,
+  },
   verify: {
     summary: 'check that each destination registry holds what its overlay deploys',
     load: async () => (await import('./commands/verify')).verifyCommand,

@@ -15,7 +15,11 @@ import { formatImageRef, parseEcrRegistry } from '../../core/image-ref';
 import { checkDrift, type EnvironmentDriftResult } from '../../reconcile/check-drift';
 import { createWorkerDependencies, DEFAULT_METRICS_NAMESPACE } from '../../worker/dependencies';
 import { processPromotionJob, type WorkerDependencies } from '../../worker/process-job';
-import { createRegistryAccess, type RegistryAccess } from '../../worker/registry-access';
+import {
+  createRegistryAccess,
+  type RegistryAccess,
+  type RegistryCredentialFactory,
+} from '../../worker/registry-access';
 import { StreamLogger, StreamMetrics } from '../stream-telemetry';
 import { formatTable } from '../format-table';
 import type { Command, CommandIo } from '../main';
@@ -79,16 +83,19 @@ export const verifyCommand: Command = {
 /** The registries as the worker reaches them; credentials from a docker login first (what a person
  * at a terminal has), else an ECR token. */
 export function createCliRegistryAccess(config: Config, env: NodeJS.ProcessEnv): RegistryAccess {
+  return createRegistryAccess({ config, registryCredentials: cliRegistryCredentials(env) });
+}
+
+/** Registry credentials for a command run by a person: their docker login, else an ECR token from
+ * the AWS credentials given (the source role's) or in the environment. */
+export function cliRegistryCredentials(env: NodeJS.ProcessEnv): RegistryCredentialFactory {
   const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(env));
-  return createRegistryAccess({
-    config,
-    registryCredentials: (aws): CredentialProvider => {
-      const ecr = createEcrCredentialProvider(aws === undefined ? {} : { credentials: aws });
-      return async (registry) =>
-        (await dockerConfig(registry)) ??
-        (parseEcrRegistry(registry) === undefined ? undefined : ecr(registry));
-    },
-  });
+  return (aws): CredentialProvider => {
+    const ecr = createEcrCredentialProvider(aws === undefined ? {} : { credentials: aws });
+    return async (registry) =>
+      (await dockerConfig(registry)) ??
+      (parseEcrRegistry(registry) === undefined ? undefined : ecr(registry));
+  };
 }
 
 export function selectEnvironments(config: Config, names: readonly string[]): readonly EnvironmentConfig[] {
