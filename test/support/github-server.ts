@@ -467,6 +467,125 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     };
   }
 
+  function renderOwner(): Schemas['simple-user'] {
+    const api = `${baseUrl}/users/${owner}`;
+    return {
+      login: owner,
+      id: 1,
+      node_id: Buffer.from(`Organization:${owner}`).toString('base64'),
+      avatar_url: `https://avatars.githubusercontent.com/u/1?v=4`,
+      gravatar_id: '',
+      url: api,
+      html_url: `https://github.com/${owner}`,
+      followers_url: `${api}/followers`,
+      following_url: `${api}/following{/other_user}`,
+      gists_url: `${api}/gists{/gist_id}`,
+      starred_url: `${api}/starred{/owner}{/repo}`,
+      subscriptions_url: `${api}/subscriptions`,
+      organizations_url: `${api}/orgs`,
+      repos_url: `${api}/repos`,
+      events_url: `${api}/events{/privacy}`,
+      received_events_url: `${api}/received_events`,
+      type: 'Organization',
+      site_admin: false,
+    };
+  }
+
+  /** GitHub's `minimal-repository` (as in the combined status). */
+  function renderMinimalRepository(): Schemas['minimal-repository'] {
+    const api = `${baseUrl}${repoPath}`;
+    return {
+      id: 1,
+      node_id: Buffer.from(`Repository:${owner}/${name}`).toString('base64'),
+      name,
+      full_name: `${owner}/${name}`,
+      owner: renderOwner(),
+      private: true,
+      html_url: `https://github.com/${owner}/${name}`,
+      description: null,
+      fork: false,
+      url: api,
+      archive_url: `${api}/{archive_format}{/ref}`,
+      assignees_url: `${api}/assignees{/user}`,
+      blobs_url: `${api}/git/blobs{/sha}`,
+      branches_url: `${api}/branches{/branch}`,
+      collaborators_url: `${api}/collaborators{/collaborator}`,
+      comments_url: `${api}/comments{/number}`,
+      commits_url: `${api}/commits{/sha}`,
+      compare_url: `${api}/compare/{base}...{head}`,
+      contents_url: `${api}/contents/{+path}`,
+      contributors_url: `${api}/contributors`,
+      deployments_url: `${api}/deployments`,
+      downloads_url: `${api}/downloads`,
+      events_url: `${api}/events`,
+      forks_url: `${api}/forks`,
+      git_commits_url: `${api}/git/commits{/sha}`,
+      git_refs_url: `${api}/git/refs{/sha}`,
+      git_tags_url: `${api}/git/tags{/sha}`,
+      issue_comment_url: `${api}/issues/comments{/number}`,
+      issue_events_url: `${api}/issues/events{/number}`,
+      issues_url: `${api}/issues{/number}`,
+      keys_url: `${api}/keys{/key_id}`,
+      labels_url: `${api}/labels{/name}`,
+      languages_url: `${api}/languages`,
+      merges_url: `${api}/merges`,
+      milestones_url: `${api}/milestones{/number}`,
+      notifications_url: `${api}/notifications{?since,all,participating}`,
+      pulls_url: `${api}/pulls{/number}`,
+      releases_url: `${api}/releases{/id}`,
+      stargazers_url: `${api}/stargazers`,
+      statuses_url: `${api}/statuses/{sha}`,
+      subscribers_url: `${api}/subscribers`,
+      subscription_url: `${api}/subscription`,
+      tags_url: `${api}/tags`,
+      teams_url: `${api}/teams`,
+      trees_url: `${api}/git/trees{/sha}`,
+      hooks_url: `${api}/hooks`,
+    };
+  }
+
+  /** GET /repos/{owner}/{repo}/commits/{ref}/status: the latest status of each context and their
+   * combined state (failure if any is error/failure, else pending if any is pending or there is
+   * none, else success), as GitHub's "Get the combined status for a specific reference" says. */
+  async function combinedStatus(ref: string, query: URLSearchParams): Promise<Reply> {
+    const sha = await resolve(ref, 'commit');
+    if (sha === undefined) return noCommit(ref);
+    const latest = new Map<string, ReceivedStatus>();
+    for (const status of [...(statuses.get(sha) ?? [])].reverse()) {
+      if (!latest.has(status.context)) latest.set(status.context, status);
+    }
+    const all = [...latest.values()];
+    const states = new Set(all.map((s) => s.state));
+    const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
+    const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+    const body: Schemas['combined-commit-status'] = {
+      state:
+        states.has('error') || states.has('failure')
+          ? 'failure'
+          : all.length === 0 || states.has('pending')
+            ? 'pending'
+            : 'success',
+      statuses: all.slice((page - 1) * perPage, page * perPage).map((s) => ({
+        url: `${baseUrl}${repoPath}/statuses/${sha}`,
+        avatar_url: null,
+        id: s.id,
+        node_id: Buffer.from(`StatusContext:${s.id}`).toString('base64'),
+        state: s.state,
+        description: s.description,
+        target_url: s.target_url,
+        context: s.context,
+        created_at: s.created_at,
+        updated_at: s.created_at,
+      })),
+      sha,
+      total_count: all.length,
+      repository: renderMinimalRepository(),
+      commit_url: `${baseUrl}${repoPath}/commits/${sha}`,
+      url: `${baseUrl}${repoPath}/commits/${sha}/status`,
+    };
+    return { status: 200, body };
+  }
+
   async function listStatuses(ref: string, query: URLSearchParams): Promise<Reply> {
     const sha = await resolve(ref, 'commit');
     if (sha === undefined) return noCommit(ref);
@@ -495,6 +614,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     }
     if (method === 'GET' && (m = rest.match(/^git\/blobs\/([^/]+)$/))) return getBlob(m[1]!);
     if (method === 'GET' && (m = rest.match(/^compare\/(.+)$/))) return compare(m[1]!, url.searchParams);
+    if (method === 'GET' && (m = rest.match(/^commits\/(.+)\/status$/))) {
+      return combinedStatus(m[1]!, url.searchParams);
+    }
     if (method === 'GET' && (m = rest.match(/^commits\/(.+)\/statuses$/))) {
       return listStatuses(m[1]!, url.searchParams);
     }
