@@ -1,15 +1,34 @@
 // The webhook's two secrets: the webhook secret(s) (several during a rotation) and the GitHub token.
 // From the environment when set directly (WEBHOOK_SECRET, comma-separated; GITHUB_TOKEN: local use),
 // else from AWS Secrets Manager by ARN (WEBHOOK_SECRET_ARN, GITHUB_TOKEN_SECRET_ARN), cached per
-// container for a TTL so a rotation is picked up without a deploy. Never logs, returns in errors or
+// container for a TTL so a rotation is picked up without a deploy. With GitHub App credentials
+// (GITHUB_APP_SECRET_ARN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY(_FILE) locally) the token is an
+// installation token of the App (github-app.ts) and they win over a token. Never logs, returns in errors or
 // otherwise reveals a secret value: error messages name the ARN only.
+import { readFileSync } from 'node:fs';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AwsServiceError, ConfigError } from '../core/errors';
+import {
+  createInstallationTokenSource,
+  parseAppCredentials,
+  parseInstallationId,
+  type GitHubAppCredentials,
+  type InstallationTokenSource,
+} from './github-app';
 
 export const WEBHOOK_SECRET_ENV = 'WEBHOOK_SECRET';
 export const WEBHOOK_SECRET_ARN_ENV = 'WEBHOOK_SECRET_ARN';
 export const GITHUB_TOKEN_ENV = 'GITHUB_TOKEN';
 export const GITHUB_TOKEN_SECRET_ARN_ENV = 'GITHUB_TOKEN_SECRET_ARN';
+/** Secrets Manager: JSON `{"appId", "privateKey", "installationId"?}`. */
+export const GITHUB_APP_SECRET_ARN_ENV = 'GITHUB_APP_SECRET_ARN';
+export const GITHUB_APP_ID_ENV = 'GITHUB_APP_ID';
+export const GITHUB_APP_PRIVATE_KEY_ENV = 'GITHUB_APP_PRIVATE_KEY';
+export const GITHUB_APP_PRIVATE_KEY_FILE_ENV = 'GITHUB_APP_PRIVATE_KEY_FILE';
+export const GITHUB_APP_INSTALLATION_ID_ENV = 'GITHUB_APP_INSTALLATION_ID';
+
+/** How image-promoter authenticates to GitHub: a token (commit statuses) or an App (check runs). */
+export type GitHubAuthKind = 'token' | 'app';
 
 /** Secret values are re-read after this long (5 minutes). */
 export const SECRET_CACHE_TTL_MS = 5 * 60 * 1000;
@@ -98,12 +117,55 @@ export function createSecretReader(
 export interface WebhookSecrets {
   /** Every accepted webhook secret, current first. */
   webhookSecrets(): Promise<readonly string[]>;
+  /** The token to call GitHub with: an App's installation token when App credentials are set. */
   githubToken(): Promise<string>;
+  /** `app` when App credentials are set (from the environment alone, no secret is read). */
+  githubAuthKind(): GitHubAuthKind;
+}
+
+/** Where the App's token is asked for: the repository it is limited to, the REST API root. */
+export interface GitHubAppTarget {
+  readonly repository: string;
+  readonly apiUrl?: string;
 }
 
 /** Direct values win over ARNs; missing both is a ConfigError naming the variables to set. */
-export function createWebhookSecrets(env: NodeJS.ProcessEnv, reader: () => SecretReader): WebhookSecrets {
+export function createWebhookSecrets(
+  env: NodeJS.ProcessEnv,
+  reader: () => SecretReader,
+  /** The App's repository and API root (the configuration's), asked for when a token is needed. */
+  app?: () => Promise<GitHubAppTarget>,
+): WebhookSecrets {
+  const appKind = (): boolean => Boolean(env[GITHUB_APP_SECRET_ARN_ENV]) || Boolean(env[GITHUB_APP_ID_ENV]);
+  // One token source per set of credentials: a rotated App secret replaces it.
+  let source: { readonly key: string; readonly tokens: InstallationTokenSource } | undefined;
+  const appToken = async (): Promise<string> => {
+    if (app === undefined) {
+      throw new ConfigError('', 'GitHub App credentials are set but no repository is known', 'environment');
+    }
+    const target = await app();
+    const credentials = await appCredentials(env, reader);
+    const key = [
+      target.repository,
+      target.apiUrl,
+      credentials.appId,
+      credentials.installationId,
+      credentials.privateKey,
+    ].join('\0');
+    if (source?.key !== key) {
+      source = {
+        key,
+        tokens: createInstallationTokenSource({
+          credentials,
+          repository: target.repository,
+          ...(target.apiUrl === undefined ? {} : { apiUrl: target.apiUrl }),
+        }),
+      };
+    }
+    return source.tokens.token();
+  };
   return {
+    githubAuthKind: () => (appKind() ? 'app' : 'token'),
     webhookSecrets: async (): Promise<readonly string[]> => {
       const direct = env[WEBHOOK_SECRET_ENV];
       if (direct !== undefined && direct !== '') {
@@ -119,6 +181,7 @@ export function createWebhookSecrets(env: NodeJS.ProcessEnv, reader: () => Secre
       return parseWebhookSecrets(await reader().read(arn), arn);
     },
     githubToken: async (): Promise<string> => {
+      if (appKind()) return appToken();
       const direct = env[GITHUB_TOKEN_ENV];
       if (direct !== undefined && direct !== '') return direct;
       const arn = env[GITHUB_TOKEN_SECRET_ARN_ENV];
@@ -128,4 +191,47 @@ export function createWebhookSecrets(env: NodeJS.ProcessEnv, reader: () => Secre
       return parseGitHubToken(await reader().read(arn), arn);
     },
   };
+}
+
+/** The App's credentials: GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+ * (local use), else the JSON secret GITHUB_APP_SECRET_ARN names. */
+async function appCredentials(
+  env: NodeJS.ProcessEnv,
+  reader: () => SecretReader,
+): Promise<GitHubAppCredentials> {
+  const appId = env[GITHUB_APP_ID_ENV];
+  const installation = env[GITHUB_APP_INSTALLATION_ID_ENV];
+  const installationId =
+    installation === undefined || installation === ''
+      ? undefined
+      : parseInstallationId(installation, GITHUB_APP_INSTALLATION_ID_ENV);
+  if (appId !== undefined && appId !== '') {
+    if (!/^\d+$/.test(appId)) throw new ConfigError('', 'must be the App ID (digits)', GITHUB_APP_ID_ENV);
+    const file = env[GITHUB_APP_PRIVATE_KEY_FILE_ENV];
+    let privateKey = env[GITHUB_APP_PRIVATE_KEY_ENV] ?? '';
+    if (file !== undefined && file !== '') {
+      try {
+        privateKey = readFileSync(file, 'utf8');
+      } catch {
+        throw new ConfigError(
+          '',
+          `cannot read the App's private key file ${file}`,
+          GITHUB_APP_PRIVATE_KEY_FILE_ENV,
+        );
+      }
+    }
+    if (privateKey === '') {
+      throw new ConfigError(
+        '',
+        `set ${GITHUB_APP_PRIVATE_KEY_FILE_ENV} or ${GITHUB_APP_PRIVATE_KEY_ENV}`,
+        'environment',
+      );
+    }
+    return { appId, privateKey, ...(installationId === undefined ? {} : { installationId }) };
+  }
+  const arn = env[GITHUB_APP_SECRET_ARN_ENV]!;
+  const fromSecret = parseAppCredentials(await reader().read(arn), arn);
+  return installationId === undefined || fromSecret.installationId !== undefined
+    ? fromSecret
+    : { ...fromSecret, installationId };
 }

@@ -49,6 +49,10 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
   const secrets = createWebhookSecrets(
     env,
     () => (reader ??= createSecretReader(new SecretsManagerClient({}))),
+    async () => {
+      const cfg = await loadConfig();
+      return { repository: cfg.github.repository, apiUrl: env[GITHUB_API_URL_ENV] || cfg.github.apiUrl };
+    },
   );
 
   const loadConfig = (): Promise<Config> => {

@@ -68,11 +68,13 @@ export function createWorkerDependencies(options: WorkerEnvironmentOptions): Wor
  * the secret GITHUB_TOKEN_SECRET_ARN names (re-read after the secret cache TTL: rotation-safe). */
 function createLazyGitHubReporter(config: Config, env: NodeJS.ProcessEnv): CommitStatusReporter {
   let reader: SecretReader | undefined;
+  const apiUrl = env['GITHUB_API_URL'] ?? config.github.apiUrl;
   const secrets = createWebhookSecrets(
     env,
     () => (reader ??= createSecretReader(new SecretsManagerClient({}))),
+    () =>
+      Promise.resolve({ repository: config.github.repository, ...(apiUrl === undefined ? {} : { apiUrl }) }),
   );
-  const apiUrl = env['GITHUB_API_URL'] ?? config.github.apiUrl;
   let current: { readonly token: string; readonly reporter: CommitStatusReporter } | undefined;
   return {
     async report(status: CommitStatus): Promise<void> {

@@ -8,13 +8,14 @@
 // OpenAPI description (./github-contract): stop() fails when one departed from it, so each route added
 // here, and each request our adapter makes, is held to GitHub's contract without a test of its own.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { components } from '@octokit/openapi-types';
+import { checkGitHubExchange, warmGitHubContract } from './github-contract';
 
 type Schemas = components['schemas'];
-import { checkGitHubExchange, warmGitHubContract } from './github-contract';
 
 const run = promisify(execFile);
 
@@ -32,7 +33,22 @@ export interface GitHubServerOptions {
   /** Check every exchange against GitHub's OpenAPI description (default true; benchmarks and the
    * demo turn it off: it costs ~1 ms per request and a few hundred ms to load). */
   readonly checkContract?: boolean;
+  /** A GitHub App installed on the repository: its JWTs (RS256, verified with `publicKey`) get
+   * installation tokens, which authorize like `token` and can also write check runs. */
+  readonly app?: GitHubAppOptions;
 }
+
+export interface GitHubAppOptions {
+  readonly id: number;
+  /** PEM (SPKI) public key of the App's private key. */
+  readonly publicKey: string;
+  readonly installationId: number;
+  /** Installation token lifetime (GitHub: one hour). */
+  readonly tokenLifetimeMs?: number;
+}
+
+/** A check run as stored and returned (GitHub's `check-run`). */
+export type ReceivedCheckRun = Schemas['check-run'];
 
 export interface RecordedRequest {
   readonly method: string;
@@ -62,6 +78,10 @@ export interface GitHubServer {
   requests(): readonly RecordedRequest[];
   /** Statuses received for `sha`, oldest first. */
   statuses(sha: string): readonly ReceivedStatus[];
+  /** Check runs of `sha`, oldest first (their latest state). */
+  checkRuns(sha: string): readonly ReceivedCheckRun[];
+  /** Installation tokens issued so far. */
+  issuedTokens(): number;
   /** Forgets recorded requests (statuses are kept: they are repository state). */
   clearRequests(): void;
   /** Departures from GitHub's REST description seen so far, and forgets them (for tests that send
@@ -130,6 +150,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   let latencyMs = options.latencyMs ?? 0;
   let failures: { count: number; status: number; method?: string } = { count: 0, status: 502 };
   let nextStatusId = 1;
+  const checkRuns = new Map<string, ReceivedCheckRun[]>();
+  let nextCheckRunId = 1;
+  const installationTokens = new Map<string, number>();
   let baseUrl = '';
   let violations: string[] = [];
   const checkContract = options.checkContract ?? true;
@@ -602,12 +625,238 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     return { status: 200, body: slice.map((s) => renderStatus(sha, s)), headers };
   }
 
-  async function route(method: string, url: URL, body: string): Promise<Reply> {
+  const validation = (resource: string, field: string, message: string): Reply => ({
+    status: 422,
+    body: {
+      message: 'Validation Failed',
+      errors: [{ resource, code: 'custom', field, message }],
+      documentation_url: DOCS,
+    },
+  });
+
+  function parseBody(text: string): Record<string, unknown> | undefined {
+    try {
+      const value: unknown = JSON.parse(text);
+      return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** POST /app/installations/{installation_id}/access_tokens (JWT): `installation-token`. */
+  function createInstallationToken(installationId: string, text: string): Reply {
+    const app = options.app!;
+    if (Number(installationId) !== app.installationId) return notFound;
+    const body = parseBody(text === '' ? '{}' : text);
+    if (body === undefined)
+      return { status: 400, body: { message: 'Problems parsing JSON', documentation_url: DOCS } };
+    const repositories = body['repositories'];
+    if (
+      repositories !== undefined &&
+      (!Array.isArray(repositories) || !repositories.every((r) => typeof r === 'string'))
+    ) {
+      return validation('InstallationToken', 'repositories', 'repositories must be a list of names');
+    }
+    if (
+      Array.isArray(repositories) &&
+      repositories.some((r) => String(r).toLowerCase() !== name.toLowerCase())
+    ) {
+      return {
+        status: 422,
+        body: {
+          message:
+            'There is at least one repository that does not exist or is not accessible to the parent installation.',
+          documentation_url: DOCS,
+        },
+      };
+    }
+    const token = `ghs_${randomBytes(18).toString('hex')}`;
+    const expiresAt = Date.now() + (app.tokenLifetimeMs ?? 60 * 60 * 1000);
+    installationTokens.set(token, expiresAt);
+    const reply: Schemas['installation-token'] = {
+      token,
+      expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      permissions: { checks: 'write', contents: 'read', metadata: 'read', statuses: 'write' },
+      repository_selection: 'selected',
+    };
+    return { status: 201, body: reply };
+  }
+
+  /** GET /repos/{owner}/{repo}/installation (JWT): the App's `installation` on the repository. */
+  function repositoryInstallation(): Reply {
+    const app = options.app!;
+    const reply: Schemas['installation'] = {
+      id: app.installationId,
+      account: renderOwner(),
+      repository_selection: 'selected',
+      access_tokens_url: `${baseUrl}/app/installations/${app.installationId}/access_tokens`,
+      repositories_url: `${baseUrl}/installation/repositories`,
+      html_url: `https://github.com/organizations/${owner}/settings/installations/${app.installationId}`,
+      app_id: app.id,
+      target_id: 1,
+      target_type: 'Organization',
+      permissions: { checks: 'write', contents: 'read', metadata: 'read', statuses: 'write' },
+      events: [],
+      created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+      single_file_name: null,
+      app_slug: 'image-promoter',
+      suspended_by: null,
+      suspended_at: null,
+    };
+    return { status: 200, body: reply };
+  }
+
+  function checkRunBody(run: ReceivedCheckRun): ReceivedCheckRun {
+    return run;
+  }
+
+  const CHECK_STATUSES: ReadonlySet<string> = new Set(['queued', 'in_progress', 'completed']);
+  const CONCLUSIONS: ReadonlySet<string> = new Set([
+    'action_required',
+    'cancelled',
+    'failure',
+    'neutral',
+    'success',
+    'skipped',
+    'stale',
+    'timed_out',
+  ]);
+
+  /** POST /repos/{owner}/{repo}/check-runs and PATCH …/check-runs/{id}: GitHub's rules (name and
+   * head_sha required on create; `completed` needs a conclusion, a conclusion means completed;
+   * output needs title and summary, summary at most 65535 characters). */
+  async function writeCheckRun(text: string, existing?: ReceivedCheckRun): Promise<Reply> {
+    const body = parseBody(text);
+    if (body === undefined)
+      return { status: 400, body: { message: 'Problems parsing JSON', documentation_url: DOCS } };
+    const headSha = existing?.head_sha ?? body['head_sha'];
+    const runName = body['name'] ?? existing?.name;
+    if (typeof runName !== 'string' || runName === '')
+      return validation('CheckRun', 'name', 'name is missing');
+    if (typeof headSha !== 'string' || (await resolve(headSha, 'commit')) !== headSha) {
+      return validation('CheckRun', 'head_sha', 'No commit found for SHA: ' + String(headSha));
+    }
+    let status =
+      body['status'] ?? (body['conclusion'] !== undefined ? 'completed' : (existing?.status ?? 'queued'));
+    if (typeof status !== 'string' || !CHECK_STATUSES.has(status)) {
+      return validation('CheckRun', 'status', 'status is not included in the list');
+    }
+    const conclusion = body['conclusion'] ?? (status === 'completed' ? existing?.conclusion : null) ?? null;
+    if (conclusion !== null && (typeof conclusion !== 'string' || !CONCLUSIONS.has(conclusion))) {
+      return validation('CheckRun', 'conclusion', 'conclusion is not included in the list');
+    }
+    if (status === 'completed' && conclusion === null) {
+      return validation('CheckRun', 'conclusion', 'conclusion is required when status is completed');
+    }
+    if (conclusion !== null) status = 'completed';
+    const output = body['output'];
+    let title = existing?.output.title ?? null;
+    let summary = existing?.output.summary ?? null;
+    let outputText = existing?.output.text ?? null;
+    if (output !== undefined) {
+      const o = (typeof output === 'object' && output !== null ? output : {}) as Record<string, unknown>;
+      if (typeof o['title'] !== 'string' || typeof o['summary'] !== 'string') {
+        return validation('CheckRun', 'output', 'output requires title and summary');
+      }
+      if ([...o['summary']].length > 65535) {
+        return validation('CheckRun', 'output.summary', 'summary is too long (maximum is 65535 characters)');
+      }
+      title = o['title'];
+      summary = o['summary'];
+      outputText = typeof o['text'] === 'string' ? o['text'] : null;
+    }
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const id = existing?.id ?? nextCheckRunId++;
+    const run: ReceivedCheckRun = {
+      id,
+      head_sha: headSha,
+      node_id: Buffer.from(`CheckRun:${id}`).toString('base64'),
+      external_id:
+        typeof body['external_id'] === 'string' ? body['external_id'] : (existing?.external_id ?? ''),
+      url: `${baseUrl}${repoPath}/check-runs/${id}`,
+      html_url: `https://github.com/${owner}/${name}/runs/${id}`,
+      details_url:
+        typeof body['details_url'] === 'string' ? body['details_url'] : (existing?.details_url ?? null),
+      status: status as ReceivedCheckRun['status'],
+      conclusion: conclusion as ReceivedCheckRun['conclusion'],
+      started_at: typeof body['started_at'] === 'string' ? body['started_at'] : (existing?.started_at ?? now),
+      completed_at:
+        status === 'completed'
+          ? typeof body['completed_at'] === 'string'
+            ? body['completed_at']
+            : (existing?.completed_at ?? now)
+          : null,
+      output: {
+        title,
+        summary,
+        text: outputText,
+        annotations_count: 0,
+        annotations_url: `${baseUrl}${repoPath}/check-runs/${id}/annotations`,
+      },
+      name: runName,
+      check_suite: { id: 1 },
+      app: null,
+      pull_requests: [],
+    };
+    const list = checkRuns.get(headSha) ?? [];
+    const at = list.findIndex((r) => r.id === id);
+    if (at === -1) list.push(run);
+    else list[at] = run;
+    checkRuns.set(headSha, list);
+    return { status: existing === undefined ? 201 : 200, body: checkRunBody(run) };
+  }
+
+  async function updateCheckRun(id: string, text: string): Promise<Reply> {
+    const existing = [...checkRuns.values()].flat().find((r) => String(r.id) === id);
+    return existing === undefined ? notFound : writeCheckRun(text, existing);
+  }
+
+  /** GET /repos/{owner}/{repo}/commits/{ref}/check-runs: newest first; `filter=latest` (the
+   * default) keeps the most recent run of each name; `check_name` narrows to one name. */
+  async function listCheckRuns(ref: string, query: URLSearchParams): Promise<Reply> {
+    const sha = await resolve(ref, 'commit');
+    if (sha === undefined) return noCommit(ref);
+    let runs = [...(checkRuns.get(sha) ?? [])].reverse();
+    const checkName = query.get('check_name');
+    if (checkName !== null) runs = runs.filter((r) => r.name === checkName);
+    if ((query.get('filter') ?? 'latest') === 'latest') {
+      runs = runs.filter((r, i) => runs.findIndex((other) => other.name === r.name) === i);
+    }
+    const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
+    const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+    const body: Schemas['check-run'][] = runs.slice((page - 1) * perPage, page * perPage);
+    return { status: 200, body: { total_count: runs.length, check_runs: body } };
+  }
+
+  async function route(method: string, url: URL, body: string, auth: Auth): Promise<Reply> {
     const path = decodeURIComponent(url.pathname);
+    let m: RegExpMatchArray | null;
+    if (auth === 'jwt') {
+      if (method === 'POST' && (m = path.match(/^\/app\/installations\/(\d+)\/access_tokens$/))) {
+        return createInstallationToken(m[1]!, body);
+      }
+      if (method === 'GET' && path.toLowerCase() === `${repoPath}/installation`.toLowerCase()) {
+        return repositoryInstallation();
+      }
+      // An App's JWT reaches only the /app endpoints; GitHub answers anything else like this.
+      return {
+        status: 401,
+        body: { message: 'A JSON web token could not be decoded', documentation_url: DOCS, status: '401' },
+      };
+    }
     const prefix = `${repoPath}/`.toLowerCase();
     if (!path.toLowerCase().startsWith(prefix)) return notFound;
     const rest = path.slice(prefix.length);
-    let m: RegExpMatchArray | null;
+    if (method === 'POST' && rest === 'check-runs') {
+      return auth === 'installation' ? writeCheckRun(body) : appOnly();
+    }
+    if (method === 'PATCH' && (m = rest.match(/^check-runs\/(\d+)$/))) {
+      return auth === 'installation' ? updateCheckRun(m[1]!, body) : appOnly();
+    }
+    if (method === 'GET' && (m = rest.match(/^commits\/(.+)\/check-runs$/))) {
+      return listCheckRuns(m[1]!, url.searchParams);
+    }
     if (method === 'GET' && (m = rest.match(/^git\/trees\/(.+)$/))) {
       const recursive = url.searchParams.has('recursive');
       return getTree(m[1]!, recursive);
@@ -623,6 +872,22 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     if (method === 'GET' && (m = rest.match(/^commits\/(.+)$/))) return getCommit(m[1]!);
     if (method === 'POST' && (m = rest.match(/^statuses\/([^/]+)$/))) return createStatus(m[1]!, body);
     return notFound;
+  }
+
+  function appOnly(): Reply {
+    return {
+      status: 403,
+      body: { message: 'You must authenticate via a GitHub App.', documentation_url: DOCS, status: '403' },
+    };
+  }
+
+  /** Who is calling: the configured token, an unexpired installation token, the App's valid JWT. */
+  function authenticate(presented: string | undefined): Auth | undefined {
+    if (presented === undefined) return undefined;
+    if (presented === token) return 'token';
+    const expiresAt = installationTokens.get(presented);
+    if (expiresAt !== undefined) return expiresAt > Date.now() ? 'installation' : undefined;
+    return options.app !== undefined && verifyAppJwt(presented, options.app) ? 'jwt' : undefined;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -651,11 +916,12 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       };
     } else {
       const presented = authorization?.match(/^(?:token|bearer)\s+(\S+)$/i)?.[1];
-      if (presented !== token) {
+      const auth = authenticate(presented);
+      if (auth === undefined) {
         reply = { status: 401, body: { message: 'Bad credentials', documentation_url: DOCS, status: '401' } };
       } else {
         try {
-          reply = await route(method, url, body);
+          reply = await route(method, url, body, auth);
         } catch (e: unknown) {
           reply = { status: 500, body: { message: e instanceof Error ? e.message : String(e) } };
         }
@@ -717,6 +983,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     token,
     requests: () => [...recorded],
     statuses: (sha) => [...(statuses.get(sha) ?? [])],
+    checkRuns: (sha) => [...(checkRuns.get(sha) ?? [])],
+    issuedTokens: () => installationTokens.size,
     clearRequests: () => {
       recorded.length = 0;
     },
@@ -744,6 +1012,34 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       }
     },
   };
+}
+
+type Auth = 'token' | 'installation' | 'jwt';
+
+/** An App JWT as GitHub checks it: RS256 signed by the App's key, `iss` the App id, not expired,
+ * issued no later than a minute from now, and expiring at most 10 minutes after `iat`. */
+function verifyAppJwt(jwt: string, app: GitHubAppOptions): boolean {
+  const parts = jwt.split('.');
+  if (parts.length !== 3) return false;
+  const [header, claims, signature] = parts as [string, string, string];
+  try {
+    const head = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
+    if (head.alg !== 'RS256') return false;
+    const ok = verifySignature(
+      'sha256',
+      Buffer.from(`${header}.${claims}`),
+      createPublicKey(app.publicKey),
+      Buffer.from(signature, 'base64url'),
+    );
+    if (!ok) return false;
+    const body = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const now = Math.floor(Date.now() / 1000);
+    const iat = Number(body['iat']);
+    const exp = Number(body['exp']);
+    return String(body['iss']) === String(app.id) && exp > now && iat <= now + 60 && exp - iat <= 600;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads objects through one long-lived `git cat-file --batch`, one request at a time. */
