@@ -136,6 +136,12 @@ const SERVED_OPERATIONS = [
   'GET /repos/{owner}/{repo}/commits/{ref}/statuses',
   'GET /repos/{owner}/{repo}/commits/{ref}',
   'POST /repos/{owner}/{repo}/statuses/{sha}',
+  'GET /repos/{owner}/{repo}/commits/{ref}/status',
+  'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+  'POST /repos/{owner}/{repo}/check-runs',
+  'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
+  'GET /repos/{owner}/{repo}/installation',
+  'POST /app/installations/{installation_id}/access_tokens',
 ] as const;
 
 export async function startGitHubServer(options: GitHubServerOptions): Promise<GitHubServer> {
