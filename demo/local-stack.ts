@@ -6,7 +6,7 @@
 // the original article, and the shipped commands as child processes: `image-promoter webhook` and
 // `image-promoter worker`. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
 // It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -297,6 +297,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         '    source:',
         `      registry: ${DEV_REGISTRY}`,
         `      roleArn: ${SOURCE_ROLE_ARN}`,
+        `      externalId: ${randomBytes(16).toString('hex')}`,
         '    destination:',
         `      registry: ${PROD_REGISTRY}`,
         'registryEndpoints:',

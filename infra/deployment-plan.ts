@@ -1,13 +1,15 @@
 // Derives the deployment layout from the one typed config: one destination stack per destination
 // ECR registry (account + region: its webhook, queue and worker serve every environment promoting
-// into it, whatever the source), one source-access stack per source account (its read-only roles,
-// each trusted by exactly the workers that use it), the deterministic IAM role names both sides agree
-// on without cross-account lookups, the ECR repository ARN patterns the allowlists become, and the
-// config each destination's Lambdas receive.
+// into it, whatever the source), one source-access stack per source account holding one read-only
+// role per (source account, destination account) pair, trusted by exactly that destination's
+// workers and reading exactly that pair's allowlists; the deterministic IAM role names both sides
+// agree on without cross-account lookups, the ECR repository ARN patterns the allowlists become
+// (the same sets: see repositoryResourcePattern), and the config each destination's Lambdas receive.
 // Pure: no CDK constructs, no I/O, no AWS calls. Never invents settings the config does not give,
-// except the documented default source role name.
+// except the documented default source role name; never lets one destination's role read what only
+// another destination's allowlist names.
 import {
-  DEFAULT_EXTERNAL_ID,
+  repositoryResourcePattern,
   validateConfig,
   type Config,
   type EnvironmentConfig,
@@ -17,7 +19,8 @@ import { parseEcrRegistry, type EcrRegistry } from '../lambdas/core/image-ref';
 
 /** The worker's execution role in the destination account: `image-promoter-worker-<region>`. */
 export const WORKER_ROLE_PREFIX = 'image-promoter-worker';
-/** The read-only role created in the source account when an environment gives no `source.roleArn`. */
+/** The read-only role created in the source account when an environment gives no `source.roleArn`:
+ * `image-promoter-source-<destination account>`, one per (source, destination) account pair. */
 export const DEFAULT_SOURCE_ROLE_NAME = 'image-promoter-source';
 /** Lambda allows 4 KB for all environment variables together; the config gets at most this. */
 export const MAX_LAMBDA_CONFIG_BYTES = 3072;
@@ -89,13 +92,34 @@ interface ResolvedEnvironment {
   readonly destination: EcrRegistry;
   readonly partition: string;
   readonly role: { readonly name: string; readonly path: string; readonly arn: string };
+  readonly externalId: string;
 }
 
 /** The stacks to synthesize, in config order. Throws ConfigError for a registry that is not an
- * ECR host, or for a pair of registries in different AWS partitions. */
+ * ECR host, a pair of registries in different AWS partitions, an environment without an
+ * ExternalId, or one source role named for two destination accounts. */
 export function planDeployment(config: Config, file = 'config'): DeploymentPlan {
   const resolved = config.environments.map((env, i) => resolveEnvironment(env, i, file));
+  requireOneDestinationPerRole(resolved, file);
   return { destinations: planDestinations(resolved), sources: planSources(resolved) };
+}
+
+/** A role trusted by two destination accounts would let each read the other's allowlist. */
+function requireOneDestinationPerRole(resolved: readonly ResolvedEnvironment[], file: string): void {
+  const owner = new Map<string, ResolvedEnvironment>();
+  resolved.forEach((r, i) => {
+    const first = owner.get(r.role.arn);
+    if (first === undefined) owner.set(r.role.arn, r);
+    else if (first.destination.accountId !== r.destination.accountId) {
+      throw new ConfigError(
+        `environments[${i}].source.roleArn`,
+        `${r.role.arn} is also the source role of "${first.env.name}", which promotes into account ` +
+          `${first.destination.accountId}, not ${r.destination.accountId}: each destination account needs ` +
+          `its own source role (leave roleArn out to get image-promoter-source-<destination account>)`,
+        file,
+      );
+    }
+  });
 }
 
 function resolveEnvironment(env: EnvironmentConfig, i: number, file: string): ResolvedEnvironment {
@@ -109,7 +133,17 @@ function resolveEnvironment(env: EnvironmentConfig, i: number, file: string): Re
       file,
     );
   }
-  return { env, source, destination, partition, role: sourceRoleOf(env, source, partition) };
+  const externalId = env.source.externalId;
+  if (externalId === undefined) {
+    throw new ConfigError(
+      `environments[${i}].source.externalId`,
+      'is required to deploy: the source role trusts the worker only with it; use a value nobody can ' +
+        'guess, e.g. the output of openssl rand -hex 16',
+      file,
+    );
+  }
+  const role = sourceRoleOf(env, source, destination, partition);
+  return { env, source, destination, partition, role, externalId };
 }
 
 function planDestinations(resolved: readonly ResolvedEnvironment[]): DestinationDeployment[] {
@@ -145,7 +179,7 @@ function planSources(resolved: readonly ResolvedEnvironment[]): SourceDeployment
           return {
             workerRoleArn: `arn:${first.partition}:iam::${accountId}:role/${WORKER_ROLE_PREFIX}-${region}`,
             destinationAccount: accountId,
-            externalIds: unique(byWorker.map((r) => r.env.source.externalId ?? DEFAULT_EXTERNAL_ID)),
+            externalIds: unique(byWorker.map((r) => r.externalId)),
           };
         },
       );
@@ -173,30 +207,28 @@ function planSources(resolved: readonly ResolvedEnvironment[]): SourceDeployment
 }
 
 /** The role the worker assumes in the source account: the config's `source.roleArn`, else
- * `image-promoter-source` (created by the source-access stack either way). */
+ * `image-promoter-source-<destination account>` (created by the source-access stack either way). */
 function sourceRoleOf(
   env: EnvironmentConfig,
   source: EcrRegistry,
+  destination: EcrRegistry,
   partition: string,
 ): { name: string; path: string; arn: string } {
   const arn = env.source.roleArn;
   if (arn === undefined) {
-    return {
-      name: DEFAULT_SOURCE_ROLE_NAME,
-      path: '/',
-      arn: `arn:${partition}:iam::${source.accountId}:role/${DEFAULT_SOURCE_ROLE_NAME}`,
-    };
+    const name = `${DEFAULT_SOURCE_ROLE_NAME}-${destination.accountId}`;
+    return { name, path: '/', arn: `arn:${partition}:iam::${source.accountId}:role/${name}` };
   }
   const qualified = arn.slice(arn.indexOf(':role/') + ':role'.length); // `/path/name` or `/name`
   const slash = qualified.lastIndexOf('/');
   return { name: qualified.slice(slash + 1), path: qualified.slice(0, slash + 1), arn };
 }
 
-/** Config globs as IAM resource-name wildcards. IAM `*` also crosses `/`, so `shop/*` in IAM is a
- * superset of the config's `shop/*`; the worker still checks the exact glob before copying. */
+/** Config globs as IAM resource-name wildcards: the same sets of repositories (config.ts allows
+ * only the glob forms IAM can express); the worker checks the glob again before copying. */
 export function repositoryPatterns(env: EnvironmentConfig): readonly string[] {
   if (env.repositories === undefined) return ['*'];
-  return env.repositories.map((glob) => glob.replace(/\*\*/g, '*'));
+  return env.repositories.map(repositoryResourcePattern);
 }
 
 /** `aws`, `aws-cn` or `aws-us-gov`, from a region name. */
@@ -234,9 +266,10 @@ export function configForDestination(
       .filter((env) => names.has(env.name))
       .map((env) => {
         const source = parseEcrRegistry(env.source.registry)!;
+        const target = parseEcrRegistry(env.destination.registry)!;
         return {
           ...env,
-          source: { ...env.source, roleArn: sourceRoleOf(env, source, destination.partition).arn },
+          source: { ...env.source, roleArn: sourceRoleOf(env, source, target, destination.partition).arn },
         };
       }),
     worker: { ...config.worker, dashboardUrl: config.worker.dashboardUrl ?? dashboardUrlOf(destination) },

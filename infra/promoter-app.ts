@@ -40,6 +40,7 @@ export function addPromoterStacks(app: App, config: Config, options: PromoterApp
       destination,
       configJson: configForDestination(config, destination, options.file),
       maxReceiveCount: config.worker.maxReceiveCount,
+      webhookReservedConcurrency: config.webhook.reservedConcurrency,
       alarmTopicArn: topic?.arn,
       bundleAwsSdk: options.bundleAwsSdk,
     });

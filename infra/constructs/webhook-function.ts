@@ -1,5 +1,6 @@
 // The webhook Lambda behind a public Function URL (auth NONE: GitHub cannot sign AWS requests; the
-// handler verifies X-Hub-Signature-256 before it parses anything). It may send to its queue, use its
+// handler verifies X-Hub-Signature-256 before it parses anything), capped by reserved concurrency so
+// anyone on the internet can at most keep that many instances busy, never the account's pool. It may send to its queue, use its
 // deliveries table and read its two secrets; nothing else. Never reads the webhook secret into the
 // template or an environment variable (only its ARN).
 import { Duration } from 'aws-cdk-lib';
@@ -30,6 +31,9 @@ export interface WebhookFunctionProps {
   readonly logRetention: RetentionDays;
   /** Bundle the AWS SDK instead of using the runtime's (createBundlingOptions). */
   readonly bundleAwsSdk?: boolean;
+  /** config.webhook.reservedConcurrency: the most concurrent invocations the public URL can start
+   * (also reserved for it); false: no reservation and no cap. */
+  readonly reservedConcurrency: number | false;
 }
 
 /** GitHub gives a webhook 10 s; planning reads the overlays through the GitHub API. */
@@ -57,6 +61,12 @@ export class WebhookFunction extends Construct {
       architecture: LAMBDA_ARCHITECTURE,
       memorySize: WEBHOOK_MEMORY_MB,
       timeout: WEBHOOK_TIMEOUT,
+      // Reserved concurrency is both the cap and a reservation; Lambda keeps at least 100 of the
+      // account's concurrency unreserved, so accounts at the new-account limit must say false
+      // (AWS Lambda Developer Guide, "Configuring reserved concurrency for a function").
+      ...(props.reservedConcurrency === false
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role,
       logGroup: this.logGroup,
       bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),

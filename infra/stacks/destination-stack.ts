@@ -21,6 +21,8 @@ export interface DestinationStackProps extends StackProps {
   readonly configJson: string;
   /** config.worker.maxReceiveCount: the redrive policy and the worker's last-attempt check agree. */
   readonly maxReceiveCount: number;
+  /** config.webhook.reservedConcurrency (false: none). */
+  readonly webhookReservedConcurrency: number | false;
   /** SNS topic in this account and region for alarm notifications. */
   readonly alarmTopicArn?: string;
   readonly logRetention?: RetentionDays;
@@ -59,6 +61,7 @@ export class DestinationStack extends Stack {
       githubToken: secrets.githubToken,
       logRetention,
       bundleAwsSdk: props.bundleAwsSdk,
+      reservedConcurrency: props.webhookReservedConcurrency,
     });
     this.worker = new WorkerFunction(this, 'Worker', {
       configJson: props.configJson,

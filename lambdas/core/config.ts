@@ -16,6 +16,34 @@ const REGISTRY_HOST =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
+/** The source role's trust policy pins aws:PrincipalArn to the worker role and asks for this
+ * ExternalId as a second lock, worth nothing when it is a public constant (the old default was
+ * `image-promoter`): required with a role, at least 16 characters. AWS's limits: 2-1224 characters
+ * of [\w+=,.@:/-] (STS AssumeRole). */
+export const MIN_EXTERNAL_ID_LENGTH = 16;
+
+// Allowlist globs must mean the same to the worker and to IAM, which turns them into resource ARNs.
+// In an IAM ARN `*` matches any characters, `/` included, and `?` any one character (IAM User Guide,
+// "IAM JSON policy elements: Resource", wildcards); a glob `*` that stops at `/` cannot be written
+// there, so the only wildcard is `**` (any characters, `/` included: IAM's `*`) and the rest is a
+// literal ECR repository name (lowercase letters, digits, . _ - /; which also keeps IAM policy
+// variables such as `${aws:username}` out of the ARN).
+const REPOSITORY_GLOB = /^(?:[a-z0-9._/-]|\*\*)+$/;
+const REPOSITORY_GLOB_RULE =
+  'must be a repository path whose only wildcard is ** (any characters, / included): a single * or ? ' +
+  'cannot be expressed in the IAM policy (its * also matches /); write shop/** for every repository ' +
+  'below shop/, or list the repositories';
+
+function isRepositoryGlob(glob: string): boolean {
+  return REPOSITORY_GLOB.test(glob);
+}
+
+/** The public Function URL's cap: concurrent webhook invocations beyond it are throttled (GitHub
+ * records a failed delivery, which can be redelivered) instead of taking the account's whole
+ * Lambda concurrency from every other function. A push is planned in well under GitHub's 10 s, so 10 answers several pushes a
+ * second. `false` reserves nothing (accounts whose concurrency limit leaves no room to reserve). */
+export const DEFAULT_WEBHOOK_RESERVED_CONCURRENCY = 10;
+
 const registryHost = z
   .string()
   .check(
@@ -55,13 +83,26 @@ const environmentSchema = z.strictObject({
     roleArn: z.optional(
       z.string().check(z.regex(ROLE_ARN, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)')),
     ),
-    externalId: z.optional(z.string().check(z.minLength(2), z.maxLength(1224))),
+    externalId: z.optional(
+      z
+        .string()
+        .check(
+          z.minLength(
+            MIN_EXTERNAL_ID_LENGTH,
+            `must be at least ${MIN_EXTERNAL_ID_LENGTH} characters, not guessable (e.g. the output of openssl rand -hex 16)`,
+          ),
+          z.maxLength(1224),
+          z.regex(/^[\w+=,.@:/-]*$/, 'may only hold letters, digits and _ + = , . @ : / -'),
+        ),
+    ),
   }),
   destination: z.strictObject({
     registry: registryHost,
     createRepositories: z._default(z.boolean(), false),
   }),
-  repositories: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+  repositories: z.optional(
+    z.array(z.string().check(z.refine(isRepositoryGlob, REPOSITORY_GLOB_RULE))).check(z.minLength(1)),
+  ),
 });
 
 const configSchema = z.strictObject({
@@ -94,6 +135,15 @@ const configSchema = z.strictObject({
     }),
     { maxReceiveCount: 5 },
   ),
+  webhook: z._default(
+    z.strictObject({
+      reservedConcurrency: z._default(
+        z.union([z.number().check(z.int(), z.gte(1), z.lte(1000)), z.literal(false)]),
+        DEFAULT_WEBHOOK_RESERVED_CONCURRENCY,
+      ),
+    }),
+    { reservedConcurrency: DEFAULT_WEBHOOK_RESERVED_CONCURRENCY },
+  ),
 });
 
 type Deep<T> = T extends readonly (infer U)[]
@@ -104,8 +154,6 @@ type Deep<T> = T extends readonly (infer U)[]
 
 export type Config = Deep<z.output<typeof configSchema>>;
 export type EnvironmentConfig = Config['environments'][number];
-
-export const DEFAULT_EXTERNAL_ID = 'image-promoter';
 
 /** Parses and validates YAML (or JSON) text. `file` only names the source in errors, which also
  * carry the line of the offending key. */
@@ -169,6 +217,12 @@ function validateValue(value: unknown, file: string, locate: (path: KeyPath) => 
       fail(
         ['environments', i, 'source', 'roleArn'],
         `role is in account ${roleAccount} but the source registry is in account ${account}`,
+      );
+    }
+    if (env.source.roleArn !== undefined && env.source.externalId === undefined) {
+      fail(
+        ['environments', i, 'source', 'externalId'],
+        'is required with a roleArn: a value nobody can guess (e.g. openssl rand -hex 16), also in the role trust policy',
       );
     }
   });
@@ -282,12 +336,27 @@ export function isBranchConfigured(config: Config, branch: string): boolean {
 }
 
 /** Whether the repository path is allowed by the environment's allowlist (all when none is set).
- * Globs: `*` matches within one path component, `**` across components. */
+ * `**` matches any characters, `/` included, exactly as `*` in the IAM resource ARN the glob
+ * becomes (repositoryResourcePattern); everything else is literal. */
 export function isRepositoryAllowed(env: EnvironmentConfig, repository: string): boolean {
   if (env.repositories === undefined) return true;
-  return env.repositories.some((glob) => globToRegExp(glob).test(repository));
+  return env.repositories.some((glob) => repositoryGlobToRegExp(glob).test(repository));
 }
 
+/** An allowlist glob as the resource name in an IAM ARN: the same set of repositories. */
+export function repositoryResourcePattern(glob: string): string {
+  return glob.replace(/\*\*/g, '*');
+}
+
+function repositoryGlobToRegExp(glob: string): RegExp {
+  const source = glob
+    .split('**')
+    .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}$`);
+}
+
+/** Branch globs (`github.branches`): `*` within one path component, `**` across, `?` one character. */
 export function globToRegExp(glob: string): RegExp {
   let source = '';
   for (let i = 0; i < glob.length; i++) {

@@ -8,7 +8,8 @@ import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { createRepositoryCreator, type RepositoryState } from '../adapters/ecr-repositories';
 import { RegistryClient, type CredentialProvider } from '../adapters/registry-client';
 import { createAssumeRoleCredentialProvider } from '../adapters/sts-credentials';
-import { DEFAULT_EXTERNAL_ID, type Config, type EnvironmentConfig } from '../core/config';
+import type { Config, EnvironmentConfig } from '../core/config';
+import { ConfigError } from '../core/errors';
 import type { ImageRef } from '../core/image-ref';
 import type { PromotionJob } from '../core/job';
 import { sessionNameForCommit } from '../core/promotion-summary';
@@ -69,17 +70,23 @@ export function createRegistryAccess(options: RegistryAccessOptions): RegistryAc
     });
 
   const openEnvironment = (environment: EnvironmentConfig, commit: string): JobRegistries => {
-    const roleArn = environment.source.roleArn;
-    const externalId = environment.source.externalId ?? DEFAULT_EXTERNAL_ID;
+    const { roleArn, externalId } = environment.source;
+    if (roleArn !== undefined && externalId === undefined) {
+      // parseConfig refuses this; a Config built by other means must not fall back to a constant.
+      throw new ConfigError(
+        `environments.${environment.name}.source.externalId`,
+        'is required with a roleArn',
+      );
+    }
     const sourceAws =
-      roleArn === undefined
+      roleArn === undefined || externalId === undefined
         ? undefined
         : createAssumeRoleCredentialProvider({
             roleArn,
             externalId,
             sessionName: sessionNameForCommit(commit),
           });
-    const sourceKey = roleArn === undefined ? 'own' : `${roleArn}\n${externalId}\n${commit}`;
+    const sourceKey = sourceAws === undefined ? 'own' : `${roleArn}\n${externalId}\n${commit}`;
     const source = clientFor(environment.source.registry, providerFor(sourceKey, sourceAws));
     const destination = clientFor(environment.destination.registry, providerFor('own', undefined));
     const repositories = createRepositoryCreator(

@@ -17,7 +17,7 @@ environments:
     overlay: overlays/production
     source: { registry: ${SRC} }
     destination: { registry: ${DST} }
-    repositories: ["shop/*"]
+    repositories: ["shop/**"]
   - name: staging
     overlay: overlays/staging
     source: { registry: ${SRC} }
@@ -94,7 +94,7 @@ describe('image-promoter plan', () => {
           skipped: [
             {
               image: `${DST}/internal/tool:7`,
-              reason: 'repository internal/tool is not in the allowlist (shop/*)',
+              reason: 'repository internal/tool is not in the allowlist (shop/**)',
             },
             {
               image: 'nginx:1.25',
@@ -132,7 +132,7 @@ describe('image-promoter plan', () => {
         'production',
         'skip',
         `${DST}/internal/tool:7`,
-        'repository internal/tool is not in the allowlist (shop/*)',
+        'repository internal/tool is not in the allowlist (shop/**)',
       ],
       ['production', 'skip', 'nginx:1.25', `external registry docker.io (only ${DST} is managed)`],
       ['staging', 'promote', `${STG}/internal/tool:7`, `from ${SRC}/internal/tool:7`],

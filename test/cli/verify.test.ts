@@ -115,7 +115,7 @@ describe('image-promoter verify', () => {
         '    overlay: overlays/production',
         `    source: { registry: "${src.host}" }`,
         `    destination: { registry: "${dst.host}" }`,
-        '    repositories: ["shop/*"]',
+        '    repositories: ["shop/**"]',
         '',
       ].join('\n'),
     );

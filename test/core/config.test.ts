@@ -5,6 +5,7 @@ import {
   findEnvironment,
   isRepositoryAllowed,
   parseConfig,
+  repositoryResourcePattern,
   validateConfig,
   type Config,
 } from '../../lambdas/core/config';
@@ -47,9 +48,13 @@ describe('parseConfig', () => {
     assert.deepEqual(production, {
       name: 'production',
       overlay: 'overlays/production',
-      source: { registry: SRC, roleArn: 'arn:aws:iam::111111111111:role/image-promoter-source' },
+      source: {
+        registry: SRC,
+        roleArn: 'arn:aws:iam::111111111111:role/image-promoter-source-222222222222',
+        externalId: 'REPLACE-ME-with-openssl-rand-hex-16',
+      },
       destination: { registry: DST, createRepositories: false },
-      repositories: ['shop/*'],
+      repositories: ['shop/**'],
     });
     assert.equal(findEnvironment(config, 'staging')?.repositories, undefined);
     assert.equal(findEnvironment(config, 'nope'), undefined);
@@ -65,6 +70,7 @@ describe('parseConfig', () => {
     assert.deepEqual(config.registryEndpoints, {});
     assert.deepEqual(config.copy, { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
+    assert.deepEqual(config.webhook, { reservedConcurrency: 10 });
     assert.equal(config.environments[0]!.destination.createRepositories, false);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.environments[0]!.source));
     assert.ok(Object.isFrozen(config.github.branches));
@@ -137,7 +143,7 @@ describe('parseConfig', () => {
     [
       'an unknown top-level key',
       `${MINIMAL}regions: [x]\n`,
-      'image-promoter.yaml:10: regions: unknown key "regions" (expected one of: github, environments, registryEndpoints, copy, worker)',
+      'image-promoter.yaml:10: regions: unknown key "regions" (expected one of: github, environments, registryEndpoints, copy, worker',
     ],
     [
       'a misspelt nested key',
@@ -195,13 +201,61 @@ describe('parseConfig', () => {
       'image-promoter.yaml:9: environments[0].destination.registry: must differ from source.registry',
     ],
     [
+      'a role without an ExternalId',
+      edit(7, `      registry: ${SRC}\n      roleArn: arn:aws:iam::111111111111:role/r`),
+      'image-promoter.yaml:6: environments[0].source.externalId: is required with a roleArn: a value nobody can guess',
+    ],
+    [
+      'a guessable ExternalId (the old default)',
+      edit(7, `      registry: ${SRC}\n      externalId: image-promoter`),
+      'image-promoter.yaml:8: environments[0].source.externalId: must be at least 16 characters, not guessable',
+    ],
+    [
+      'an ExternalId STS refuses',
+      edit(7, `      registry: ${SRC}\n      externalId: "0123456789abcdef 0123"`),
+      'image-promoter.yaml:8: environments[0].source.externalId: may only hold letters, digits and _ + = , . @ : / -',
+    ],
+    [
+      'an allowlist glob with a single * (IAM cannot stop it at /)',
+      `${MINIMAL}    repositories: ['shop/cart', 'shop/*']\n`,
+      'image-promoter.yaml:10: environments[0].repositories[1]: must be a repository path whose only wildcard is **',
+    ],
+    [
+      'an allowlist glob with ?',
+      `${MINIMAL}    repositories: ['shop/cart-?']\n`,
+      'image-promoter.yaml:10: environments[0].repositories[0]: must be a repository path whose only wildcard is **',
+    ],
+    [
+      'an allowlist glob with ***',
+      `${MINIMAL}    repositories: ['shop/***']\n`,
+      'image-promoter.yaml:10: environments[0].repositories[0]: must be a repository path whose only wildcard is **',
+    ],
+    [
+      'an allowlist entry with an IAM policy variable',
+      `${MINIMAL}    repositories: ['\${aws:username}/**']\n`,
+      'image-promoter.yaml:10: environments[0].repositories[0]: must be a repository path whose only wildcard is **',
+    ],
+    [
+      'an allowlist entry in upper case (ECR names are lower case)',
+      `${MINIMAL}    repositories: ['Shop/cart']\n`,
+      'image-promoter.yaml:10: environments[0].repositories[0]: must be a repository path whose only wildcard is **',
+    ],
+    [
+      'a webhook reserved concurrency of 0 (would throttle every delivery)',
+      `${MINIMAL}webhook:\n  reservedConcurrency: 0\n`,
+      'image-promoter.yaml:11: webhook.reservedConcurrency:',
+    ],
+    [
       'a role ARN of another account',
       edit(7, `      registry: ${SRC}\n      roleArn: arn:aws:iam::333333333333:role/r`),
       'image-promoter.yaml:8: environments[0].source.roleArn: role is in account 333333333333 but the source registry is in account 111111111111',
     ],
     [
       'not a role ARN',
-      edit(7, `      registry: ${SRC}\n      roleArn: arn:aws:iam::111111111111:user/u`),
+      edit(
+        7,
+        `      registry: ${SRC}\n      roleArn: arn:aws:iam::111111111111:user/u\n      externalId: 0123456789abcdef`,
+      ),
       'image-promoter.yaml:8: environments[0].source.roleArn: must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)',
     ],
     [
@@ -286,25 +340,38 @@ describe('parseConfig', () => {
   });
 });
 
+describe('repositoryResourcePattern', () => {
+  it("writes ** as IAM's * and keeps every other character", () => {
+    assert.deepEqual(['shop/**', '**', 'shop/cart', '**/api', 'a**b'].map(repositoryResourcePattern), [
+      'shop/*',
+      '*',
+      'shop/cart',
+      '*/api',
+      'a*b',
+    ]);
+  });
+});
+
 describe('isRepositoryAllowed', () => {
   // allowlist, repository, allowed?
+  // Each row also holds for IAM's reading of repositoryResourcePattern(glob) (`*`: any characters).
   const cases: readonly [readonly string[] | undefined, string, boolean][] = [
     [undefined, 'anything/at/all', true],
-    [['shop/*'], 'shop/cart', true],
-    [['shop/*'], 'shop/cart/api', false],
-    [['shop/*'], 'shopping/cart', false],
-    [['shop/*'], 'shop', false],
-    [['shop/**'], 'shop/cart/api', true],
     [['shop/**'], 'shop/cart', true],
+    [['shop/**'], 'shop/cart/api', true],
+    [['shop/**'], 'shopping/cart', false],
+    [['shop/**'], 'shop', false],
+    [['shop**'], 'shopping/cart', true],
     [['**'], 'a/b/c', true],
     [['shop/cart'], 'shop/cart', true],
     [['shop/cart'], 'shop/carts', false],
-    [['shop/cart-?'], 'shop/cart-1', true],
-    [['shop/cart-?'], 'shop/cart-10', false],
+    [['shop/cart'], 'shop/cart/api', false],
     [['shop/c.rt'], 'shop/cart', false],
-    [['a/*', 'b/*'], 'b/x', true],
-    [['*/api'], 'cart/api', true],
-    [['*/api'], 'shop/cart/api', false],
+    [['a/**', 'b/**'], 'b/x', true],
+    [['**/api'], 'cart/api', true],
+    [['**/api'], 'shop/cart/api', true],
+    [['**/api'], 'shop/cart/api-v2', false],
+    [['shop/**-prod'], 'shop/a/b-prod', true],
   ];
   for (const [allowlist, repository, allowed] of cases) {
     it(`${JSON.stringify(allowlist ?? 'no allowlist')} ${allowed ? 'allows' : 'refuses'} ${repository}`, () => {

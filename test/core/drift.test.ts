@@ -27,7 +27,7 @@ function environment(): EnvironmentConfig {
           overlay: 'overlays/production',
           source: { registry: SRC },
           destination: { registry: DST },
-          repositories: ['shop/*'],
+          repositories: ['shop/**'],
         },
       ],
     }),

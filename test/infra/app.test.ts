@@ -14,12 +14,12 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const ENV = (registry: string): string => `
+const ENV = (registry: string, externalId = 'staging-0123456789abcdef'): string => `
 github: { repository: acme/overlays }
 environments:
   - name: staging
     overlay: overlays/staging
-    source: { registry: ${registry} }
+    source: { registry: ${registry}${externalId === '' ? '' : `, externalId: ${externalId}`} }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
 `;
 
@@ -33,6 +33,12 @@ describe('infra/app.ts', () => {
       /^image-promoter cdk app: .*bad\.yaml: environments\[0\]\.source\.registry: "ghcr\.io" is not an ECR registry host/,
     ],
     ['malformed YAML', 'github: [', {}, /^image-promoter cdk app: .*bad\.yaml(:\d+)?: malformed YAML/],
+    [
+      'an environment without an ExternalId',
+      ENV('111111111111.dkr.ecr.us-east-1.amazonaws.com', ''),
+      {},
+      /^image-promoter cdk app: .*bad\.yaml: environments\[0\]\.source\.externalId: is required to deploy/,
+    ],
     [
       'an alarm topic that is not an SNS ARN',
       ENV('111111111111.dkr.ecr.us-east-1.amazonaws.com'),

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -22,26 +22,28 @@ import {
   scratchDirectory,
 } from './synth-app';
 
-// Every shape that changes IAM: allowlists with * and **, none at all, repository creation, a named
-// role with a path, ExternalIds, two destinations sharing one source role, an alarm topic.
+// Every shape that changes IAM: allowlists with ** and literal names, none at all, repository
+// creation, a named role with a path, ExternalIds, one source account serving two destination
+// accounts (a role each), an alarm topic, the default webhook reserved concurrency.
 const CONFIG = `
 github:
   repository: acme/overlays
 environments:
   - name: staging
     overlay: overlays/staging
-    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-a }
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-a-0123456789abcdef }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com, createRepositories: true }
-    repositories: ['shop/*', 'base/**']
+    repositories: ['shop/**', 'base/node']
   - name: prod
     overlay: overlays/prod
     source:
       registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com
       roleArn: arn:aws:iam::222222222222:role/ci/promoter-read
+      externalId: ext-b-0123456789abcdef
     destination: { registry: 333333333333.dkr.ecr.eu-west-1.amazonaws.com }
   - name: qa
     overlay: overlays/qa
-    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com }
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-c-0123456789abcdef }
     destination: { registry: 444444444444.dkr.ecr.us-east-1.amazonaws.com }
     repositories: ['shop/cart']
 `;
@@ -139,6 +141,16 @@ describe('cdk synth (CLI, offline)', () => {
       'aws://222222222222/us-east-1',
       'aws://333333333333/us-east-1',
     ]);
+  });
+
+  it('caps the webhook at the default reserved concurrency when the config says nothing', () => {
+    synth.templates
+      .get('ImagePromoter-222222222222-us-east-1')!
+      .hasResourceProperties('AWS::Lambda::Function', {
+        Handler: 'index.handler',
+        Description: Match.stringLikeRegexp('^image-promoter webhook'),
+        ReservedConcurrentExecutions: 10,
+      });
   });
 
   it('ran the AwsSolutions checks with nothing to report', () => {

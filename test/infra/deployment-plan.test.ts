@@ -19,7 +19,8 @@ interface EnvSpec {
   readonly from: string;
   readonly to: string;
   readonly roleArn?: string;
-  readonly externalId?: string;
+  /** Default `<name>-external-id-0123`; null: none. */
+  readonly externalId?: string | null;
   readonly repositories?: readonly string[];
   readonly create?: boolean;
 }
@@ -34,7 +35,8 @@ function configText(envs: readonly EnvSpec[], extra = ''): string {
       `      registry: ${env.from}`,
     );
     if (env.roleArn !== undefined) lines.push(`      roleArn: ${env.roleArn}`);
-    if (env.externalId !== undefined) lines.push(`      externalId: ${env.externalId}`);
+    if (env.externalId !== null)
+      lines.push(`      externalId: ${env.externalId ?? `${env.name}-external-id-0123`}`);
     lines.push('    destination:', `      registry: ${env.to}`);
     if (env.create === true) lines.push('      createRepositories: true');
     if (env.repositories !== undefined) lines.push(`    repositories: ${JSON.stringify(env.repositories)}`);
@@ -47,7 +49,7 @@ describe('planDeployment', () => {
     // Prepare
     const config = parseConfig(
       configText([
-        { name: 'staging', from: DEV, to: STAGING, repositories: ['shop/*'] },
+        { name: 'staging', from: DEV, to: STAGING, repositories: ['shop/**'] },
         { name: 'prod', from: STAGING, to: PROD, repositories: ['shop/**', 'base/node'] },
       ]),
     );
@@ -63,14 +65,14 @@ describe('planDeployment', () => {
           'ImagePromoter-222222222222-us-east-1',
           { account: '222222222222', region: 'us-east-1' },
           'image-promoter-worker-us-east-1',
-          ['arn:aws:iam::111111111111:role/image-promoter-source'],
+          ['arn:aws:iam::111111111111:role/image-promoter-source-222222222222'],
           ['shop/*'],
         ],
         [
           'ImagePromoter-333333333333-eu-west-1',
           { account: '333333333333', region: 'eu-west-1' },
           'image-promoter-worker-eu-west-1',
-          ['arn:aws:iam::222222222222:role/image-promoter-source'],
+          ['arn:aws:iam::222222222222:role/image-promoter-source-333333333333'],
           ['base/node', 'shop/*'],
         ],
       ],
@@ -87,12 +89,12 @@ describe('planDeployment', () => {
           { account: '111111111111', region: 'us-east-1' },
           [
             [
-              'image-promoter-source',
+              'image-promoter-source-222222222222',
               [
                 {
                   workerRoleArn: 'arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1',
                   destinationAccount: '222222222222',
-                  externalIds: ['image-promoter'],
+                  externalIds: ['staging-external-id-0123'],
                 },
               ],
               [{ region: 'us-east-1', patterns: ['shop/*'] }],
@@ -104,12 +106,12 @@ describe('planDeployment', () => {
           { account: '222222222222', region: 'us-east-1' },
           [
             [
-              'image-promoter-source',
+              'image-promoter-source-333333333333',
               [
                 {
                   workerRoleArn: 'arn:aws:iam::333333333333:role/image-promoter-worker-eu-west-1',
                   destinationAccount: '333333333333',
-                  externalIds: ['image-promoter'],
+                  externalIds: ['prod-external-id-0123'],
                 },
               ],
               [{ region: 'us-east-1', patterns: ['base/node', 'shop/*'] }],
@@ -123,13 +125,19 @@ describe('planDeployment', () => {
   it('serves several environments of one registry pair with one stack pair and one role', () => {
     const config = parseConfig(
       configText([
-        { name: 'staging', from: DEV, to: STAGING, repositories: ['shop/*'], externalId: 'ext-a' },
+        {
+          name: 'staging',
+          from: DEV,
+          to: STAGING,
+          repositories: ['shop/**'],
+          externalId: 'ext-a-0123456789abcdef',
+        },
         {
           name: 'staging-eu',
           from: DEV,
           to: STAGING,
-          repositories: ['eu/*'],
-          externalId: 'ext-b',
+          repositories: ['eu/**'],
+          externalId: 'ext-b-0123456789abcdef',
           create: true,
         },
       ]),
@@ -151,44 +159,73 @@ describe('planDeployment', () => {
       {
         workerRoleArn: 'arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1',
         destinationAccount: '222222222222',
-        externalIds: ['ext-a', 'ext-b'],
+        externalIds: ['ext-a-0123456789abcdef', 'ext-b-0123456789abcdef'],
       },
     ]);
     assert.deepEqual(role!.environments, ['staging', 'staging-eu']);
   });
 
-  it('shares one source role between destinations and keeps roleArn names and paths', () => {
+  it("gives each (source, destination) account pair its own role, reading only that pair's allowlists", () => {
+    // Prepare: production allows shop/** only; staging, from the same source account, allows all.
     const config = parseConfig(
       configText([
-        { name: 'qa', from: DEV, to: STAGING, roleArn: 'arn:aws:iam::111111111111:role/ci/promoter-read' },
-        { name: 'prod', from: DEV, to: PROD, roleArn: 'arn:aws:iam::111111111111:role/ci/promoter-read' },
+        { name: 'staging', from: DEV, to: STAGING },
+        { name: 'prod', from: DEV, to: PROD, repositories: ['shop/**'] },
+        {
+          name: 'prod-tools',
+          from: DEV,
+          to: PROD,
+          roleArn: 'arn:aws:iam::111111111111:role/ci/tools-read',
+          repositories: ['tools/cli'],
+        },
       ]),
     );
 
+    // Act
     const plan = planDeployment(config);
 
+    // Assess
     assert.equal(plan.sources.length, 1);
-    const roles = plan.sources[0]!.roles;
     assert.deepEqual(
-      roles.map((r) => [r.roleName, r.path, r.arn, r.trustedBy.map((t) => t.workerRoleArn), r.readable]),
+      plan.sources[0]!.roles.map((r) => [
+        r.roleName,
+        r.path,
+        r.trustedBy.map((t) => t.workerRoleArn),
+        r.readable,
+        r.environments,
+      ]),
       [
         [
-          'promoter-read',
-          '/ci/',
-          'arn:aws:iam::111111111111:role/ci/promoter-read',
-          [
-            'arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1',
-            'arn:aws:iam::333333333333:role/image-promoter-worker-eu-west-1',
-          ],
+          'image-promoter-source-222222222222',
+          '/',
+          ['arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1'],
           [{ region: 'us-east-1', patterns: ['*'] }],
+          ['staging'],
+        ],
+        [
+          'image-promoter-source-333333333333',
+          '/',
+          ['arn:aws:iam::333333333333:role/image-promoter-worker-eu-west-1'],
+          [{ region: 'us-east-1', patterns: ['shop/*'] }],
+          ['prod'],
+        ],
+        [
+          'tools-read',
+          '/ci/',
+          ['arn:aws:iam::333333333333:role/image-promoter-worker-eu-west-1'],
+          [{ region: 'us-east-1', patterns: ['tools/cli'] }],
+          ['prod-tools'],
         ],
       ],
     );
     assert.deepEqual(
       plan.destinations.map((d) => d.sourceRoleArns),
       [
-        ['arn:aws:iam::111111111111:role/ci/promoter-read'],
-        ['arn:aws:iam::111111111111:role/ci/promoter-read'],
+        ['arn:aws:iam::111111111111:role/image-promoter-source-222222222222'],
+        [
+          'arn:aws:iam::111111111111:role/ci/tools-read',
+          'arn:aws:iam::111111111111:role/image-promoter-source-333333333333',
+        ],
       ],
     );
   });
@@ -196,12 +233,12 @@ describe('planDeployment', () => {
   it('reads every region of a source account through the one role, scoped per region', () => {
     const config = parseConfig(
       configText([
-        { name: 'a', from: DEV, to: STAGING, repositories: ['a/*'] },
+        { name: 'a', from: DEV, to: STAGING, repositories: ['a/**'] },
         {
           name: 'b',
           from: '111111111111.dkr.ecr.eu-central-1.amazonaws.com',
           to: STAGING,
-          repositories: ['b/*'],
+          repositories: ['b/**'],
         },
       ]),
     );
@@ -230,6 +267,11 @@ describe('planDeployment', () => {
       { name: 'x', from: DEV, to: '222222222222.dkr.ecr.cn-north-1.amazonaws.com.cn' },
       /different AWS partitions/,
     ],
+    [
+      'an environment without an ExternalId (the source role cannot trust without one)',
+      { name: 'x', from: DEV, to: STAGING, externalId: null },
+      /environments\[0\]\.source\.externalId: is required to deploy/,
+    ],
   ];
   for (const [what, env, message] of rejected) {
     it(`rejects ${what} with a ConfigError naming the key`, () => {
@@ -247,6 +289,40 @@ describe('planDeployment', () => {
   }
 });
 
+describe('planDeployment: one destination account per source role', () => {
+  it("refuses a roleArn named for two destination accounts (each would read the other's allowlist)", () => {
+    const config = parseConfig(
+      configText([
+        {
+          name: 'qa',
+          from: DEV,
+          to: STAGING,
+          roleArn: 'arn:aws:iam::111111111111:role/ci/promoter-read',
+          repositories: ['qa/**'],
+        },
+        {
+          name: 'prod',
+          from: DEV,
+          to: PROD,
+          roleArn: 'arn:aws:iam::111111111111:role/ci/promoter-read',
+          repositories: ['shop/**'],
+        },
+      ]),
+    );
+
+    assert.throws(
+      () => planDeployment(config, 'image-promoter.yaml'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          'image-promoter.yaml: environments[1].source.roleArn: arn:aws:iam::111111111111:role/ci/promoter-read ' +
+            'is also the source role of "qa", which promotes into account 222222222222, not 333333333333: each ' +
+            'destination account needs its own source role (leave roleArn out to get ' +
+            'image-promoter-source-<destination account>)',
+    );
+  });
+});
+
 describe('configForDestination', () => {
   it('gives each destination only its environments, with the created source role and the dashboard', () => {
     const config = parseConfig(
@@ -262,7 +338,7 @@ describe('configForDestination', () => {
 
     assert.deepEqual(
       forStaging.environments.map((e) => [e.name, e.source.roleArn]),
-      [['staging', 'arn:aws:iam::111111111111:role/image-promoter-source']],
+      [['staging', 'arn:aws:iam::111111111111:role/image-promoter-source-222222222222']],
     );
     assert.deepEqual(
       forProd.environments.map((e) => [e.name, e.source.roleArn]),
@@ -290,7 +366,7 @@ describe('configForDestination', () => {
   });
 
   it("refuses a config too big for Lambda's environment", () => {
-    const repositories = Array.from({ length: 200 }, (_, i) => `team-${i}/service-${i}/*`);
+    const repositories = Array.from({ length: 200 }, (_, i) => `team-${i}/service-${i}/**`);
     const config = parseConfig(configText([{ name: 'staging', from: DEV, to: STAGING, repositories }]));
 
     assert.throws(

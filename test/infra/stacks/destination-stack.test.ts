@@ -20,12 +20,12 @@ github:
 environments:
   - name: staging
     overlay: overlays/staging
-    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-a }
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-a-0123456789abcdef }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
-    repositories: ['shop/*']
+    repositories: ['shop/**']
   - name: staging-eu
     overlay: overlays/staging-eu
-    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com }
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-b-0123456789abcdef }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com, createRepositories: true }
     repositories: ['eu/**']
   - name: prod
@@ -33,9 +33,12 @@ environments:
     source:
       registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com
       roleArn: arn:aws:iam::222222222222:role/custom
+      externalId: ext-c-0123456789abcdef
     destination: { registry: 333333333333.dkr.ecr.eu-west-1.amazonaws.com }
 worker:
   maxReceiveCount: 7
+webhook:
+  reservedConcurrency: 25
 `;
 const TOPIC = 'arn:aws:sns:us-east-1:222222222222:ops-alarms';
 const STAGING_STACK = 'ImagePromoter-222222222222-us-east-1';
@@ -160,6 +163,19 @@ describe('destination stack', () => {
     );
     assert.equal(env.POWERTOOLS_METRICS_NAMESPACE, 'ImagePromoter');
     assert.equal(env.POWERTOOLS_SERVICE_NAME, 'image-promoter');
+  });
+
+  it('caps the public webhook with the configured reserved concurrency, and only the webhook', () => {
+    for (const template of [staging, prod]) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^WebhookLogGroup') } },
+        ReservedConcurrentExecutions: 25,
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^WorkerLogGroup') } },
+        ReservedConcurrentExecutions: Match.absent(),
+      });
+    }
   });
 
   it("hands each destination's Lambdas the validated config of its own environments only", () => {
@@ -292,7 +308,7 @@ describe('destination stack IAM (least privilege)', () => {
           'DeleteMessage',
           'GetQueueAttributes',
         ].map((a) => `sqs:${a} \${${queue}.Arn}`),
-        'sts:AssumeRole arn:aws:iam::111111111111:role/image-promoter-source',
+        'sts:AssumeRole arn:aws:iam::111111111111:role/image-promoter-source-222222222222',
       ].sort(),
     );
   });

@@ -1,37 +1,45 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { synthesizeApp, type SynthesizedApp } from '../synth-app';
 import { findRoleId, grantsOf, permissionsOf, trustOf } from '../template-queries';
 
-// Account 111111111111 is the source of two destinations (one of them through a role the config
-// names, with a path) and reads repositories in two regions; 222222222222 is a destination and a
-// source at once.
+// Account 111111111111 is the source of two destinations: 222222222222 (staging, and tools through
+// a role the config names, with a path) and 444444444444 (qa, in two source regions, and sandbox
+// without an allowlist); 222222222222 is a destination and a source at once. The webhooks reserve
+// nothing (reservedConcurrency: false).
 const CONFIG = `
 github:
   repository: acme/overlays
 environments:
   - name: staging
     overlay: overlays/staging
-    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-staging }
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-staging-0123456789 }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
-    repositories: ['shop/*', 'base/**']
+    repositories: ['shop/**', 'base/node']
   - name: qa
     overlay: overlays/qa
-    source: { registry: 111111111111.dkr.ecr.eu-central-1.amazonaws.com }
+    source: { registry: 111111111111.dkr.ecr.eu-central-1.amazonaws.com, externalId: ext-qa-0123456789abcd }
     destination: { registry: 444444444444.dkr.ecr.eu-central-1.amazonaws.com }
-    repositories: ['shop/*']
+    repositories: ['shop/**']
+  - name: sandbox
+    overlay: overlays/sandbox
+    source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-sandbox-0123456789 }
+    destination: { registry: 444444444444.dkr.ecr.eu-central-1.amazonaws.com }
   - name: tools
     overlay: overlays/tools
     source:
       registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com
       roleArn: arn:aws:iam::111111111111:role/ci/tools-read
+      externalId: ext-tools-0123456789ab
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
     repositories: ['tools/cli']
   - name: prod
     overlay: overlays/prod
-    source: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
+    source: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-prod-0123456789abc }
     destination: { registry: 333333333333.dkr.ecr.us-east-1.amazonaws.com }
+webhook:
+  reservedConcurrency: false
 `;
 
 const READ = [
@@ -64,42 +72,45 @@ describe('source-access stack', () => {
         ['ImagePromoterSourceAccess-222222222222', '222222222222', 'us-east-1'],
       ],
     );
-    dev.resourceCountIs('AWS::IAM::Role', 2);
+    dev.resourceCountIs('AWS::IAM::Role', 3);
     staging.resourceCountIs('AWS::IAM::Role', 1);
   });
 
-  it('lets exactly each worker role assume the default role, with its ExternalId', () => {
-    const role = findRoleId(dev, (_, name) => name === 'image-promoter-source');
+  it('has one default role per destination account, each trusted by exactly that worker with its ExternalId', () => {
+    const trusts = ['222222222222', '444444444444'].map((destination) => {
+      const role = findRoleId(dev, (_, name) => name === `image-promoter-source-${destination}`);
+      return trustOf(dev, role).map((s) => [s.effect, s.actions, s.resources, s.conditions]);
+    });
 
-    const trust = trustOf(dev, role);
-
-    assert.deepEqual(
-      trust.map((s) => [s.effect, s.actions, s.resources, s.conditions]),
+    assert.deepEqual(trusts, [
       [
         [
           'Allow',
           ['sts:AssumeRole'],
           [],
           {
-            StringEquals: { 'sts:ExternalId': 'ext-staging' },
+            StringEquals: { 'sts:ExternalId': 'ext-staging-0123456789' },
             ArnEquals: {
               'aws:PrincipalArn': 'arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1',
             },
           },
         ],
+      ],
+      [
         [
           'Allow',
           ['sts:AssumeRole'],
           [],
           {
-            StringEquals: { 'sts:ExternalId': 'image-promoter' },
+            StringEquals: { 'sts:ExternalId': ['ext-qa-0123456789abcd', 'ext-sandbox-0123456789'] },
             ArnEquals: {
               'aws:PrincipalArn': 'arn:aws:iam::444444444444:role/image-promoter-worker-eu-central-1',
             },
           },
         ],
       ],
-    );
+    ]);
+    const role = findRoleId(dev, (_, name) => name === 'image-promoter-source-222222222222');
     const principals = (
       dev.toJSON() as {
         Resources: Record<
@@ -112,28 +123,46 @@ describe('source-access stack', () => {
       JSON.stringify({
         AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::222222222222:root']] },
       }),
-      JSON.stringify({
-        AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::444444444444:root']] },
-      }),
     ]);
   });
 
-  it('reads only the allowlisted repositories, per region, and can log in to ECR', () => {
-    const role = findRoleId(dev, (_, name) => name === 'image-promoter-source');
+  it("reads only its own pair's allowlisted repositories, per region, with IAM patterns meaning the globs", () => {
+    const staging = findRoleId(dev, (_, name) => name === 'image-promoter-source-222222222222');
+    const qa = findRoleId(dev, (_, name) => name === 'image-promoter-source-444444444444');
 
     assert.deepEqual(
-      grantsOf(permissionsOf(dev, role)),
+      grantsOf(permissionsOf(dev, staging)),
       [
         ...READ.flatMap((a) =>
-          [
-            ecr('us-east-1', '111111111111', 'base/*'),
-            ecr('us-east-1', '111111111111', 'shop/*'),
-            ecr('eu-central-1', '111111111111', 'shop/*'),
-          ].map((r) => `${a} ${r}`),
+          [ecr('us-east-1', '111111111111', 'base/node'), ecr('us-east-1', '111111111111', 'shop/*')].map(
+            (r) => `${a} ${r}`,
+          ),
         ),
         'ecr:GetAuthorizationToken *',
       ].sort(),
     );
+    // sandbox has no allowlist: its pair reads everything in us-east-1, and only its pair does.
+    assert.deepEqual(
+      grantsOf(permissionsOf(dev, qa)),
+      [
+        ...READ.flatMap((a) =>
+          [ecr('us-east-1', '111111111111', '*'), ecr('eu-central-1', '111111111111', 'shop/*')].map(
+            (r) => `${a} ${r}`,
+          ),
+        ),
+        'ecr:GetAuthorizationToken *',
+      ].sort(),
+    );
+    dev.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: 'image-promoter-source-222222222222',
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Condition: Match.objectLike({ StringEquals: { 'sts:ExternalId': 'ext-staging-0123456789' } }),
+          }),
+        ],
+      },
+    });
   });
 
   it('creates a role the config names with its name and path, for its environments only', () => {
@@ -151,7 +180,7 @@ describe('source-access stack', () => {
       trustOf(dev, role).map((s) => s.conditions),
       [
         {
-          StringEquals: { 'sts:ExternalId': 'image-promoter' },
+          StringEquals: { 'sts:ExternalId': 'ext-tools-0123456789ab' },
           ArnEquals: { 'aws:PrincipalArn': 'arn:aws:iam::222222222222:role/image-promoter-worker-us-east-1' },
         },
       ],
@@ -174,6 +203,18 @@ describe('source-access stack', () => {
 
   it('outputs each role ARN', () => {
     const outputs = Object.keys(dev.findOutputs('*')).sort();
-    assert.deepEqual(outputs, ['RoleArnimagepromotersource', 'RoleArntoolsread']);
+    assert.deepEqual(outputs, [
+      'RoleArnimagepromotersource222222222222',
+      'RoleArnimagepromotersource444444444444',
+      'RoleArntoolsread',
+    ]);
+  });
+
+  it('reserves no webhook concurrency when the config says false', () => {
+    const destination = synth.templates.get('ImagePromoter-222222222222-us-east-1')!;
+    destination.resourceCountIs('AWS::Lambda::Function', 2);
+    destination.allResourcesProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: Match.absent(),
+    });
   });
 });
