@@ -96,7 +96,8 @@ describe('pull request deliveries', () => {
         ...fields,
       }),
     );
-    const octokit = createGitHubClient({ token: github.token, apiUrl: github.url });
+    // Generous timeouts: the machine running the tests may be loaded; deadlines have their own tests.
+    const octokit = createGitHubClient({ token: github.token, apiUrl: github.url, requestTimeoutMs: 30_000 });
     const queue: JobQueue = {
       send: (jobs) => {
         sent.push(...jobs);
@@ -128,6 +129,7 @@ describe('pull request deliveries', () => {
         deliveries: createMemoryDeliveryStore(),
         clock: () => new Date(),
         log,
+        planningDeadlineMs: 60_000,
       },
     );
   }
