@@ -58,7 +58,11 @@ async function hasTime(): Promise<boolean> {
 }
 
 /** Runs `command args` to completion; never rejects on a non-zero exit (see `code`). */
-export async function runMeasured(command: string, args: readonly string[]): Promise<Measured> {
+export async function runMeasured(
+  command: string,
+  args: readonly string[],
+  options: { readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<Measured> {
   const useTime = await hasTime();
   const dir = await mkdtemp(join(tmpdir(), 'ip-measure-'));
   const timeFile = join(dir, 'rss');
@@ -68,7 +72,7 @@ export async function runMeasured(command: string, args: readonly string[]): Pro
     // Without NODE_EXTRA_CA_CERTS: this machine points it at the whole system bundle, which node
     // parses at every start (45 of the 70 ms a bare `node -e 0` takes here) although these copies
     // speak plain HTTP; skopeo loads roots only for TLS. Nothing else in the environment changes.
-    const { NODE_EXTRA_CA_CERTS: _extraCaCerts, ...env } = process.env;
+    const { NODE_EXTRA_CA_CERTS: _extraCaCerts, ...env } = { ...process.env, ...options.env };
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
@@ -122,6 +126,49 @@ export async function runEngineChild(request: EngineCopyRequest): Promise<Engine
 
 export interface SkopeoSide {
   readonly credentials?: { readonly username: string; readonly password: string };
+}
+
+/** Where `npm run build` puts the shipped CLI's bin (plain node over dist/cli/). */
+export const CLI_BIN = join(here, '..', '..', 'bin', 'image-promoter.mjs');
+
+export interface CliRun extends Measured {
+  /** `copy --json`'s output. */
+  readonly result: { readonly bytesCopied: number; readonly alreadyPresent: boolean };
+}
+
+/**
+ * `image-promoter copy SRC DST --json` as a user runs it: the built bin as a whole process (plain
+ * node, the esbuild bundle in dist/cli/, never the sources), with HOME in an empty directory so no
+ * docker config is read. Plain HTTP because the registries are on loopback.
+ */
+export async function runCliCopy(
+  source: string,
+  destination: string,
+  sides: { readonly source: SkopeoSide; readonly destination: SkopeoSide },
+): Promise<CliRun> {
+  const home = await mkdtemp(join(tmpdir(), 'ip-cli-home-'));
+  try {
+    const creds = (flag: string, side: SkopeoSide): string[] =>
+      side.credentials ? [flag, `${side.credentials.username}:${side.credentials.password}`] : [];
+    const measured = await runMeasured(
+      process.execPath,
+      [
+        CLI_BIN,
+        'copy',
+        source,
+        destination,
+        ...creds('--src-creds', sides.source),
+        ...creds('--dst-creds', sides.destination),
+        '--json',
+      ],
+      { env: { HOME: home, IMAGE_PROMOTER_CLI_FROM_SOURCES: '', DOCKER_CONFIG: join(home, '.docker') } },
+    );
+    if (measured.code !== 0)
+      throw new Error(`image-promoter copy failed (${measured.code}): ${measured.stderr}`);
+    return { ...measured, result: JSON.parse(measured.stdout) as CliRun['result'] };
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
 }
 
 /** `skopeo copy --all --preserve-digests` between two plain-HTTP registries, measured. */
