@@ -4,6 +4,7 @@
 // import a command module (the AWS SDK among them); the built CLI keeps each command in its own chunk.
 import { version } from '../../package.json';
 import { describeError, PromoterError, UsageError } from '../core/errors';
+import { describeAwsSetupProblem } from './aws-setup-hint';
 
 export interface CommandIo {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -93,7 +94,7 @@ export async function main(argv: readonly string[], io: CommandIo = defaultIo())
       io.stderr.write(`image-promoter ${name}: ${describeError(e)} (see --help)\n`);
       return 2;
     }
-    io.stderr.write(`image-promoter ${name}: ${describeError(e)}\n`);
+    io.stderr.write(`image-promoter ${name}: ${describeAwsSetupProblem(e) ?? describeError(e)}\n`);
     if (!(e instanceof PromoterError) && io.env['IMAGE_PROMOTER_DEBUG'] && e instanceof Error) {
       io.stderr.write(`${e.stack ?? ''}\n`);
     }

@@ -55,6 +55,20 @@ export class ConfigError extends PromoterError {
   }
 }
 
+/** A docker credential helper (`docker-credential-<name>`) the Docker config names failed or is missing. */
+export class CredentialHelperError extends PromoterError {
+  readonly code = 'CREDENTIAL_HELPER';
+  constructor(
+    readonly helper: string,
+    readonly server: string,
+    reason: string,
+    /** A timeout may pass; a missing helper or a bad answer will not. */
+    readonly retryable: boolean = false,
+  ) {
+    super(`${helper} (credentials for ${server}) ${reason}`);
+  }
+}
+
 export class OverlayError extends PromoterError {
   readonly code = 'INVALID_OVERLAY';
   readonly retryable = false;

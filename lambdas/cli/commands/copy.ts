@@ -11,7 +11,13 @@ import {
 import { copyImage, type CopyResult } from '../../copy/copy-image';
 import type { Config } from '../../core/config';
 import { InvalidReferenceError, UsageError } from '../../core/errors';
-import { formatImageRef, parseEcrRegistry, parseImageRef, type ImageRef } from '../../core/image-ref';
+import {
+  DOCKER_HUB,
+  formatImageRef,
+  parseEcrRegistry,
+  parseImageRef,
+  type ImageRef,
+} from '../../core/image-ref';
 import type { Command, CommandIo } from '../main';
 import { parseCommandArgs } from '../parse-command-args';
 import { createProgressLine, formatBytes } from '../progress-line';
@@ -23,7 +29,8 @@ const USAGE = `usage: image-promoter copy [options] SOURCE DESTINATION
 
 Copies an image byte for byte: same digest, every platform, and its signatures, attestations and
 SBOMs (OCI referrers and cosign tags). DESTINATION without a tag takes SOURCE's tag. Re-running is
-cheap: what the destination already holds is skipped.
+cheap: what the destination already holds is skipped. A reference may start with http:// (plain
+HTTP to that registry, like --insecure) or https:// (TLS, also on loopback).
 
 options:
   --overwrite              move DESTINATION's tag when it points at another digest
@@ -32,12 +39,14 @@ options:
   --jobs N                 blobs copied at once (default 8, or copy.blobJobs of --config);
                            --blob-jobs is the same
   --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
-  --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config,
+  --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config
+                           with its credHelpers/credsStore,
                            else for ECR hosts a token from the AWS credentials in the environment)
   --dst-creds USER:PASS    destination credentials (default: $${DESTINATION_CREDS_ENV}, then the same);
                            --dest-creds is the same
   --insecure HOST:PORT     talk plain HTTP to that registry (repeatable)
-  --endpoint HOST=URL      reach registry HOST at URL (repeatable), e.g. a local registry
+  --endpoint HOST=URL      reach registry HOST (as written in SOURCE/DESTINATION) at URL, an
+                           http(s) origin (repeatable), e.g. a local registry
   --config FILE            image-promoter.yaml: copy defaults and registryEndpoints
   --json                   print the result as one JSON object
   -q, --quiet              print nothing on success`;
@@ -58,6 +67,8 @@ interface CopyArgs {
   readonly sourceCreds: string | undefined;
   readonly destinationCreds: string | undefined;
   readonly endpoints: Readonly<Record<string, string>>;
+  /** The flag that set each of `endpoints`, for messages. */
+  readonly endpointFlags: Readonly<Record<string, string>>;
   readonly config: string | undefined;
   readonly json: boolean;
   readonly quiet: boolean;
@@ -67,10 +78,26 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
   const parsed = parseCopyArgs(args);
   const config: Config | undefined =
     parsed.config === undefined ? undefined : await loadConfigFile(parsed.config);
-  const source = parseImageArg(parsed.source, 'SOURCE');
-  const destination = parseImageArg(parsed.destination, 'DESTINATION');
-  const endpoints = { ...config?.registryEndpoints, ...parsed.endpoints };
-  const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(io.env));
+  const { ref: source, endpoint: sourceEndpoint } = parseImageArg(parsed.source, 'SOURCE');
+  const { ref: destination, endpoint: destinationEndpoint } = parseImageArg(
+    parsed.destination,
+    'DESTINATION',
+  );
+  // A flag naming neither registry would be silently ignored: refuse it instead.
+  for (const [host, flag] of Object.entries(parsed.endpointFlags)) {
+    if (host !== source.registry && host !== destination.registry) {
+      throw new UsageError(
+        `${flag}: ${host} is neither SOURCE's registry (${source.registry}) nor DESTINATION's (${destination.registry})`,
+      );
+    }
+  }
+  const endpoints = {
+    ...config?.registryEndpoints,
+    ...(sourceEndpoint === undefined ? {} : { [source.registry]: sourceEndpoint }),
+    ...(destinationEndpoint === undefined ? {} : { [destination.registry]: destinationEndpoint }),
+    ...parsed.endpoints,
+  };
+  const dockerConfig = createDockerConfigCredentialProvider(dockerConfigPath(io.env), { env: io.env });
   // The AWS SDK loads only for an ECR host (~40 ms and ~15 MiB of a copy between other registries).
   let ecr: Promise<CredentialProvider> | undefined;
   const ecrToken: CredentialProvider = async (registry) =>
@@ -141,19 +168,18 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     throw new UsageError(`expected SOURCE and DESTINATION, got ${positionals.length} argument(s)`);
   }
   const endpoints: Record<string, string> = {};
+  const endpointFlags: Record<string, string> = {};
   for (const host of (values['insecure'] as string[] | undefined) ?? []) {
     if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:]+\](?::\d{1,5})?$/.test(host)) {
       throw new UsageError(`--insecure ${host}: expected HOST[:PORT], as in the image reference`);
     }
     endpoints[host] = `http://${host}`;
+    endpointFlags[host] = `--insecure ${host}`;
   }
   for (const item of (values['endpoint'] as string[] | undefined) ?? []) {
-    const eq = item.indexOf('=');
-    const url = eq === -1 ? '' : item.slice(eq + 1);
-    if (eq <= 0 || !/^https?:\/\/[^/]+/.test(url)) {
-      throw new UsageError(`--endpoint ${item}: expected HOST=http(s)://ADDRESS[:PORT]`);
-    }
-    endpoints[item.slice(0, eq)] = url;
+    const { host, url } = parseEndpointFlag(item);
+    endpoints[host] = url;
+    endpointFlags[host] = `--endpoint ${item}`;
   }
   return {
     source: positionals[0]!,
@@ -169,20 +195,87 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     sourceCreds: values['src-creds'] as string | undefined,
     destinationCreds: (values['dst-creds'] ?? values['dest-creds']) as string | undefined,
     endpoints,
+    endpointFlags,
     config: values['config'] as string | undefined,
     json: values['json'] === true,
     quiet: values['quiet'] === true,
   };
 }
 
-/** A reference given on the command line: a bad one is a usage error (exit 2). */
-function parseImageArg(text: string, role: string): ImageRef {
+/**
+ * A reference given on the command line; a bad one is a usage error (exit 2). `http://` in front
+ * means plain HTTP to that registry (like --insecure), `https://` TLS even on loopback, `docker://`
+ * (skopeo's transport) nothing more; any other scheme is refused.
+ */
+function parseImageArg(text: string, role: string): { ref: ImageRef; endpoint?: string } {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text);
+  const name = scheme?.[1]!.toLowerCase();
+  if (name !== undefined && name !== 'http' && name !== 'https' && name !== 'docker') {
+    throw new UsageError(
+      `${role} ${text}: ${name}:// is not understood; give HOST/REPOSITORY[:TAG|@DIGEST], optionally after http:// or https://`,
+    );
+  }
+  let ref: ImageRef;
   try {
-    return parseImageRef(text);
+    ref = parseImageRef(scheme === null ? text : text.slice(scheme[0].length));
   } catch (e: unknown) {
     if (e instanceof InvalidReferenceError) throw new UsageError(`${role}: ${e.message}`, { cause: e });
     throw e;
   }
+  if (name !== 'http' && name !== 'https') return { ref };
+  if (ref.registry === DOCKER_HUB) {
+    // "http://nginx:1" reads as Docker Hub's library/nginx: a registry host was surely meant.
+    if (name === 'http') {
+      throw new UsageError(`${role} ${text}: http:// needs a registry host (HOST[:PORT]/REPOSITORY[:TAG])`);
+    }
+    return { ref };
+  }
+  return { ref, endpoint: `${name}://${ref.registry}` };
+}
+
+/**
+ * `--endpoint HOST=URL`: HOST as an image reference names the registry (so `myreg` without a dot or
+ * port, which a reference reads as a Docker Hub path, is refused), URL an http(s) origin; a URL
+ * without a port means the scheme's default port (80 or 443), as in any URL.
+ */
+function parseEndpointFlag(item: string): { host: string; url: string } {
+  const eq = item.indexOf('=');
+  const given = eq <= 0 ? undefined : item.slice(0, eq);
+  let url: URL | undefined;
+  try {
+    url = eq <= 0 ? undefined : new URL(item.slice(eq + 1));
+  } catch {
+    url = undefined;
+  }
+  if (given === undefined || url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new UsageError(`--endpoint ${item}: expected HOST=http(s)://ADDRESS[:PORT]`);
+  }
+  if (
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.pathname !== '/'
+  ) {
+    throw new UsageError(
+      `--endpoint ${item}: the URL must be an origin (scheme, address, port) without path, query or credentials`,
+    );
+  }
+  let host: string | undefined;
+  try {
+    host = parseImageRef(`${given}/x`).registry;
+  } catch {
+    host = undefined;
+  }
+  if (
+    host === undefined ||
+    (host === DOCKER_HUB && !/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)$/i.test(given))
+  ) {
+    throw new UsageError(
+      `--endpoint ${item}: "${given}" is not a registry host as an image reference names it (a first part without "." or ":" is a Docker Hub path); write it as in SOURCE or DESTINATION`,
+    );
+  }
+  return { host, url: url.origin };
 }
 
 function jobs(value: unknown, flag: string, max: number): number | undefined {
