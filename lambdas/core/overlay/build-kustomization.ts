@@ -527,7 +527,7 @@ function checkCycle(frame: Frame, directory: string, file: string, at: { readonl
 }
 
 async function loadResourceFile(context: BuildContext, path: string): Promise<Resource[]> {
-  const documents = await context.files.readYaml(path);
+  const { documents, owned } = await context.files.takeYaml(path);
   const resources: Resource[] = [];
   for (const document of documents) {
     if (document.value === null || document.value === undefined) continue;
@@ -535,7 +535,7 @@ async function loadResourceFile(context: BuildContext, path: string): Promise<Re
       throw new OverlayError(path, reason, document.lineOf([]));
     };
     if (!isJsonMap(document.value)) return fail('a resource must be a YAML map');
-    const object = copyJson(document.value);
+    const object = owned ? document.value : copyJson(document.value);
     const items = object['items'];
     if (typeof object['kind'] === 'string' && object['kind'].endsWith('List') && Array.isArray(items)) {
       for (const item of items) {

@@ -13,6 +13,7 @@ export class OverlayFiles {
   private readonly texts = new Map<string, Promise<string>>();
   private readonly documents = new Map<string, Promise<readonly YamlDocument[]>>();
   private readonly listings = new Map<string, Promise<readonly DirectoryEntry[]>>();
+  private readonly taken = new Set<string>();
 
   constructor(
     private readonly source: FileSource,
@@ -35,6 +36,22 @@ export class OverlayFiles {
       }
       return text;
     });
+  }
+
+  /** The documents of a file for a caller that will mutate them (resources). The first caller
+   * gets a parse of its own, not shared (`owned`: no copy needed — most files are loaded once per
+   * resolution, and copying a multi-megabyte CRD costs as much as parsing it); later callers get
+   * the shared parse and must copy. */
+  async takeYaml(
+    path: string,
+  ): Promise<{ readonly documents: readonly YamlDocument[]; readonly owned: boolean }> {
+    const text = await this.readText(path);
+    // A YAML alias (`*name`) makes two places one object: only a copy separates them.
+    if (!this.taken.has(path) && !this.documents.has(`error:${path}`) && !text.includes('*')) {
+      this.taken.add(path);
+      return { documents: parseYamlDocuments(path, text), owned: true };
+    }
+    return { documents: await this.readYaml(path), owned: false };
   }
 
   /** Every YAML document of the file, parsed once. The values are shared: callers must copy
