@@ -129,6 +129,12 @@ export interface CopyResult {
   readonly blobs: CopyCounts & { readonly mounted: number; readonly bytes: number };
   /** Referrer manifests and cosign tags copied (not counting ones already there). */
   readonly referrers: number;
+  /**
+   * Referrers the destination refused as a kind of manifest it does not take (405: ECR answers
+   * so for a referrer whose subject is an index), one line each naming the referrer and what the
+   * registry said. The image itself is copied; these are reported, not retried.
+   */
+  readonly refusedReferrers: readonly string[];
   /** Wall time of the whole copy, verification included. */
   readonly durationMs: number;
 }
@@ -152,6 +158,8 @@ class ImageCopy {
   private readonly dstRepo: string;
   private readonly blobLimit: Limiter;
   private readonly imageLimit: Limiter;
+  /** See CopyResult.refusedReferrers. */
+  private readonly refusedReferrers: string[] = [];
   /** Subjects whose referrers are being copied at once (never nested in imageLimit). */
   private readonly referrerLimit: Limiter;
   /** Subjects whose referrers are being looked up at the source at once (leaf calls only). */
@@ -268,6 +276,7 @@ class ImageCopy {
         bytes: this.counts.bytes,
       },
       referrers: this.counts.referrers,
+      refusedReferrers: [...this.refusedReferrers],
     };
   }
 
@@ -477,18 +486,30 @@ class ImageCopy {
   }
 
   private async copyOciReferrers(subject: string, lookup: ReferrerLookup): Promise<readonly string[]> {
-    const next: string[] = [];
-    const { referrers, sourceIndex } = lookup;
+    const copied: Descriptor[] = [];
+    const { referrers } = lookup;
     for (const referrer of referrers) {
-      await this.copyReferrerManifest(referrer.digest);
-      next.push(referrer.digest);
+      try {
+        await this.copyReferrerManifest(referrer.digest);
+        copied.push(referrer);
+      } catch (e: unknown) {
+        // 405 to a manifest PUT: the registry does not take this kind of manifest at all (ECR
+        // refuses a referrer whose subject is an index: moby/buildkit #5747). The same bytes cannot
+        // go up under any tag either (the subject field is in them), so it is reported, and the
+        // image it signs is not failed for it. Everything else fails the copy as before.
+        if (!(e instanceof RegistryError) || e.status !== 405) throw e;
+        this.refusedReferrers.push(`referrer ${referrer.digest} of ${subject}: ${e.message}`);
+        this.emit({ type: 'referrer', digest: referrer.digest, action: 'skipped' });
+      }
     }
+    // The source's fallback index as it is only when every referrer it lists went up.
+    const sourceIndex = copied.length === referrers.length ? lookup.sourceIndex : undefined;
     // A destination with the referrers API indexes `subject` fields itself; one without it needs
     // the fallback tag, or its readers would never find the referrers.
-    if (referrers.length > 0 && (await this.dst.listReferrers(this.dstRepo, subject)) === undefined) {
-      await this.mergeReferrersTag(subject, referrers, sourceIndex);
+    if (copied.length > 0 && (await this.dst.listReferrers(this.dstRepo, subject)) === undefined) {
+      await this.mergeReferrersTag(subject, copied, sourceIndex);
     }
-    return next;
+    return copied.map((d) => d.digest);
   }
 
   private async copyCosignTag(tag: string, head: ManifestHead): Promise<void> {

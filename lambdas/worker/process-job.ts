@@ -217,6 +217,9 @@ async function promoteImages(
             blobsSkipped: result.blobs.skipped,
             referrers: result.referrers,
           });
+          for (const refused of result.refusedReferrers) {
+            imageLog.warn('referrer refused by the destination registry', { referrer: refused });
+          }
           return { promotion, result };
         } catch (e: unknown) {
           return { promotion, error: e };

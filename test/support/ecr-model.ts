@@ -68,7 +68,8 @@ export interface EcrModelOptions {
   /** The docker-registry behind the model (its storage serves the presigned blob reads). */
   readonly upstream: RegistryServer;
   readonly accountId?: string;
-  /** Repositories that exist. Default: created on push (a creation template), as tests push anywhere. */
+  /** Repositories that exist. Default: created on push (a creation template), as tests push anywhere:
+   * then the registry's own answers say which exist. */
   readonly repositories?: readonly string[] | 'create-on-push';
   /** Repositories whose tags are IMMUTABLE. */
   readonly immutableRepositories?: readonly string[];
@@ -298,10 +299,9 @@ export async function startEcrModel(options: EcrModelOptions): Promise<EcrModel>
       }
     }
 
-    if (!repositories.has(repository)) {
-      const pushing = route.kind === 'manifest' || route.kind === 'upload-start';
-      if (createOnPush && pushing) repositories.add(repository);
-      else {
+    // Created on push: every repository may exist (the registry's own answers say which do).
+    if (!createOnPush && !repositories.has(repository)) {
+      {
         refuse(
           404,
           'NAME_UNKNOWN',

@@ -314,6 +314,7 @@ function toJson(result: CopyResult): Record<string, unknown> {
     blobsSkipped: result.blobs.skipped,
     bytesCopied: result.blobs.bytes,
     referrers: result.referrers,
+    refusedReferrers: result.refusedReferrers,
     durationMs: result.durationMs,
   };
 }
@@ -325,6 +326,7 @@ function formatResult(result: CopyResult): string {
     `${verb}: ${formatImageRef(result.source)} -> ${formatImageRef(result.destination)}\n` +
     `  manifests: ${manifests.copied} copied, ${manifests.skipped} already there; ` +
     `blobs: ${blobs.copied} copied (${formatBytes(blobs.bytes)}), ${blobs.mounted} mounted, ` +
-    `${blobs.skipped} already there; referrers: ${result.referrers} copied\n`
+    `${blobs.skipped} already there; referrers: ${result.referrers} copied\n` +
+    result.refusedReferrers.map((line) => `  refused by the destination: ${line}\n`).join('')
   );
 }
