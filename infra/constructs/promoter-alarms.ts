@@ -1,5 +1,6 @@
 // The alarms an operator must act on: a job in the dead-letter queue, any promotion failure (per
-// environment), a job waiting too long, webhook errors (what GitHub sees). Actions go to an SNS
+// environment), a job waiting too long, webhook errors (what GitHub sees), any job the worker
+// refused (a security event). Actions go to an SNS
 // topic when one is given; without one the alarms still show on the dashboard. Never alarms on
 // noise: every alarm here means a commit whose images are not (yet) where its overlay says.
 import { Duration } from 'aws-cdk-lib';
@@ -15,7 +16,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { createPromoterMetric, PROMOTER_METRICS } from './promoter-metrics';
+import { createPromoterMetric, createRejectedJobsMetric, PROMOTER_METRICS } from './promoter-metrics';
 
 export interface PromoterAlarmsProps {
   readonly environments: readonly string[];
@@ -34,6 +35,7 @@ export class PromoterAlarms extends Construct {
   readonly deadLetterQueueNotEmpty: Alarm;
   readonly oldestMessageTooOld: Alarm;
   readonly webhookErrors: Alarm;
+  readonly rejectedJobs: Alarm;
   /** One per environment, in config order. */
   readonly promotionFailures: readonly Alarm[];
 
@@ -80,6 +82,17 @@ export class PromoterAlarms extends Construct {
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+    this.rejectedJobs = new Alarm(this, 'RejectedJobs', {
+      alarmDescription:
+        'SECURITY: the worker refused a promotion job its config does not allow (foreign repository, ' +
+        'renamed path or tag, another registry or environment, another GitHub repository). Nothing was ' +
+        'copied. Find the "job rejected" log line (securityEvent: true) and who could send to the queue.',
+      metric: createRejectedJobsMetric(PERIOD),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
     this.promotionFailures = props.environments.map(
       (environment) =>
         new Alarm(this, `PromotionFailures-${environment}`, {
@@ -106,6 +119,7 @@ export class PromoterAlarms extends Construct {
   get all(): readonly Alarm[] {
     return [
       this.deadLetterQueueNotEmpty,
+      this.rejectedJobs,
       ...this.promotionFailures,
       this.oldestMessageTooOld,
       this.webhookErrors,

@@ -15,7 +15,12 @@ import {
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { createPromoterMetric, PROMOTER_METRICS, type PromoterMetricName } from './promoter-metrics';
+import {
+  createPromoterMetric,
+  createRejectedJobsMetric,
+  PROMOTER_METRICS,
+  type PromoterMetricName,
+} from './promoter-metrics';
 
 export interface PromoterDashboardProps {
   readonly dashboardName: string;
@@ -64,7 +69,10 @@ export class PromoterDashboard extends Construct {
               }),
             ),
           ]),
-          graph('Promotion failures (Sum)', perEnvironment(PROMOTER_METRICS.promotionFailures, 'Sum')),
+          graph('Promotion failures / rejected jobs (Sum)', [
+            ...perEnvironment(PROMOTER_METRICS.promotionFailures, 'Sum'),
+            createRejectedJobsMetric(PERIOD),
+          ]),
           graph('Bytes copied (Sum)', perEnvironment(PROMOTER_METRICS.bytesCopied, 'Sum')),
           graph('Blobs copied / skipped (Sum)', [
             ...perEnvironment(PROMOTER_METRICS.blobsCopied, 'Sum').map((m, i) =>

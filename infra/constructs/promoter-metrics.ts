@@ -18,6 +18,22 @@ export const PROMOTER_METRICS = {
   pushToPromotedLatency: 'PushToPromotedLatency',
 } as const;
 
+/** Jobs the worker refused before any registry call (lambdas/core/admit-job.ts; emitted as
+ * REJECTED_JOBS_METRIC in lambdas/worker/process-job.ts). Dimension service only: the job's
+ * environment name is not trusted enough to become a dimension. */
+export const REJECTED_JOBS_METRIC = 'RejectedJobs';
+
+export function createRejectedJobsMetric(period: Duration = Duration.minutes(5)): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: REJECTED_JOBS_METRIC,
+    dimensionsMap: { service: SERVICE_NAME },
+    statistic: 'Sum',
+    period,
+    label: 'rejected jobs',
+  });
+}
+
 export type PromoterMetricName = (typeof PROMOTER_METRICS)[keyof typeof PROMOTER_METRICS];
 
 export function createPromoterMetric(

@@ -173,8 +173,9 @@ export class WorkerFunction extends Construct {
       validations.acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${stack.region}:${stack.account}:repository/${pattern}]`,
         reason:
-          'A repository allowlist glob from the config (environments[].repositories), inside this registry; ' +
-          'the worker checks the exact glob again before every copy.',
+          'A repository allowlist glob from the config (environments[].repositories), inside this registry, ' +
+          'meaning the same repositories as the glob; the worker also admits every job against it ' +
+          '(lambdas/core/admit-job.ts) before any registry call.',
       });
     }
   }

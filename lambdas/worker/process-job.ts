@@ -3,11 +3,16 @@
 // metrics and say whether the message is done (acknowledge) or must come back (retry). The
 // decision itself is core/promotion-summary; the outside world comes in as parameters, so the
 // Lambda handler, the local runner and the tests run exactly this code.
-// Never logs credentials; never leaves a commit without a final status when it gives up.
+// Before any registry call the job is admitted against the worker's own config (core/admit-job): a
+// refused job is a security event (log line, RejectedJobs metric, alarm), acknowledged, and gets a
+// `failure` status only on the configured GitHub repository.
+// Never logs credentials; never leaves a commit without a final status when it gives up; never
+// reports on a repository it does not serve.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
-import type { CommitStatusReporter } from '../core/commit-status';
-import { findEnvironment, type Config, type EnvironmentConfig } from '../core/config';
+import { admitPromotionJob, type JobAdmission } from '../core/admit-job';
+import { statusDescription, type CommitStatusReporter } from '../core/commit-status';
+import type { Config, EnvironmentConfig } from '../core/config';
 import {
   DigestMismatchError,
   JobValidationError,
@@ -51,6 +56,10 @@ export interface JobOutcome {
   readonly acknowledge: boolean;
 }
 
+/** Jobs refused before any registry call; the alarm reads the same name (duplicated in
+ * infra/constructs/promoter-metrics.ts like every worker metric, until one module holds them). */
+export const REJECTED_JOBS_METRIC = 'RejectedJobs';
+
 interface ImageOutcome {
   readonly promotion: Promotion;
   readonly result?: CopyResult;
@@ -70,13 +79,14 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
       attempt,
     },
   });
+  const admission = admitPromotionJob(deps.config, job);
+  if (!admission.admitted) return rejectJob(job, admission, deps, log);
   log.info('promotion started', { images: job.promotions.length });
 
   let outcomes: readonly ImageOutcome[];
   let jobFailure: ImageFailure | undefined;
   try {
-    const environment = resolveEnvironment(deps.config, job);
-    outcomes = await promoteImages(job, environment, deps, log);
+    outcomes = await promoteImages(job, admission.environment, deps, log);
   } catch (e: unknown) {
     outcomes = [];
     jobFailure = { error: e };
@@ -147,32 +157,46 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
   return { decision, acknowledge };
 }
 
-/** The job's environment, and every reference inside it checked against that environment: a
- * job may only read from the environment's source registry and write to its destination. */
-function resolveEnvironment(config: Config, job: PromotionJob): EnvironmentConfig {
-  const environment = findEnvironment(config, job.environment);
-  if (environment === undefined) {
-    throw new JobValidationError(
-      `environment "${job.environment}" is not in this worker's configuration (${config.environments
-        .map((e) => e.name)
-        .join(', ')})`,
-    );
+/** A job the config does not allow: nothing was copied. One security event in the log, one
+ * RejectedJobs metric (no Environment dimension: its value came from the job), a `failure` status
+ * on the configured repository only (a foreign one is exactly where a status must never go), and the
+ * message acknowledged: retrying cannot make it allowed. */
+async function rejectJob(
+  job: PromotionJob,
+  admission: Extract<JobAdmission, { admitted: false }>,
+  deps: WorkerDependencies,
+  log: Logger,
+): Promise<JobOutcome> {
+  const { rejection, reportable } = admission;
+  const description = statusDescription(describeError(new JobValidationError(rejection.message)));
+  const decision: PromotionDecision = { kind: 'failure', state: 'failure', description };
+  log.error('job rejected', {
+    securityEvent: true,
+    reason: rejection.reason,
+    error: rejection.message,
+    ...(rejection.image === undefined ? {} : { image: rejection.image }),
+    pusher: job.pusher,
+    ref: job.ref,
+    images: job.promotions.length,
+    statusReported: reportable,
+  });
+  deps.metrics.addMetric(REJECTED_JOBS_METRIC, MetricUnit.Count, 1);
+  deps.metrics.publishStoredMetrics();
+  if (!reportable) return { decision, acknowledge: true };
+  try {
+    await deps.reporter.report({
+      repository: deps.config.github.repository,
+      commit: job.commit,
+      environment: job.environment,
+      state: 'failure',
+      description,
+      ...(deps.targetUrl === undefined ? {} : { targetUrl: deps.targetUrl }),
+    });
+  } catch (e: unknown) {
+    log.error('commit status not set', { error: describeError(e), retryable: isRetryable(e) });
+    if (isRetryable(e)) return { decision, acknowledge: false };
   }
-  for (const promotion of job.promotions) {
-    const source = parseImageRef(promotion.source);
-    const destination = parseImageRef(promotion.destination);
-    if (source.registry !== environment.source.registry) {
-      throw new JobValidationError(
-        `${promotion.source} is not in ${environment.name}'s source registry ${environment.source.registry}`,
-      );
-    }
-    if (destination.registry !== environment.destination.registry) {
-      throw new JobValidationError(
-        `${promotion.destination} is not in ${environment.name}'s destination registry ${environment.destination.registry}`,
-      );
-    }
-  }
-  return environment;
+  return { decision, acknowledge: true };
 }
 
 async function promoteImages(

@@ -266,6 +266,124 @@ describe('worker end to end', () => {
     assert.equal(await destinationExists('shop/elsewhere:1.0'), false);
   });
 
+  describe('forged jobs: refused before any registry call, a security event, nothing copied', () => {
+    // The worker's config for these cases: prod may promote shop/** only.
+    const allowlisted = (): Partial<Record<'environments', unknown>> => ({
+      environments: world.config.environments.map((env) => ({ ...env, repositories: ['shop/**'] })),
+    });
+    const cases: readonly {
+      readonly name: string;
+      readonly promotion: { readonly source: string; readonly destination: string };
+      readonly overrides?: Record<string, string>;
+      /** The description of the failure status, or undefined: no status at all. */
+      readonly description: string | undefined;
+      readonly reason: string;
+      /** What must not exist at the destination afterwards. */
+      readonly absent: string;
+    }[] = [
+      {
+        name: 'a repository outside the allowlist',
+        promotion: { source: `${SRC}/internal/secrets:1.0`, destination: `${DST}/internal/secrets:1.0` },
+        description:
+          "invalid promotion job: repository internal/secrets is not in prod's allowlist (shop/**)",
+        reason: 'repository-not-allowed',
+        absent: 'internal/secrets:1.0',
+      },
+      {
+        name: 'a source path renamed to an allowed destination path',
+        promotion: { source: `${SRC}/internal/secrets:1.0`, destination: `${DST}/shop/forged:1.0` },
+        description:
+          'invalid promotion job: 111111111111.dkr.ecr.us-east-1.amazonaws.com/internal/secrets:1.0 would be ' +
+          'copied to another repository path (shop/forged); a promotion keeps the path',
+        reason: 'repository-renamed',
+        absent: 'shop/forged:1.0',
+      },
+      {
+        name: 'a tag renamed',
+        promotion: { source: `${SRC}/shop/forged:1.0-rc`, destination: `${DST}/shop/forged:1.0` },
+        description:
+          'invalid promotion job: 111111111111.dkr.ecr.us-east-1.amazonaws.com/shop/forged:1.0-rc would be ' +
+          'tagged 1.0 at the destination; a promotion keeps the tag',
+        reason: 'tag-renamed',
+        absent: 'shop/forged:1.0',
+      },
+      {
+        name: "a source registry that is not the environment's",
+        promotion: {
+          source: `333333333333.dkr.ecr.us-east-1.amazonaws.com/shop/forged:1.0`,
+          destination: `${DST}/shop/forged:1.0`,
+        },
+        description:
+          "invalid promotion job: 333333333333.dkr.ecr.us-east-1.amazonaws.com/shop/forged:1.0 is not in prod's " +
+          `source registry ${SRC}`,
+        reason: 'source-registry',
+        absent: 'shop/forged:1.0',
+      },
+      {
+        name: 'an environment the worker does not serve',
+        promotion: { source: `${SRC}/shop/forged:1.0`, destination: `${DST}/shop/forged:1.0` },
+        overrides: { environment: 'staging' },
+        description: `invalid promotion job: environment "staging" is not in this worker's configuration (prod)`,
+        reason: 'unknown-environment',
+        absent: 'shop/forged:1.0',
+      },
+      {
+        name: 'a foreign GitHub repository (no status there, ever)',
+        promotion: { source: `${SRC}/shop/forged:1.0`, destination: `${DST}/shop/forged:1.0` },
+        overrides: { repository: 'evil/overlays' },
+        description: undefined,
+        reason: 'foreign-github-repository',
+        absent: 'shop/forged:1.0',
+      },
+    ];
+    for (const c of cases) {
+      it(`refuses ${c.name}`, async () => {
+        // Prepare: every image the job names exists at the source
+        await pushSource('internal/secrets:1.0');
+        await pushSource('shop/forged:1.0-rc');
+        await pushSource('shop/forged:1.0');
+        const commit = await world.newCommit();
+        const job = world.job(commit, [c.promotion], c.overrides);
+        world.proxy.setRules([]);
+        world.clearOutput();
+        // Act
+        const response = await world
+          .worker(allowlisted())
+          .handleEvent(sqsEvent([{ body: JSON.stringify(job), messageId: 'forged' }]));
+        // Assess
+        assert.deepEqual(response.batchItemFailures, [], 'acknowledged: retrying cannot make it allowed');
+        assert.deepEqual(world.proxy.requests(), [], 'no request reached the source registry');
+        assert.equal(await destinationExists(c.absent), false);
+        const statuses = world.github.statuses(commit);
+        if (c.description === undefined) {
+          assert.deepEqual(statuses, []);
+        } else {
+          // GitHub keeps 140 characters of a description: the start says what was refused.
+          const expected = c.description.length <= 140 ? c.description : `${c.description.slice(0, 139)}…`;
+          assert.deepEqual(
+            statuses.map((st) => [st.state, st.context, st.description]),
+            [['failure', `image-promotion/${job.environment}`, expected]],
+          );
+        }
+        const security = world.logs().filter((l) => l['securityEvent'] === true);
+        assert.equal(security.length, 1, JSON.stringify(world.logs()));
+        assert.equal(security[0]?.['message'], 'job rejected');
+        assert.equal(security[0]?.['reason'], c.reason);
+        assert.equal(security[0]?.['level'], 'ERROR');
+        assert.equal(security[0]?.['pusher'], 'octocat');
+        assert.equal(security[0]?.['statusReported'], c.description !== undefined);
+        const metrics = world.metrics();
+        assert.equal(metrics.length, 1);
+        assert.equal(metrics[0]?.['RejectedJobs'], 1);
+        assert.equal(metrics[0]?.['Environment'], undefined, "the job's environment is not a dimension");
+        assert.equal(
+          world.logs().some((l) => l['message'] === 'promotion started'),
+          false,
+        );
+      });
+    }
+  });
+
   it('drops invalid messages (acknowledged, no status) and fails only the records that must come back', async () => {
     // Prepare: a registry that answers 503 to every manifest request of one repository
     await pushSource('shop/unavailable:1.0');

@@ -446,7 +446,7 @@ describe('dashboard and alarms', () => {
     const alarms = Object.values(staging.findResources('AWS::CloudWatch::Alarm')) as {
       Properties: { AlarmActions?: unknown[]; OKActions?: unknown[] };
     }[];
-    assert.equal(alarms.length, 5);
+    assert.equal(alarms.length, 6);
     for (const alarm of alarms) {
       assert.deepEqual(alarm.Properties.AlarmActions, [TOPIC]);
       assert.deepEqual(alarm.Properties.OKActions, [TOPIC]);
@@ -469,7 +469,37 @@ describe('dashboard and alarms', () => {
     const alarms = Object.values(prod.findResources('AWS::CloudWatch::Alarm')) as {
       Properties: { AlarmActions?: unknown[] };
     }[];
-    assert.equal(alarms.length, 4);
+    assert.equal(alarms.length, 5);
     assert.ok(alarms.every((a) => a.Properties.AlarmActions === undefined));
+  });
+
+  it('alarms on any job the worker refused (a security event) and graphs it next to the failures', () => {
+    for (const template of [staging, prod]) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: [
+          Match.objectLike({
+            MetricStat: Match.objectLike({
+              Metric: {
+                Namespace: 'ImagePromoter',
+                MetricName: 'RejectedJobs',
+                Dimensions: [{ Name: 'service', Value: 'image-promoter' }],
+              },
+              Stat: 'Sum',
+            }),
+          }),
+        ],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmDescription: Match.stringLikeRegexp('^SECURITY: the worker refused a promotion job'),
+      });
+    }
+    const rejected = metricsOf(/^Promotion failures \/ rejected jobs/).filter(
+      (m) => m[0] === 'ImagePromoter' && m[1] === 'RejectedJobs',
+    );
+    assert.deepEqual(
+      rejected.map((m) => [m[2], m[3]]),
+      [['service', 'image-promoter']],
+    );
   });
 });
