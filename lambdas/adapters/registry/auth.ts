@@ -7,7 +7,7 @@
 // answer, never a reason to authenticate. Token requests go only to the realm the registry's own
 // /v2/ challenge named.
 import { RegistryUnavailableError, UnauthorizedError } from '../../core/errors';
-import { exchangeSmall, headerValue, type HttpAnswer, type HttpMessage } from '../http-exchange';
+import { exchangeSmall, type HttpAnswer, type HttpMessage } from '../http-exchange';
 import {
   SMALL_ANSWER_BYTES,
   discardBody,
@@ -70,12 +70,18 @@ export class Authenticator {
     // own answer — following it with a token request would hand ours to whoever it names.
     if (url.origin !== this.context.origin) return this.inner(request, url, headers);
     const first = await this.authorize(request, headers, false);
+    const learnt = this.state.challenge;
     const message = await this.inner(request, url, first);
     if (message.statusCode !== 401 || request.replayable === false) return message;
     discardBody(message);
-    // Token expired, or the registry wants another scheme than the ping said: learn it again.
-    this.state.challenge = Promise.resolve(parseChallenge(headerValue(message.headers, 'www-authenticate')));
-    this.state.tokens.clear();
+    // Token expired, or the registry wants another scheme than its ping said: ask its /v2/ again
+    // (once for all requests that met the same 401). The 401's own WWW-Authenticate is not taken:
+    // only the /v2/ challenge names where our credentials go (as go-containerregistry's bearer.go
+    // keeps the realm it pinged).
+    if (this.state.challenge === learnt) {
+      this.state.challenge = undefined;
+      this.state.tokens.clear();
+    }
     return this.inner(request, url, await this.authorize(request, headers, true));
   };
 
@@ -94,7 +100,14 @@ export class Authenticator {
     repository: string,
     fresh: boolean,
   ): Promise<string | undefined> {
-    this.state.challenge ??= this.ping();
+    if (this.state.challenge === undefined) {
+      const pinged = this.ping();
+      this.state.challenge = pinged;
+      // A ping that failed (after its retries) is asked again by the next request, not cached.
+      pinged.catch(() => {
+        if (this.state.challenge === pinged) this.state.challenge = undefined;
+      });
+    }
     const challenge = await this.state.challenge;
     if (challenge.scheme === 'none') return undefined;
     const credentials = await this.loadCredentials();
@@ -144,7 +157,9 @@ export class Authenticator {
       return answer;
     });
     if (response.status !== 401) return { scheme: 'none' };
-    return parseChallenge(response.header('www-authenticate'));
+    const challenge = parseChallenge(response.header('www-authenticate'));
+    if (challenge.scheme === 'bearer') validateRealm(challenge.realm, this.context);
+    return challenge;
   }
 
   private async fetchToken(
@@ -203,6 +218,29 @@ export class Authenticator {
       idleTimeoutMs: this.context.requestTimeoutMs,
       ...(signal === undefined ? {} : { signal }),
     };
+  }
+}
+
+/**
+ * Refuses a token realm our credentials must not go to: one that is not a URL, or not https (http
+ * only for a registry reached over http: the realm gets the credentials in clear otherwise). Like
+ * go-containerregistry's validateRealmURL, without its domain rule: here the realm is trusted only
+ * as the registry's own /v2/ named it, never as another answer does.
+ */
+export function validateRealm(realm: string, context: Pick<RegistryContext, 'registry' | 'endpoint'>): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(realm);
+  } catch {
+    url = undefined;
+  }
+  const allowed = context.endpoint.startsWith('http:') ? ['https:', 'http:'] : ['https:'];
+  if (url === undefined || !allowed.includes(url.protocol)) {
+    throw new UnauthorizedError(
+      `${context.registry} names the token service ${JSON.stringify(realm)}, which its credentials are not ` +
+        `sent to (${allowed.join(' or ')} only); check the registry's auth configuration`,
+      { registry: context.registry },
+    );
   }
 }
 

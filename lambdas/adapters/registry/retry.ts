@@ -35,7 +35,17 @@ export class Throttle {
   wait(signal: AbortSignal | undefined): Promise<void> | undefined {
     const paused = this.pausedUntil - Date.now();
     if (paused <= 0) return undefined;
-    return sleep(paused, undefined, signal ? { signal } : {});
+    return pause(paused, signal);
+  }
+}
+
+/** Waits `ms`; an abort rejects with the signal's reason (a deadline says it was the deadline). */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch (e: unknown) {
+    signal?.throwIfAborted();
+    throw e;
   }
 }
 
@@ -68,7 +78,7 @@ export async function retry<T>(
       }
       const wait = backoff(policy, attempt, e);
       if (e instanceof RateLimitedError) throttle.pauseFor(wait);
-      await sleep(wait, undefined, signal ? { signal } : {});
+      await pause(wait, signal);
     }
   }
 }
