@@ -8,7 +8,8 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/manifest';
 import { AuthState, type CredentialProvider, type RegistryCredentials } from './registry/auth';
-import { hasBlob, openBlob } from './registry/blobs';
+import { DEFAULT_MAX_BLOB_BYTES } from '../core/config';
+import { hasBlob, openBlob, type BlobReadLimits } from './registry/blobs';
 import {
   getManifest,
   headManifest,
@@ -34,8 +35,19 @@ export interface RegistryClientOptions {
   readonly endpoint?: string;
   readonly credentials?: RegistryCredentials | CredentialProvider;
   readonly retry?: Partial<RetryPolicy>;
-  /** Time limit for one request without a streamed body. */
+  /** Idle limit of one request without a streamed body: no byte for this long, it fails
+   * (retryable). Default idleTimeoutMs. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Idle limit of every transfer, streamed blob reads and uploads included: no byte either way for
+   * this long and it fails with RegistryUnavailableError (retryable). Default IDLE_TIMEOUT_MS.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Longest blob of unknown size (Docker schema 1 manifests record none) read before
+   * BlobTooLargeError. Default DEFAULT_MAX_BLOB_BYTES (config `copy.maxBlobBytes`).
+   */
+  readonly maxBlobBytes?: number;
   readonly userAgent?: string;
   /**
    * Blobs of at most this many bytes go up in one request (POST, then a PUT carrying the bytes)
@@ -69,8 +81,13 @@ export const MONOLITHIC_UPLOAD_BYTES = 8 * 1024 * 1024;
  */
 export const DIRECT_DOWNLOAD_BYTES = 1024 * 1024;
 
-/** Idle limit of a streamed transfer (blob read or upload): no byte for this long, it fails. */
-const STREAM_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * No byte either way for this long and a request or transfer fails (retryable): a registry that
+ * accepts a connection and never answers, or stops mid-blob, holds a copy this long per attempt,
+ * not until the Lambda's end. A registry's answer to a closing PUT (it hashes and stores the whole
+ * blob first) is the longest silence a healthy one keeps; the closing PUT had this limit before.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
 
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
 
@@ -79,7 +96,7 @@ export class RegistryClient {
   readonly endpoint: string;
   private readonly transport: RegistryTransport;
   private readonly monolithicUploadBytes: number;
-  private readonly directDownloadBytes: number;
+  private readonly blobLimits: BlobReadLimits;
 
   constructor(
     private readonly options: RegistryClientOptions,
@@ -89,7 +106,11 @@ export class RegistryClient {
     const scheme = LOOPBACK.test(options.registry) ? 'http' : 'https';
     this.endpoint = (options.endpoint ?? `${scheme}://${options.registry}`).replace(/\/+$/, '');
     this.monolithicUploadBytes = options.monolithicUploadBytes ?? MONOLITHIC_UPLOAD_BYTES;
-    this.directDownloadBytes = options.directDownloadBytes ?? DIRECT_DOWNLOAD_BYTES;
+    this.blobLimits = {
+      directDownloadBytes: options.directDownloadBytes ?? DIRECT_DOWNLOAD_BYTES,
+      maxBlobBytes: options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES,
+    };
+    const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     const credentials = options.credentials;
     const state: TransportState = scope?.state ?? {
       auth: new AuthState(
@@ -104,8 +125,8 @@ export class RegistryClient {
         endpoint: this.endpoint,
         origin: new URL(this.endpoint).origin,
         userAgent: options.userAgent ?? 'image-promoter',
-        requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
-        streamTimeoutMs: STREAM_IDLE_TIMEOUT_MS,
+        requestTimeoutMs: options.requestTimeoutMs ?? idleTimeoutMs,
+        streamTimeoutMs: idleTimeoutMs,
         signal: scope?.signal,
       },
       state,
@@ -147,7 +168,7 @@ export class RegistryClient {
 
   /** The blob's bytes, verified against `descriptor` as they pass (registry/blobs.ts). */
   openBlob(repository: string, descriptor: Descriptor): Promise<Readable> {
-    return openBlob(this.transport, repository, descriptor, this.directDownloadBytes);
+    return openBlob(this.transport, repository, descriptor, this.blobLimits);
   }
 
   /** Mounts or uploads a blob (registry/uploads.ts). */

@@ -105,6 +105,14 @@ const environmentSchema = z.strictObject({
   ),
 });
 
+/**
+ * Longest blob of unknown size a copy reads (`copy.maxBlobBytes`). Only Docker schema 1 manifests
+ * leave blob sizes out; without a bound a registry could stream one without end (tens of GB a
+ * minute on loopback). 4 GiB is above the layers of images old enough to be schema 1 (deprecated
+ * since Docker 1.10, 2016); an image that really needs more raises it.
+ */
+export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024;
+
 const configSchema = z.strictObject({
   github: z.strictObject({
     repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name')),
@@ -125,8 +133,9 @@ const configSchema = z.strictObject({
       imageJobs: z._default(z.number().check(z.int(), z.gte(1), z.lte(32)), 4),
       referrers: z._default(z.boolean(), true),
       overwrite: z._default(z.boolean(), false),
+      maxBlobBytes: z._default(z.number().check(z.int(), z.gte(1)), DEFAULT_MAX_BLOB_BYTES),
     }),
-    { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false },
+    { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false, maxBlobBytes: DEFAULT_MAX_BLOB_BYTES },
   ),
   worker: z._default(
     z.strictObject({

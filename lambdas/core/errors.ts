@@ -210,6 +210,20 @@ export class RegistryUnavailableError extends RegistryError {
   readonly retryable = true;
 }
 
+/** A blob of unknown size (Docker schema 1 names no sizes) went past the configured maximum
+ * (`copy.maxBlobBytes`). The same registry will send the same bytes: not retryable. */
+export class BlobTooLargeError extends RegistryError {
+  readonly code = 'BLOB_TOO_LARGE';
+  readonly retryable = false;
+}
+
+/** A copy did not finish before its deadline (the Lambda's remaining time, the CLI's --timeout).
+ * Retryable: the next attempt starts with the time it has and finds the blobs already copied. */
+export class DeadlineExceededError extends PromoterError {
+  readonly code = 'DEADLINE_EXCEEDED';
+  readonly retryable = true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Other outside systems: AWS (STS, ECR control plane, SQS, Secrets Manager, DynamoDB), GitHub, git.
 

@@ -48,6 +48,9 @@ export interface JobAttempt {
   readonly job: PromotionJob;
   /** SQS ApproximateReceiveCount: 1 on the first delivery. */
   readonly attempt: number;
+  /** Ends the job's copies (the Lambda's remaining time less a margin, see copy/deadline.ts):
+   * they fail with DeadlineExceededError (retryable) and the outcome is still reported. */
+  readonly signal?: AbortSignal;
 }
 
 export interface JobOutcome {
@@ -86,7 +89,7 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
   let outcomes: readonly ImageOutcome[];
   let jobFailure: ImageFailure | undefined;
   try {
-    outcomes = await promoteImages(job, admission.environment, deps, log);
+    outcomes = await promoteImages(job, admission.environment, deps, log, input.signal);
   } catch (e: unknown) {
     outcomes = [];
     jobFailure = { error: e };
@@ -204,6 +207,7 @@ async function promoteImages(
   environment: EnvironmentConfig,
   deps: WorkerDependencies,
   log: Logger,
+  signal: AbortSignal | undefined,
 ): Promise<readonly ImageOutcome[]> {
   const registries = deps.registries.openJob(job, environment);
   const copy = deps.config.copy;
@@ -227,6 +231,7 @@ async function promoteImages(
             overwrite: copy.overwrite,
             referrers: copy.referrers,
             blobJobs: copy.blobJobs,
+            ...(signal === undefined ? {} : { signal }),
           });
           verifyDigest(source, destination, result);
           imageLog.info(result.alreadyPresent ? 'image already present' : 'image promoted', {

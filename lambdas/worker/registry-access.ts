@@ -67,6 +67,7 @@ export function createRegistryAccess(options: RegistryAccessOptions): RegistryAc
       credentials,
       ...(options.retry === undefined ? {} : { retry: options.retry }),
       userAgent: 'image-promoter-worker',
+      maxBlobBytes: options.config.copy.maxBlobBytes,
     });
 
   const openEnvironment = (environment: EnvironmentConfig, commit: string): JobRegistries => {

@@ -5,6 +5,7 @@
 // the dead-letter queue). Throw to retry, return to acknowledge. Wiring only.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { deadlineSignal, workerCopyBudgetMs } from '../copy/deadline';
 import { describeError } from '../core/errors';
 import { parsePromotionJob, type PromotionJob } from '../core/job';
 import { processPromotionJob, type WorkerDependencies } from './process-job';
@@ -23,7 +24,7 @@ export class RetryLaterError extends Error {
 
 export function createWorker(deps: WorkerDependencies): Worker {
   const processor = new BatchProcessor(EventType.SQS);
-  const handleRecord = async (record: SQSRecord): Promise<void> => {
+  const handleRecord = async (record: SQSRecord, context?: Context): Promise<void> => {
     let job: PromotionJob;
     try {
       job = parsePromotionJob(record.body);
@@ -36,7 +37,18 @@ export function createWorker(deps: WorkerDependencies): Worker {
       return;
     }
     const attempt = Math.max(1, Number.parseInt(record.attributes.ApproximateReceiveCount, 10) || 1);
-    const outcome = await processPromotionJob({ job, attempt }, deps);
+    // The copies end before the Lambda does, so the outcome is still reported (copy/deadline.ts).
+    const signal =
+      context === undefined
+        ? undefined
+        : deadlineSignal(
+            workerCopyBudgetMs(context.getRemainingTimeInMillis()),
+            "the Lambda's remaining time",
+          );
+    const outcome = await processPromotionJob(
+      { job, attempt, ...(signal === undefined ? {} : { signal }) },
+      deps,
+    );
     if (!outcome.acknowledge) {
       throw new RetryLaterError(
         outcome.decision.kind === 'retry'

@@ -68,7 +68,13 @@ describe('parseConfig', () => {
     assert.deepEqual(config.github.branches, ['main']);
     assert.equal(config.github.pullRequests, 'promote');
     assert.deepEqual(config.registryEndpoints, {});
-    assert.deepEqual(config.copy, { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false });
+    assert.deepEqual(config.copy, {
+      blobJobs: 8,
+      imageJobs: 4,
+      referrers: true,
+      overwrite: false,
+      maxBlobBytes: 4 * 1024 * 1024 * 1024,
+    });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
     assert.deepEqual(config.webhook, { reservedConcurrency: 10 });
     assert.equal(config.environments[0]!.destination.createRepositories, false);

@@ -133,6 +133,16 @@ export async function startHostileRegistry(options: HostileRegistryOptions): Pro
       res.writeHead(202, { location: `${foreignUrl}/v2/upload/session-1` }).end();
       return;
     }
+    if (manifestGet && (trap === 'endless-blob' || trap === 'silent' || trap === 'drip')) {
+      req.resume();
+      const manifest = imageManifest(trap);
+      res.writeHead(200, {
+        'content-type': manifest.mediaType,
+        'content-length': String(manifest.bytes.byteLength),
+      });
+      res.end(manifest.bytes);
+      return;
+    }
     if (trap === 'endless-blob' && blobGet) {
       req.resume();
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -204,6 +214,38 @@ export async function startHostileRegistry(options: HostileRegistryOptions): Pro
     },
   };
 }
+
+/** The image the blob traps serve: Docker schema 1 (no sizes) for endless-blob, else an OCI image
+ * whose one layer is the trapped blob (every blob GET is trapped; the config is empty JSON). */
+function imageManifest(trap: HostileTrap): { readonly mediaType: string; readonly bytes: Buffer } {
+  if (trap === 'endless-blob') {
+    const body = {
+      schemaVersion: 1,
+      name: 'hostile/app',
+      tag: '1',
+      architecture: 'amd64',
+      fsLayers: [{ blobSum: HOSTILE_LAYER }],
+      history: [{ v1Compatibility: '{}' }],
+    };
+    return {
+      mediaType: 'application/vnd.docker.distribution.manifest.v1+json',
+      bytes: Buffer.from(JSON.stringify(body)),
+    };
+  }
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+  const body = {
+    schemaVersion: 2,
+    mediaType,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: HOSTILE_LAYER, size: 2 },
+    layers: [
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: HOSTILE_LAYER, size: 1024 * 1024 },
+    ],
+  };
+  return { mediaType, bytes: Buffer.from(JSON.stringify(body)) };
+}
+
+/** The digest every blob of the served images names (never delivered whole). */
+export const HOSTILE_LAYER = `sha256:${'b'.repeat(64)}`;
 
 function seen(origin: SeenRequest['origin'], req: IncomingMessage): SeenRequest {
   return { origin, method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization };

@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
+  BlobTooLargeError,
   DigestMismatchError,
   PromoterError,
   RegistryUnavailableError,
@@ -31,16 +32,24 @@ export async function hasBlob(
   return response.status !== 404;
 }
 
+export interface BlobReadLimits {
+  /** From this size (or unknown) the blob is read over a connection of its own. */
+  readonly directDownloadBytes: number;
+  /** Longest blob of unknown size (size -1: Docker schema 1) read before BlobTooLargeError. */
+  readonly maxBlobBytes: number;
+}
+
 /**
  * A stream of the blob's bytes that fails with DigestMismatchError when they do not hash to
- * `descriptor.digest` or are not `descriptor.size` long (size -1: unknown, not checked).
- * `directDownloadBytes`: from this size (or unknown) the blob is read over a connection of its own.
+ * `descriptor.digest` or are not `descriptor.size` long, and, when the size is unknown (-1), with
+ * BlobTooLargeError once more than `limits.maxBlobBytes` came: a registry that streams without
+ * end is stopped there, not read until the disk or the deadline gives out.
  */
 export async function openBlob(
   transport: RegistryTransport,
   repository: string,
   descriptor: Descriptor,
-  directDownloadBytes: number,
+  limits: BlobReadLimits,
 ): Promise<Readable> {
   const where = describeRef(transport.registry, repository, descriptor.digest);
   const details = transport.details(repository);
@@ -52,18 +61,22 @@ export async function openBlob(
     what: `blob ${where}`,
     notFound: 'blob',
     timeoutMs: null,
-    direct: descriptor.size < 0 || descriptor.size >= directDownloadBytes,
+    direct: descriptor.size < 0 || descriptor.size >= limits.directDownloadBytes,
   });
-  const verifier = new VerifyingTransform(descriptor, details, where);
+  const verifier = new VerifyingTransform(descriptor, details, where, limits.maxBlobBytes);
+  const signal = transport.context.signal;
   message.once('error', (e: unknown) =>
     verifier.destroy(
-      e instanceof PromoterError
-        ? e
-        : new RegistryUnavailableError(
-            `blob ${where}: the connection broke while reading (${networkReason(e)}); retry`,
-            details,
-            { cause: e },
-          ),
+      // Ended by the view's signal (a deadline, a failed copy): its reason is the failure.
+      signal?.aborted === true && signal.reason instanceof Error
+        ? signal.reason
+        : e instanceof PromoterError
+          ? e
+          : new RegistryUnavailableError(
+              `blob ${where}: the connection broke while reading (${networkReason(e)}); retry`,
+              details,
+              { cause: e },
+            ),
     ),
   );
   verifier.once('close', () => {
@@ -73,7 +86,8 @@ export async function openBlob(
 }
 
 /** Passes a blob's bytes through while hashing and counting them; fails with
- * DigestMismatchError when they are not what `descriptor` announced (size -1: not checked). */
+ * DigestMismatchError when they are not what `descriptor` announced (size -1: not checked, but
+ * bounded by `maxUnsizedBytes`). */
 class VerifyingTransform extends Transform {
   private readonly hash: Hash;
   private readonly algorithm: string;
@@ -83,6 +97,7 @@ class VerifyingTransform extends Transform {
     private readonly descriptor: Descriptor,
     private readonly details: RegistryErrorDetails,
     private readonly where: string,
+    private readonly maxUnsizedBytes: number,
   ) {
     // 1 MiB read ahead: enough to keep the upload socket busy, small enough to stay bounded.
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
@@ -95,6 +110,17 @@ class VerifyingTransform extends Transform {
     const { size } = this.descriptor;
     if (size >= 0 && this.received > size) {
       callback(this.mismatch(`more than the ${size} bytes announced`));
+      return;
+    }
+    if (size < 0 && this.received > this.maxUnsizedBytes) {
+      callback(
+        new BlobTooLargeError(
+          `blob ${this.where}: its size is not recorded (Docker schema 1) and it is over the ` +
+            `${this.maxUnsizedBytes} bytes allowed for such a blob; raise copy.maxBlobBytes ` +
+            '(--max-blob-bytes) if the image really holds one that large',
+          this.details,
+        ),
+      );
       return;
     }
     this.hash.update(chunk);

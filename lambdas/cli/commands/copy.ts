@@ -9,6 +9,7 @@ import {
   type RegistryCredentials,
 } from '../../adapters/registry-client';
 import { copyImage, type CopyResult } from '../../copy/copy-image';
+import { deadlineSignal } from '../../copy/deadline';
 import type { Config } from '../../core/config';
 import { InvalidReferenceError, UsageError } from '../../core/errors';
 import {
@@ -48,6 +49,10 @@ options:
   --endpoint HOST=URL      reach registry HOST (as written in SOURCE/DESTINATION) at URL, an
                            http(s) origin (repeatable), e.g. a local registry
   --config FILE            image-promoter.yaml: copy defaults and registryEndpoints
+  --timeout DURATION       give up when the copy has not finished by then (90s, 15m, 1h;
+                           default: no limit); what was copied stays
+  --max-blob-bytes N       longest blob of unknown size (Docker schema 1) read
+                           (default 4 GiB, or copy.maxBlobBytes of --config)
   --json                   print the result as one JSON object
   -q, --quiet              print nothing on success`;
 
@@ -72,6 +77,9 @@ interface CopyArgs {
   readonly config: string | undefined;
   readonly json: boolean;
   readonly quiet: boolean;
+  readonly timeoutMs: number | undefined;
+  readonly timeoutText: string | undefined;
+  readonly maxBlobBytes: number | undefined;
 }
 
 async function runCopy(args: readonly string[], io: CommandIo): Promise<number> {
@@ -108,6 +116,7 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
   const stored: CredentialProvider = async (registry) =>
     (await dockerConfig(registry)) ??
     (parseEcrRegistry(registry) === undefined ? undefined : ecrToken(registry));
+  const maxBlobBytes = parsed.maxBlobBytes ?? config?.copy.maxBlobBytes;
   const client = (registry: string, explicit: string | undefined, envName: string): RegistryClient => {
     const given = explicit ?? io.env[envName];
     const credentials: CredentialProvider =
@@ -118,6 +127,7 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
       credentials,
       ...(endpoint === undefined ? {} : { endpoint }),
       userAgent: 'image-promoter-cli',
+      ...(maxBlobBytes === undefined ? {} : { maxBlobBytes }),
     });
   };
 
@@ -136,6 +146,9 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
     blobJobs: parsed.blobJobs ?? config?.copy.blobJobs ?? 8,
     imageJobs: parsed.imageJobs ?? config?.copy.imageJobs ?? 4,
     ...(progress === undefined ? {} : { onEvent: progress.onEvent }),
+    ...(parsed.timeoutMs === undefined
+      ? {}
+      : { signal: deadlineSignal(parsed.timeoutMs, `--timeout ${parsed.timeoutText ?? ''}`.trim()) }),
   }).finally(() => progress?.finish());
 
   if (parsed.json) io.stdout.write(`${JSON.stringify(toJson(result))}\n`);
@@ -162,6 +175,8 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
       config: { type: 'string' },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', short: 'q', default: false },
+      timeout: { type: 'string' },
+      'max-blob-bytes': { type: 'string' },
     },
   });
   if (positionals.length !== 2) {
@@ -199,7 +214,30 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
     config: values['config'] as string | undefined,
     json: values['json'] === true,
     quiet: values['quiet'] === true,
+    timeoutMs: duration(values['timeout'], '--timeout'),
+    timeoutText: values['timeout'] as string | undefined,
+    maxBlobBytes: wholeNumber(values['max-blob-bytes'], '--max-blob-bytes'),
   };
+}
+
+/** `90`, `90s`, `15m`, `1h`: milliseconds. */
+function duration(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+)(s|m|h)?$/.exec(String(value));
+  const n = Number(match?.[1]);
+  if (match === null || n < 1) {
+    throw new UsageError(`${flag} ${String(value)}: expected a duration such as 90s, 15m or 1h`);
+  }
+  return n * ({ s: 1000, m: 60_000, h: 3_600_000 } as const)[(match[2] ?? 's') as 's' | 'm' | 'h'];
+}
+
+function wholeNumber(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${flag} ${String(value)}: expected a whole number of at least 1`);
+  }
+  return n;
 }
 
 /**
