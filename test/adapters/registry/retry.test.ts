@@ -52,8 +52,7 @@ describe('registry retry layer', () => {
       return calls === 1 ? Promise.reject(new RateLimitedError('429', DETAILS, 30)) : Promise.resolve('done');
     });
     assert.equal(result, 'done');
-    // The pause is over by now; while it lasted, wait() had something to wait for.
-    assert.equal(throttle.wait(undefined), undefined);
+    // While a pause lasts, wait() has something to wait for (and ends with the signal).
     throttle.pauseFor(60_000);
     const paused = throttle.wait(AbortSignal.abort(new Error('stopped')));
     assert.notEqual(paused, undefined);
