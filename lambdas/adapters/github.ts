@@ -179,6 +179,84 @@ export async function resolveGitHubCommit(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Check runs (GitHub App only: GitHub refuses check-run writes from other tokens)
+
+/** A status as a check run named `image-promotion/<environment>` on the commit: `pending` creates a
+ * queued run; a final state completes the latest run of that name that is not completed yet (or
+ * creates a completed one), with the description as title and summary
+ * (https://docs.github.com/rest/checks/runs). Branch protection requires it by the same name. */
+export function createGitHubCheckReporter(
+  octokit: Octokit,
+  options: StatusReporterOptions = {},
+): CommitStatusReporter {
+  return {
+    report: async (status: CommitStatus): Promise<void> => {
+      const { owner, repo } = splitRepository(status.repository);
+      const name = statusContext(status.environment);
+      const what = `check run ${name} for ${status.repository}@${status.commit.slice(0, 12)}`;
+      const output = { title: statusDescription(status.description), summary: status.description };
+      const details = status.targetUrl === undefined ? {} : { details_url: status.targetUrl };
+      if (status.state === 'pending') {
+        await callWithRetries(what, options, () =>
+          octokit.rest.checks.create({
+            owner,
+            repo,
+            name,
+            head_sha: status.commit,
+            status: 'queued',
+            output,
+            ...details,
+          }),
+        );
+      } else {
+        const conclusion = status.state === 'success' ? ('success' as const) : ('failure' as const);
+        const { data } = await callWithRetries(what, options, () =>
+          octokit.rest.checks.listForRef({
+            owner,
+            repo,
+            ref: status.commit,
+            check_name: name,
+            filter: 'latest',
+            per_page: 1,
+          }),
+        );
+        const open = data.check_runs.find((run) => run.status !== 'completed');
+        const completed_at = new Date().toISOString();
+        if (open === undefined) {
+          await callWithRetries(what, options, () =>
+            octokit.rest.checks.create({
+              owner,
+              repo,
+              name,
+              head_sha: status.commit,
+              status: 'completed',
+              conclusion,
+              completed_at,
+              output,
+              ...details,
+            }),
+          );
+        } else {
+          await callWithRetries(what, options, () =>
+            octokit.rest.checks.update({
+              owner,
+              repo,
+              check_run_id: open.id,
+              status: 'completed',
+              conclusion,
+              completed_at,
+              output,
+              ...details,
+            }),
+          );
+        }
+      }
+      options.onReported?.(status);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // FileSource over Git Trees + Git Blobs
 
 interface TreeEntry {

@@ -9,7 +9,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFromEnvironment } from '../adapters/config-source';
 import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
-import { createGitHubClient, createGitHubStatusReporter, GitHubFileSource } from '../adapters/github';
+import {
+  createGitHubCheckReporter,
+  createGitHubClient,
+  createGitHubStatusReporter,
+  GitHubFileSource,
+} from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import { createSqsJobQueue } from '../adapters/sqs-queue';
 import type { Config } from '../core/config';
@@ -97,7 +102,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
         queue ??= createSqsJobQueue(new SQSClient({}), url);
         return Promise.resolve(queue);
       },
-      statusReporter: async () => createGitHubStatusReporter(await github(cfg)),
+      // An App reports check runs; a token, commit statuses (same name, same required check).
+      statusReporter: async () =>
+        (secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter)(
+          await github(cfg),
+        ),
       deliveries,
       clock: () => new Date(),
       log,

@@ -5,7 +5,11 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { createGitHubClient, createGitHubStatusReporter } from '../adapters/github';
+import {
+  createGitHubCheckReporter,
+  createGitHubClient,
+  createGitHubStatusReporter,
+} from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import type { CommitStatus, CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
@@ -81,7 +85,10 @@ function createLazyGitHubReporter(config: Config, env: NodeJS.ProcessEnv): Commi
       const token = await secrets.githubToken();
       if (current?.token !== token) {
         const octokit = createGitHubClient({ token, ...(apiUrl === undefined ? {} : { apiUrl }) });
-        current = { token, reporter: createGitHubStatusReporter(octokit) };
+        // An App reports check runs; a token, commit statuses (same name, same required check).
+        const create =
+          secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter;
+        current = { token, reporter: create(octokit) };
       }
       await current.reporter.report(status);
     },

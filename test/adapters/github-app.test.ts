@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  createGitHubCheckReporter,
+  createGitHubClient,
+  createGitHubStatusReporter,
+} from '../../lambdas/adapters/github';
+import {
   createInstallationTokenSource,
   INSTALLATION_TOKEN_REFRESH_MARGIN_MS,
   parseAppCredentials,
@@ -165,5 +170,56 @@ describe('GitHub App authentication', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('check runs with the App token: pending queues one, success completes that same run; a token is refused', async () => {
+    // Prepare
+    const sha = await repo.commitFiles({ 'b.txt': 'checks\n' });
+    const source = createInstallationTokenSource({
+      credentials: { appId: String(APP_ID), privateKey: keys.privateKey, installationId: INSTALLATION_ID },
+      repository: 'acme/deploy',
+      apiUrl: github.url,
+    });
+    const octokit = createGitHubClient({
+      token: await source.token(),
+      apiUrl: github.url,
+      requestTimeoutMs: 30_000,
+    });
+    const reporter = createGitHubCheckReporter(octokit, { attempts: 1 });
+    const base = { repository: 'acme/deploy', commit: sha, environment: 'prod' } as const;
+    // Act
+    await reporter.report({ ...base, state: 'pending', description: 'promoting 1 image' });
+    await reporter.report({ ...base, state: 'success', description: '1 image promoted, 2 MB, 1 s' });
+    await reporter.report({
+      ...base,
+      environment: 'staging',
+      state: 'failure',
+      description: 'shop/web:3.0: manifest unknown',
+    });
+    const withToken = createGitHubCheckReporter(
+      createGitHubClient({ token: github.token, apiUrl: github.url }),
+      { attempts: 1 },
+    );
+    const refused = await withToken.report({ ...base, state: 'pending', description: 'x' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess
+    const runs = github.checkRuns(sha);
+    assert.deepEqual(
+      runs.map((r) => `${r.name} ${r.status} ${r.conclusion} ${r.output.title}`),
+      [
+        'image-promotion/prod completed success 1 image promoted, 2 MB, 1 s',
+        'image-promotion/staging completed failure shop/web:3.0: manifest unknown',
+      ],
+    );
+    assert.ok(refused instanceof GitHubError && refused.status === 403);
+    // The plain status path stays for tokens.
+    await createGitHubStatusReporter(createGitHubClient({ token: github.token, apiUrl: github.url })).report({
+      ...base,
+      state: 'success',
+      description: 'no image changes',
+    });
+    assert.equal(github.statuses(sha).length, 1);
   });
 });
