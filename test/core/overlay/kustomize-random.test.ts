@@ -113,7 +113,8 @@ function imagesOf(r: Random): Json[] {
     const k = r.next();
     if (k < 0.3) entry['newTag'] = r.pick(['9', 'rc-1']);
     else if (k < 0.5) entry['digest'] = r.pick(DIGESTS);
-    else if (k < 0.7) entry['newName'] = r.pick(REGISTRIES) + r.pick(NAMES);
+    else if (k < 0.6) entry['newName'] = r.pick(REGISTRIES) + r.pick(NAMES);
+    else if (k < 0.7) entry['tagSuffix'] = r.pick(['-s', '-fips']);
     else
       Object.assign(entry, {
         newName: r.pick(REGISTRIES) + r.pick(NAMES),
@@ -150,6 +151,17 @@ function kustomizationOf(
   if (r.chance(0.2)) k['commonLabels'] = { tier: r.pick(['a', 'b']) };
   if (r.chance(0.15)) k['commonAnnotations'] = { owner: 'team' };
   if (r.chance(0.7)) k['images'] = imagesOf(r);
+  if (r.chance(0.15)) {
+    // Builtin transformer configs, inline: run after every field above.
+    k['transformers'] = imagesOf(r).map((imageTag, i) =>
+      JSON.stringify({
+        apiVersion: 'builtin',
+        kind: 'ImageTagTransformer',
+        metadata: { name: `t${i}` },
+        imageTag,
+      }),
+    );
+  }
   const patches: Json[] = [];
   const legacy: Json[] = [];
   const legacyStrategic: Json[] = [];
