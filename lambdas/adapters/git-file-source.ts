@@ -2,14 +2,13 @@
 // revision lists the whole tree with blob sizes, and one long-lived `git cat-file --batch` reads blobs,
 // each blob at most once (cached by object id, so a file unchanged between two revisions is read once).
 // Never reads the working tree or the index, never writes to the repository, never reads a file over
-// MAX_FILE_BYTES: the size from ls-tree rejects it first.
+// its maxFileBytes: the size from ls-tree rejects it first.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { GitError, OverlayError } from '../core/errors';
+import { DEFAULT_PLANNING_LIMITS } from '../core/config';
+import { GitError, OverlayError, PlanningLimitError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
 
-/** Files larger than this (1 MiB) are an error, not read. */
-export const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_SYMLINK_HOPS = 40;
 
 type GitEntryKind = 'file' | 'directory' | 'symlink' | 'submodule';
@@ -32,6 +31,8 @@ const ROOT: TreeEntry = { kind: 'directory', objectId: '', size: 0 };
 export interface GitFileSourceOptions {
   /** Path of the git executable (default `git` on PATH). */
   readonly git?: string;
+  /** Files larger than this are an error, not read (config `planning.maxFileBytes`). */
+  readonly maxFileBytes?: number;
 }
 
 /** Reads revisions of the repository containing `directory`; paths are relative to its root. Call
@@ -41,12 +42,14 @@ export class GitFileSource implements FileSource {
   private readonly blobs = new Map<string, Promise<string>>();
   private readonly reader: BlobReader;
   private readonly git: string;
+  private readonly maxFileBytes: number;
 
   constructor(
     readonly directory: string,
     options: GitFileSourceOptions = {},
   ) {
     this.git = options.git ?? 'git';
+    this.maxFileBytes = options.maxFileBytes ?? DEFAULT_PLANNING_LIMITS.maxFileBytes;
     this.reader = new BlobReader(this.git, directory);
   }
 
@@ -159,9 +162,13 @@ export class GitFileSource implements FileSource {
   }
 
   private readBlob(path: string, entry: TreeEntry): Promise<string> {
-    if (entry.size > MAX_FILE_BYTES) {
+    if (entry.size > this.maxFileBytes) {
       return Promise.reject(
-        new OverlayError(path, `file is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte (1 MiB) limit`),
+        new PlanningLimitError(
+          path,
+          'planning.maxFileBytes',
+          `file is ${entry.size} bytes, over ${this.maxFileBytes}`,
+        ),
       );
     }
     let blob = this.blobs.get(entry.objectId);

@@ -9,13 +9,11 @@ import {
   type CommitStatus,
   type CommitStatusReporter,
 } from '../core/commit-status';
-import { GitHubError, OverlayError } from '../core/errors';
+import { DEFAULT_PLANNING_LIMITS } from '../core/config';
+import { GitHubError, OverlayError, PlanningLimitError, PromoterError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource, MergeBaseSource } from '../core/file-source';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
-
-/** Files larger than this (1 MiB, like the git FileSource) are an error, not downloaded. */
-export const MAX_FILE_BYTES = 1024 * 1024;
 
 export interface GitHubClientOptions {
   /** A personal access token or a GitHub App installation token. */
@@ -109,14 +107,23 @@ function retryAfterMs(error: GitHubError): number | undefined {
   return value === undefined || !Number.isFinite(seconds) ? undefined : seconds * 1000;
 }
 
-async function callWithRetries<T>(what: string, retry: RetryOptions, call: () => Promise<T>): Promise<T> {
+async function callWithRetries<T>(
+  what: string,
+  retry: RetryOptions,
+  call: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
   const attempts = Math.max(1, retry.attempts ?? 3);
   const baseDelayMs = retry.baseDelayMs ?? 150;
   const maxRetryAfterMs = retry.maxRetryAfterMs ?? 1000;
   for (let attempt = 1; ; attempt++) {
     try {
+      signal?.throwIfAborted();
       return await call();
     } catch (e: unknown) {
+      // Past the deadline, or over a budget: the answer is given, nothing is retried.
+      if (signal?.aborted) throw signal.reason;
+      if (e instanceof PromoterError && !(e instanceof GitHubError)) throw e;
       const error = toGitHubError(e, what);
       if (!error.retryable || attempt >= attempts) throw error;
       // A webhook has seconds, not minutes: wait a short Retry-After, give up (retryable) on a long one.
@@ -278,6 +285,12 @@ interface RevisionIndex {
 export interface GitHubFileSourceOptions extends RetryOptions {
   /** `owner/name`. */
   readonly repository: string;
+  /** Files larger than this are an error, not downloaded (config `planning.maxFileBytes`). */
+  readonly maxFileBytes?: number;
+  /** API calls this source may make in all (config `planning.maxGitHubCalls`): one delivery's. */
+  readonly maxCalls?: number;
+  /** The delivery's deadline: once aborted, requests in flight are cancelled and none is made. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -318,15 +331,17 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     if (entry?.kind !== 'file') {
       throw new OverlayError(normalizePath(path), entry ? 'is a directory, not a file' : 'file not found');
     }
-    if (entry.size > MAX_FILE_BYTES) {
-      throw new OverlayError(
+    const maxFileBytes = this.options.maxFileBytes ?? DEFAULT_PLANNING_LIMITS.maxFileBytes;
+    if (entry.size > maxFileBytes) {
+      throw new PlanningLimitError(
         normalizePath(path),
-        `file is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte (1 MiB) limit`,
+        'planning.maxFileBytes',
+        `file is ${entry.size} bytes, over ${maxFileBytes}`,
       );
     }
     let blob = this.blobs.get(entry.sha);
     if (!blob) {
-      blob = this.fetchBlob(entry.sha);
+      blob = this.fetchBlob(entry.sha, normalizePath(path));
       this.blobs.set(entry.sha, blob);
       blob.catch(() => this.blobs.delete(entry.sha));
     }
@@ -346,27 +361,51 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
    * (https://docs.github.com/rest/commits/commits#compare-two-commits). `per_page=1` keeps the
    * commit list of the answer to one entry: only the merge base is read. */
   async mergeBase(base: string, head: string): Promise<string> {
-    const { data } = await this.request(`compare ${base.slice(0, 12)}...${head.slice(0, 12)}`, () =>
+    const { data } = await this.request(`compare ${base.slice(0, 12)}...${head.slice(0, 12)}`, (request) =>
       this.octokit.rest.repos.compareCommitsWithBasehead({
         owner: this.owner,
         repo: this.repo,
         basehead: `${base}...${head}`,
         per_page: 1,
+        request,
       }),
     );
     return data.merge_base_commit.sha;
   }
 
-  private request<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return callWithRetries(`${what} in ${this.options.repository}`, this.options, () => {
-      this.calls++;
-      return call();
-    });
+  /** One API call (and its retries), within the call budget and the deadline. `file` names what
+   * was being read when the budget ran out. */
+  private request<T>(
+    what: string,
+    call: (request: { readonly signal?: AbortSignal }) => Promise<T>,
+    file = '.',
+  ): Promise<T> {
+    const { signal } = this.options;
+    const maxCalls = this.options.maxCalls ?? DEFAULT_PLANNING_LIMITS.maxGitHubCalls;
+    return callWithRetries(
+      `${what} in ${this.options.repository}`,
+      this.options,
+      () => {
+        if (this.calls >= maxCalls) {
+          throw new PlanningLimitError(
+            file,
+            'planning.maxGitHubCalls',
+            `more than ${maxCalls} GitHub API calls to plan one delivery`,
+          );
+        }
+        this.calls++;
+        return call(signal === undefined ? {} : { signal });
+      },
+      signal,
+    );
   }
 
-  private async fetchBlob(sha: string): Promise<string> {
-    const { data } = await this.request(`read blob ${sha.slice(0, 12)}`, () =>
-      this.octokit.rest.git.getBlob({ owner: this.owner, repo: this.repo, file_sha: sha }),
+  private async fetchBlob(sha: string, path: string): Promise<string> {
+    const { data } = await this.request(
+      `read blob ${sha.slice(0, 12)}`,
+      (request) =>
+        this.octokit.rest.git.getBlob({ owner: this.owner, repo: this.repo, file_sha: sha, request }),
+      path,
     );
     if (data.encoding !== 'base64' && data.encoding !== 'utf-8') {
       throw new GitHubError(
@@ -381,12 +420,13 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     treeish: string,
     recursive: boolean,
   ): Promise<{ truncated: boolean; tree: RawEntry[] }> {
-    const { data } = await this.request(`read tree ${treeish.slice(0, 12)}`, () =>
+    const { data } = await this.request(`read tree ${treeish.slice(0, 12)}`, (request) =>
       this.octokit.rest.git.getTree({
         owner: this.owner,
         repo: this.repo,
         tree_sha: treeish,
         ...(recursive ? { recursive: '1' } : {}),
+        request,
       }),
     );
     return { truncated: data.truncated, tree: data.tree };

@@ -113,6 +113,29 @@ const environmentSchema = z.strictObject({
  */
 export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024;
 
+/** What planning one push may cost, so that whoever can push to the overlays repository cannot make
+ * the webhook spend unbounded memory, time or GitHub quota (`planning` in the config). Files, bytes
+ * and resources count per overlay at one revision; GitHub calls per delivery (both revisions, every
+ * environment). A limit reached is the pusher's error: a `failure` status naming limit and file. */
+export const DEFAULT_PLANNING_LIMITS = {
+  // Public overlays read a few hundred files at most (the largest of the real-world corpus in
+  // test/: ~270 files for a whole repository); 2,000 leaves room and refuses 4,000-file floods.
+  maxFiles: 2000,
+  // Real overlays total a few MB (3.2 MB for argo-rollouts with its CRDs); the webhook Lambda has
+  // 512 MB and parsed YAML takes several times its text.
+  maxBytes: 32 * 1024 * 1024,
+  // Operators ship single CRD files of 1.4-3.7 MB (kueue's workloads CRD is 1.4 MB): twice the
+  // largest seen.
+  maxFileBytes: 8 * 1024 * 1024,
+  // Every resource each kustomization accumulates counts once (a base listed twice counts twice).
+  maxResources: 10_000,
+  // One Git Trees call per revision plus one Git Blobs call per distinct file read: a few hundred
+  // for real overlays. A token has 5,000 calls an hour, shared with every commit status.
+  maxGitHubCalls: 1000,
+} as const;
+
+const positiveInt = z.number().check(z.int(), z.gte(1));
+
 const configSchema = z.strictObject({
   github: z.strictObject({
     repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name')),
@@ -153,6 +176,16 @@ const configSchema = z.strictObject({
     }),
     { reservedConcurrency: DEFAULT_WEBHOOK_RESERVED_CONCURRENCY },
   ),
+  planning: z._default(
+    z.strictObject({
+      maxFiles: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxFiles),
+      maxBytes: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxBytes),
+      maxFileBytes: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxFileBytes),
+      maxResources: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxResources),
+      maxGitHubCalls: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxGitHubCalls),
+    }),
+    { ...DEFAULT_PLANNING_LIMITS },
+  ),
 });
 
 type Deep<T> = T extends readonly (infer U)[]
@@ -163,6 +196,7 @@ type Deep<T> = T extends readonly (infer U)[]
 
 export type Config = Deep<z.output<typeof configSchema>>;
 export type EnvironmentConfig = Config['environments'][number];
+export type PlanningLimits = Config['planning'];
 
 /** Parses and validates YAML (or JSON) text. `file` only names the source in errors, which also
  * carry the line of the offending key. */

@@ -83,6 +83,22 @@ export class OverlayError extends PromoterError {
   }
 }
 
+/** Planning a push reached one of its limits (config `planning`, or the deadline): the overlay, or
+ * the push, is too large to plan. Never retryable as is: the overlay or the limit must change. */
+export class PlanningLimitError extends PromoterError {
+  readonly code = 'PLANNING_LIMIT';
+  readonly retryable = false;
+  constructor(
+    /** Repository-relative path of the file being read when the limit was reached. */
+    readonly file: string,
+    /** The limit's name as configured, e.g. `planning.maxFiles`. */
+    readonly limit: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${limit} reached: ${reason}`);
+  }
+}
+
 export class JobValidationError extends PromoterError {
   readonly code = 'INVALID_JOB';
   readonly retryable = false;

@@ -3,11 +3,15 @@
 // Pure in planEnvironment (no I/O); planPush reads both revisions only through a FileSource. Never
 // builds or splits reference strings: every reference goes through parseImageRef / withRegistry.
 import { isRepositoryAllowed, type Config, type EnvironmentConfig } from './config';
-import { InvalidReferenceError, OverlayError, PromoterError } from './errors';
+import { InvalidReferenceError, OverlayError, PlanningLimitError, PromoterError } from './errors';
 import { NULL_SHA, type FileSource } from './file-source';
 import { formatImageRef, parseImageRef, withRegistry, type ImageRef } from './image-ref';
 import { answersMatch, recordAnswers } from './plan-replay';
-import { resolveOverlayImages, type OverlayImages } from './overlay/resolve-overlay-images';
+import {
+  resolveOverlayImages,
+  type OverlayImages,
+  type ResolveOptions,
+} from './overlay/resolve-overlay-images';
 
 export interface PlannedPromotion {
   readonly source: ImageRef;
@@ -124,17 +128,24 @@ function reasonToSkip(env: EnvironmentConfig, ref: ImageRef): string | undefined
 /** Reads the overlay at both revisions through `source` and plans every environment of `config`.
  * `before` may be NULL_SHA (created branch); `after` NULL_SHA (deleted branch) promotes nothing.
  * Non-retryable errors of one environment (its overlay is invalid or missing) become kind 'failed'
- * for that environment only; retryable errors (the FileSource's outside system failing) are thrown. */
+ * for that environment only; retryable errors (the FileSource's outside system failing) are thrown.
+ * Each overlay is resolved within `config.planning`; once `options.signal` is aborted (the
+ * deadline), every environment not planned yet fails with the signal's reason. */
 export async function planPush(
   source: FileSource,
   config: Config,
   before: string,
   after: string,
+  options: { readonly signal?: AbortSignal } = {},
 ): Promise<readonly EnvironmentPlanResult[]> {
+  const resolve: ResolveOptions = {
+    limits: config.planning,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
   return Promise.all(
     config.environments.map(async (env): Promise<EnvironmentPlanResult> => {
       try {
-        return { kind: 'planned', plan: await planEnvironmentPush(source, env, before, after) };
+        return { kind: 'planned', plan: await planEnvironmentPush(source, env, before, after, resolve) };
       } catch (e: unknown) {
         if (e instanceof PromoterError && !e.retryable) {
           return { kind: 'failed', environment: env.name, overlay: env.overlay, error: e };
@@ -150,7 +161,13 @@ async function planEnvironmentPush(
   env: EnvironmentConfig,
   before: string,
   after: string,
+  resolve: ResolveOptions,
 ): Promise<EnvironmentPlan> {
+  // What stops planning the push as a whole (the deadline, the delivery's GitHub calls) is not a
+  // fault of the revision before it: never read as "could not be read before".
+  const stopsThePush = (e: unknown): boolean =>
+    resolve.signal?.aborted === true ||
+    (e instanceof PlanningLimitError && e.limit === 'planning.maxGitHubCalls');
   const existsAfter = after !== NULL_SHA && (await source.kindOf(after, env.overlay)) !== undefined;
   let existsBefore = false;
   let unreadableBefore: PromoterError | undefined;
@@ -158,7 +175,7 @@ async function planEnvironmentPush(
     existsBefore = before !== NULL_SHA && (await source.kindOf(before, env.overlay)) !== undefined;
   } catch (e: unknown) {
     // `before` may be gone (a force push over a collected commit): that must not block `after`.
-    if (!(e instanceof PromoterError) || e.retryable) throw e;
+    if (!(e instanceof PromoterError) || e.retryable || stopsThePush(e)) throw e;
     unreadableBefore = e;
   }
   if (!existsAfter) {
@@ -172,7 +189,7 @@ async function planEnvironmentPush(
     );
   }
   const recording = recordAnswers(source, after);
-  const afterImages = await resolveOverlayImages(recording, after, env.overlay);
+  const afterImages = await resolveOverlayImages(recording, after, env.overlay, resolve);
   if (unreadableBefore !== undefined) {
     return withWarning(
       planEnvironment(env, undefined, afterImages),
@@ -186,10 +203,10 @@ async function planEnvironmentPush(
   }
   let beforeImages: OverlayImages;
   try {
-    beforeImages = await resolveOverlayImages(source, before, env.overlay);
+    beforeImages = await resolveOverlayImages(source, before, env.overlay, resolve);
   } catch (e: unknown) {
     // A broken overlay before the push must not block the push that fixes it: plan as if it were new.
-    if (!(e instanceof PromoterError) || e.retryable) throw e;
+    if (!(e instanceof PromoterError) || e.retryable || stopsThePush(e)) throw e;
     return withWarning(
       planEnvironment(env, undefined, afterImages),
       `overlay could not be read at ${describeRevision(before)} (${e.message}); every managed image is treated as new`,

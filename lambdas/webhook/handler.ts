@@ -93,7 +93,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       config: cfg,
       webhookSecrets: () => secrets.webhookSecrets(),
       openFileSource: async () =>
-        new GitHubFileSource(await github(cfg), { repository: cfg.github.repository }),
+        new GitHubFileSource(await github(cfg), {
+          repository: cfg.github.repository,
+          maxFileBytes: cfg.planning.maxFileBytes,
+          maxCalls: cfg.planning.maxGitHubCalls,
+        }),
       queue: () => {
         const url = env[QUEUE_URL_ENV];
         if (url === undefined || url === '') {

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GitFileSource, MAX_FILE_BYTES } from '../../lambdas/adapters/git-file-source';
-import { GitError, OverlayError } from '../../lambdas/core/errors';
+import { GitFileSource } from '../../lambdas/adapters/git-file-source';
+import { GitError, OverlayError, PlanningLimitError } from '../../lambdas/core/errors';
 import { NULL_SHA } from '../../lambdas/core/file-source';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 
+const MAX_FILE_BYTES = 1024 * 1024;
 const BIG = 'x'.repeat(MAX_FILE_BYTES + 1);
 // Multi-byte characters across the pipe's chunk boundaries must decode intact.
 const LARGE_UTF8 = 'é€😀\n'.repeat(40_000);
@@ -167,17 +168,20 @@ describe('GitFileSource', () => {
     assert.equal(new Set(requested).size, 4);
   });
 
-  it('rejects a file over 1 MiB from its size, without reading it', async () => {
+  it('rejects a file over maxFileBytes from its size, without reading it', async () => {
     // Prepare
     await rm(`${log}.stdin`, { force: true });
-    const git = new GitFileSource(repo.dir, { git: shim });
+    const git = new GitFileSource(repo.dir, { git: shim, maxFileBytes: MAX_FILE_BYTES });
     // Act
     const read = git.readFile(first, 'big.yaml');
     // Assess
     await assert.rejects(read, (e: unknown) => {
-      assert.ok(e instanceof OverlayError);
+      assert.ok(e instanceof PlanningLimitError);
       assert.equal(e.file, 'big.yaml');
-      assert.match(e.message, /^big\.yaml: file is 1048577 bytes, over the 1048576-byte \(1 MiB\) limit$/);
+      assert.match(
+        e.message,
+        /^big\.yaml: planning\.maxFileBytes reached: file is 1048577 bytes, over 1048576$/,
+      );
       return true;
     });
     await assert.rejects(readFile(`${log}.stdin`, 'utf8'), /ENOENT/);

@@ -123,15 +123,18 @@ describe('github adapter', () => {
     }
   });
 
-  it('refuses to read a directory, a missing file or a file over 1 MiB as a file', async () => {
-    const files = source();
+  it('refuses to read a directory, a missing file or a file over maxFileBytes as a file', async () => {
+    const files = new GitHubFileSource(createGitHubClient({ token: server.token, apiUrl: server.url }), {
+      repository: 'acme/deploy',
+      maxFileBytes: 1024 * 1024,
+    });
     await assert.rejects(files.readFile(first, 'base'), OverlayError);
     await assert.rejects(files.readFile(first, 'base/nope.yaml'), /base\/nope.yaml: file not found/);
     await assert.rejects(files.listDirectory(first, 'base/deploy.yaml'), OverlayError);
     server.clearRequests();
     await assert.rejects(
       files.readFile(first, 'big.yaml'),
-      /big.yaml: file is 1048579 bytes, over the 1048576-byte/,
+      /^PlanningLimitError: big.yaml: planning.maxFileBytes reached: file is 1048579 bytes, over 1048576$/,
     );
     assert.equal(server.requests().filter((r) => r.path.includes('/git/blobs/')).length, 0);
   });

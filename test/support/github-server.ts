@@ -1054,6 +1054,7 @@ class ObjectReader {
   private buffer = Buffer.alloc(0);
   private waiting: ((chunk: Buffer) => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly directory: string) {}
 
@@ -1064,12 +1065,16 @@ class ObjectReader {
   }
 
   close(): void {
+    this.closed = true;
     this.child?.stdin.end();
     this.child?.kill();
     this.child = undefined;
   }
 
   private process(): ChildProcessWithoutNullStreams {
+    // A read still queued when the server stops (its client gave up on it) must not start a new
+    // git that keeps the test process alive.
+    if (this.closed) throw new Error('the GitHub test server is stopped');
     if (!this.child) {
       const child = spawn('git', ['-C', this.directory, 'cat-file', '--batch'], { stdio: 'pipe' });
       child.stdout.on('data', (chunk: Buffer) => {

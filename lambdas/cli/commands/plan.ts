@@ -42,7 +42,7 @@ export const planCommand: Command = {
   async run(args: readonly string[], io: CommandIo): Promise<number> {
     const options = parseOptions(args);
     const config = await loadConfigFile(options.config);
-    const source = new GitFileSource(resolve(options.repo));
+    const source = new GitFileSource(resolve(options.repo), { maxFileBytes: config.planning.maxFileBytes });
     try {
       // A mistyped revision is an error here; planPush itself tolerates an unreadable --before
       // (the webhook's force-push case).

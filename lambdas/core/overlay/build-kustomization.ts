@@ -6,7 +6,7 @@
 // applied (warnings). Reads only through OverlayFiles; throws OverlayError naming file and line.
 // Each directory listed as a resource is built once per resolution and its result copied to every
 // place that lists it, so bases shared by many kustomizations cost their size once, not once per path.
-import { OverlayError } from '../errors';
+import { OverlayError, PlanningLimitError } from '../errors';
 import { applyJsonPatch, toJsonPatch } from './json-patch';
 import type { JsonPatchOperation } from './json-patch';
 import { DEFAULT_IMAGE_FIELD_SPECS, transformImages } from './images-transformer';
@@ -47,6 +47,8 @@ export interface BuildContext {
   readonly varsFiles: string[];
   /** Directories built (or being built) in this resolution; see buildDirectoryOnce. */
   readonly builds?: DirectoryBuilds;
+  /** Resources accumulated so far, by every kustomization of the resolution, and the limit. */
+  readonly resources?: { count: number; readonly limit: number };
 }
 
 /** The builds of one resolution: each directory's accumulation, and which builds in progress wait
@@ -121,6 +123,8 @@ async function accumulate(
   frame: Frame,
 ): Promise<void> {
   const { file } = kustomization;
+  // The deadline is checked at each kustomization too: building can be long without any read.
+  context.files.signal?.throwIfAborted();
   const accumulated = accumulation.resources;
   context.warnings.push(...kustomization.warnings);
   if (kustomization.bringsUnreadResources) accumulation.incomplete = true;
@@ -134,7 +138,13 @@ async function accumulate(
   for (const [index, outcome] of loaded.entries()) {
     if (outcome.status === 'rejected') throw outcome.reason;
     if (outcome.value.incomplete) accumulation.incomplete = true;
-    appendResources(accumulated, outcome.value.resources, file, kustomization.resources[index]!);
+    appendResources(
+      accumulated,
+      outcome.value.resources,
+      file,
+      kustomization.resources[index]!,
+      context.resources,
+    );
   }
 
   for (const entry of kustomization.components) {
@@ -178,7 +188,7 @@ async function accumulate(
       file,
     ),
   );
-  appendResources(accumulated, generated, file, { line: 1 });
+  appendResources(accumulated, generated, file, { line: 1 }, context.resources);
   for (const entry of kustomization.generators) {
     await runGenerators(context, kustomization, entry, accumulation, frame);
   }
@@ -555,7 +565,18 @@ function appendResources(
   added: readonly Resource[],
   file: string,
   at: { readonly line: number },
+  budget?: { count: number; readonly limit: number },
 ): void {
+  if (budget !== undefined) {
+    budget.count += added.length;
+    if (budget.count > budget.limit) {
+      throw new PlanningLimitError(
+        file,
+        'planning.maxResources',
+        `more than ${budget.limit} resources accumulated by the kustomizations of one overlay`,
+      );
+    }
+  }
   for (const resource of added) {
     const id = currentIdOf(resource.object);
     const existing = accumulated.find((other) => sameId(currentIdOf(other.object), id));

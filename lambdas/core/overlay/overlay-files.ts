@@ -1,12 +1,14 @@
 // The resolver's only window on the repository: a FileSource at one revision, each path asked at
-// most once per resolution (kinds, texts and parsed YAML are memoized), files over 1 MB refused.
+// most once per resolution (kinds, texts and parsed YAML are memoized), within the resolution's
+// budgets (files, bytes, bytes per file: config `planning`) and its deadline (an AbortSignal).
 // Never caches across revisions or calls: a new OverlayFiles is made for every resolution.
-import { OverlayError } from '../errors';
+import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config';
+import { PlanningLimitError } from '../errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../file-source';
 import { parseYamlDocuments } from './yaml-documents';
 import type { ParseOptions, YamlDocument } from './yaml-documents';
 
-export const MAX_FILE_BYTES = 1024 * 1024;
+export type FileLimits = Pick<PlanningLimits, 'maxFiles' | 'maxBytes' | 'maxFileBytes'>;
 
 export class OverlayFiles {
   private readonly kinds = new Map<string, Promise<EntryKind | undefined>>();
@@ -15,24 +17,56 @@ export class OverlayFiles {
   private readonly listings = new Map<string, Promise<readonly DirectoryEntry[]>>();
   private readonly taken = new Set<string>();
 
+  private filesRead = 0;
+  private bytesRead = 0;
+
   constructor(
     private readonly source: FileSource,
     private readonly revision: string,
+    private readonly limits: FileLimits = DEFAULT_PLANNING_LIMITS,
+    /** The deadline: once aborted, every read throws its reason. */
+    readonly signal?: AbortSignal,
   ) {}
 
   kindOf(path: string): Promise<EntryKind | undefined> {
-    return memoize(this.kinds, path, () => this.source.kindOf(this.revision, path));
+    return memoize(this.kinds, path, () => {
+      this.signal?.throwIfAborted();
+      return this.source.kindOf(this.revision, path);
+    });
   }
 
   listDirectory(path: string): Promise<readonly DirectoryEntry[]> {
-    return memoize(this.listings, path, () => this.source.listDirectory(this.revision, path));
+    return memoize(this.listings, path, () => {
+      this.signal?.throwIfAborted();
+      return this.source.listDirectory(this.revision, path);
+    });
   }
 
   readText(path: string): Promise<string> {
     return memoize(this.texts, path, async () => {
+      this.signal?.throwIfAborted();
+      const { maxFiles, maxBytes, maxFileBytes } = this.limits;
+      // Counted before reading, so a flood of files stops at the limit, not after it.
+      if (++this.filesRead > maxFiles) {
+        throw new PlanningLimitError(
+          path,
+          'planning.maxFiles',
+          `more than ${maxFiles} files read for one overlay`,
+        );
+      }
       const text = await this.source.readFile(this.revision, path);
-      if (utf8Length(text) > MAX_FILE_BYTES) {
-        throw new OverlayError(path, `file is larger than 1 MB; split it into smaller files`);
+      this.signal?.throwIfAborted();
+      const bytes = utf8Length(text, maxFileBytes);
+      if (bytes > maxFileBytes) {
+        throw new PlanningLimitError(path, 'planning.maxFileBytes', `file is over ${maxFileBytes} bytes`);
+      }
+      this.bytesRead += bytes;
+      if (this.bytesRead > maxBytes) {
+        throw new PlanningLimitError(
+          path,
+          'planning.maxBytes',
+          `more than ${maxBytes} bytes read for one overlay`,
+        );
       }
       return text;
     });
@@ -72,9 +106,8 @@ function memoize<T>(cache: Map<string, Promise<T>>, key: string, load: () => Pro
   return promise;
 }
 
-function utf8Length(text: string): number {
-  // Cheap bounds first: a UTF-16 unit is at least 1 and at most 3 UTF-8 bytes.
-  if (text.length * 3 <= MAX_FILE_BYTES) return text.length;
-  if (text.length > MAX_FILE_BYTES) return text.length;
-  return new TextEncoder().encode(text).length;
+function utf8Length(text: string, limit: number): number {
+  // Cheap bound first: a UTF-16 unit is at least 1 UTF-8 byte.
+  if (text.length > limit) return text.length;
+  return Buffer.byteLength(text, 'utf8');
 }

@@ -3,6 +3,7 @@
 // core: reads only through the FileSource, each file at most once per call; no fs, no network,
 // no environment, no clock. What is not reproduced (remote resources, Helm charts, plugins,
 // replacements on images, vars) is reported as a warning naming the file — never silently skipped.
+import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config';
 import { OverlayError } from '../errors';
 import type { FileSource } from '../file-source';
 import { buildKustomization, createDirectoryBuilds } from './build-kustomization';
@@ -19,20 +20,37 @@ export interface OverlayImages {
   readonly warnings: readonly string[];
 }
 
+export interface ResolveOptions {
+  /** Files, bytes and resources one resolution may use (config `planning`; defaults otherwise). */
+  readonly limits?: Pick<PlanningLimits, 'maxFiles' | 'maxBytes' | 'maxFileBytes' | 'maxResources'>;
+  /** The deadline: once aborted, the resolution stops at its next read or kustomization and throws
+   * the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
 /** Throws OverlayError (file, reason, line) for malformed YAML, a path leaving the repo, a resource
- * cycle, a file over 1 MB, a missing kustomization or resource. */
+ * cycle, a missing kustomization or resource; PlanningLimitError (file, limit) when the overlay
+ * needs more than its limits. */
 export async function resolveOverlayImages(
   source: FileSource,
   revision: string,
   overlayPath: string,
+  options: ResolveOptions = {},
 ): Promise<OverlayImages> {
+  const limits = options.limits ?? DEFAULT_PLANNING_LIMITS;
   const directory = normalizeRepoPath(overlayPath);
   if (directory === undefined) throw new OverlayError(overlayPath, 'overlay path leaves the repository root');
-  const files = new OverlayFiles(source, revision);
+  const files = new OverlayFiles(source, revision, limits, options.signal);
   if ((await files.kindOf(directory)) !== 'directory') {
     throw new OverlayError(directory === '' ? '.' : directory, 'overlay directory not found');
   }
-  const context: BuildContext = { files, warnings: [], varsFiles: [], builds: createDirectoryBuilds() };
+  const context: BuildContext = {
+    files,
+    warnings: [],
+    varsFiles: [],
+    builds: createDirectoryBuilds(),
+    resources: { count: 0, limit: limits.maxResources },
+  };
   const resources = await buildKustomization(context, directory);
 
   const found = new Set<string>();

@@ -44,7 +44,7 @@ interface ErrorCase {
   readonly line: number | undefined;
   readonly reason: RegExp;
   /** False where kubectl kustomize cannot judge: it builds the layout (limits of ours: repository root,
-   * 1 MB) or it would need the network (remote bases). */
+   * size limits) or it would need the network (remote bases). */
   readonly kustomizeFails?: false;
 }
 
@@ -184,17 +184,6 @@ const errorCases: readonly ErrorCase[] = [
     file: 'o/d.yaml',
     line: 6,
     reason: /excessive aliasing/,
-  },
-  {
-    name: 'a file over 1 MB',
-    kustomizeFails: false,
-    files: {
-      'o/kustomization.yaml': 'resources: [big.yaml]\n',
-      'o/big.yaml': `${DEPLOYMENT}# ${'x'.repeat(1024 * 1024)}\n`,
-    },
-    file: 'o/big.yaml',
-    line: undefined,
-    reason: /larger than 1 MB/,
   },
   {
     name: 'no kustomization in the overlay',
