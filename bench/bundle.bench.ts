@@ -16,7 +16,8 @@ import { NODE_OPTIONS, PROJECT_ROOT, type LambdaName } from '../infra/constructs
 import { assetDirOf, lambdaEnvironmentOf, scratchDirectory, synthesizeApp } from '../test/infra/synth-app';
 
 const KB = 1000;
-const TARGET_KB: Readonly<Record<LambdaName, number>> = { webhook: 400, worker: 600 };
+// The reconcile bundle (not measured here yet) carries the worker's registry client and the GitHub one.
+const TARGET_KB: Readonly<Record<LambdaName, number>> = { webhook: 400, worker: 600, reconcile: 700 };
 const TARGET_INIT_MS = 150;
 
 interface Variant {

@@ -2,7 +2,7 @@
 // source-access stack per source account, every stack pinned to an explicit account and region taken
 // from the ECR host names (so synth needs no credentials and makes no lookups), and the AWS
 // Solutions checks (cdk-nag) over all of it. Never reads files or the environment: app.ts does.
-import { Tags, Validations, type App } from 'aws-cdk-lib';
+import { Duration, Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Config } from '../lambdas/core/config';
 import { ConfigError } from '../lambdas/core/errors';
@@ -43,6 +43,9 @@ export function addPromoterStacks(app: App, config: Config, options: PromoterApp
       webhookReservedConcurrency: config.webhook.reservedConcurrency,
       alarmTopicArn: topic?.arn,
       bundleAwsSdk: options.bundleAwsSdk,
+      ...(config.reconcile.enabled
+        ? { reconcile: { rate: Duration.minutes(config.reconcile.rateMinutes) } }
+        : {}),
     });
   });
   const sources = plan.sources.map(

@@ -3,6 +3,7 @@
 // lambdas/worker emits; never add a metric here the worker does not publish.
 import { Duration } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { DRIFT_METRIC } from '../../lambdas/core/drift';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './lambda-environment';
 
 export const PROMOTER_METRICS = {
@@ -16,6 +17,8 @@ export const PROMOTER_METRICS = {
   promotionDuration: 'PromotionDuration',
   /** Milliseconds from the push (job.pushedAt) to the image present in the destination. */
   pushToPromotedLatency: 'PushToPromotedLatency',
+  /** Published by the scheduled reconcile: managed images not in place, per run. */
+  driftImages: DRIFT_METRIC,
 } as const;
 
 /** Jobs the worker refused before any registry call (lambdas/core/admit-job.ts; emitted as

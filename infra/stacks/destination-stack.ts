@@ -10,8 +10,10 @@ import { dashboardUrlOf, type DestinationDeployment } from '../deployment-plan';
 import { DeliveriesTable } from '../constructs/deliveries-table';
 import { PromoterAlarms } from '../constructs/promoter-alarms';
 import { PromoterDashboard } from '../constructs/promoter-dashboard';
+import { createLatestPromotionsWidget } from '../constructs/latest-promotions-widget';
 import { PromoterSecrets } from '../constructs/promoter-secrets';
 import { PromotionQueue } from '../constructs/promotion-queue';
+import { ReconcileSchedule } from '../constructs/reconcile-schedule';
 import { WebhookFunction } from '../constructs/webhook-function';
 import { WORKER_TIMEOUT, WorkerFunction } from '../constructs/worker-function';
 
@@ -28,6 +30,8 @@ export interface DestinationStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** Bundle the AWS SDK into both functions instead of using the runtime's. */
   readonly bundleAwsSdk?: boolean;
+  /** config.reconcile: the scheduled drift check (none: not deployed). */
+  readonly reconcile?: { readonly rate: Duration };
 }
 
 /** AWS: an SQS event source's visibility timeout should be at least 6 x the function timeout. */
@@ -76,19 +80,34 @@ export class DestinationStack extends Stack {
       bundleAwsSdk: props.bundleAwsSdk,
     });
 
+    const topic =
+      props.alarmTopicArn === undefined
+        ? undefined
+        : Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn);
     this.alarms = new PromoterAlarms(this, 'Alarms', {
       environments,
       queue: this.queue.queue,
       deadLetterQueue: this.queue.deadLetterQueue,
       webhook: this.webhook.function,
-      topic:
-        props.alarmTopicArn === undefined
-          ? undefined
-          : Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn),
+      topic,
       // A job retried once waits a whole visibility timeout before its next attempt.
       maxMessageAge: visibilityTimeout.plus(Duration.minutes(30)),
     });
-    new PromoterDashboard(this, 'Dashboard', {
+    const reconcile =
+      props.reconcile === undefined
+        ? undefined
+        : new ReconcileSchedule(this, 'Reconcile', {
+            configJson: props.configJson,
+            environments,
+            queue: this.queue.queue,
+            githubToken: secrets.githubToken,
+            workerRole: this.worker.role,
+            rate: props.reconcile.rate,
+            topic,
+            logRetention,
+            bundleAwsSdk: props.bundleAwsSdk,
+          });
+    const dashboard = new PromoterDashboard(this, 'Dashboard', {
       dashboardName: destination.dashboardName,
       title:
         `## image-promoter → ${destination.env.account} ${destination.env.region}\n` +
@@ -99,8 +118,12 @@ export class DestinationStack extends Stack {
       worker: this.worker.function,
       queue: this.queue.queue,
       deadLetterQueue: this.queue.deadLetterQueue,
-      alarms: this.alarms.all,
+      alarms: [...this.alarms.all, ...(reconcile?.driftAlarms ?? [])],
     });
+    dashboard.dashboard.addWidgets(
+      ...(reconcile?.widgets ?? []),
+      createLatestPromotionsWidget(this.worker.logGroup),
+    );
 
     new CfnOutput(this, 'WebhookUrl', {
       description: 'Payload URL of the GitHub webhook (content type application/json, push events)',

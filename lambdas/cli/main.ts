@@ -31,6 +31,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'copy one image between registries, byte for byte (like crane copy)',
     load: async () => (await import('./commands/copy')).copyCommand,
   },
+  history: {
+    summary: 'list what was promoted into an environment, by whom, from which commit',
+    load: async () => (await import('./commands/history')).historyCommand,
+  },
   images: {
     summary: 'list the images an overlay deploys at a revision',
     load: async () => (await import('./commands/images')).imagesCommand,

@@ -160,6 +160,15 @@ const configSchema = z.strictObject({
     }),
     { blobJobs: 8, imageJobs: 4, referrers: true, overwrite: false, maxBlobBytes: DEFAULT_MAX_BLOB_BYTES },
   ),
+  // The scheduled reconcile (EventBridge): on by default, hourly.
+  reconcile: z._default(
+    z.strictObject({
+      enabled: z._default(z.boolean(), true),
+      // Minutes between runs: 5 at least (a run reads every overlay and HEADs every image), a day at most.
+      rateMinutes: z._default(z.number().check(z.int(), z.gte(5), z.lte(1440)), 60),
+    }),
+    { enabled: true, rateMinutes: 60 },
+  ),
   worker: z._default(
     z.strictObject({
       maxReceiveCount: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 5),

@@ -2,6 +2,7 @@
 // container (Lambda) or process (local runner): logger, metrics, GitHub status reporter, registry
 // access, status target URL. Wiring only. The GitHub token is read lazily (Secrets Manager or
 // GITHUB_TOKEN) and never logged.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -10,6 +11,7 @@ import {
   createGitHubClient,
   createGitHubStatusReporter,
 } from '../adapters/github';
+import { createDynamoPromotionHistory } from '../adapters/promotion-history-store';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import type { CommitStatus, CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
@@ -22,6 +24,8 @@ import {
 } from './registry-access';
 
 export const SERVICE_NAME = 'image-promoter-worker';
+/** The deliveries table (the webhook's): the worker writes its promotion records there. */
+export const DELIVERIES_TABLE_ENV = 'DELIVERIES_TABLE';
 export const DEFAULT_METRICS_NAMESPACE = 'ImagePromoter';
 
 export interface WorkerEnvironmentOptions {
@@ -62,6 +66,9 @@ export function createWorkerDependencies(options: WorkerEnvironmentOptions): Wor
       ...(options.registryRetry === undefined ? {} : { retry: options.registryRetry }),
     }),
     reporter: options.reporter ?? createLazyGitHubReporter(config, env),
+    ...(env[DELIVERIES_TABLE_ENV]
+      ? { history: createDynamoPromotionHistory(new DynamoDBClient({}), env[DELIVERIES_TABLE_ENV]) }
+      : {}),
     logger,
     metrics,
     ...(targetUrl === undefined ? {} : { targetUrl }),

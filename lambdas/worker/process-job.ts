@@ -28,6 +28,7 @@ import {
   type ImageSuccess,
   type PromotionDecision,
 } from '../core/promotion-summary';
+import { buildPromotionRecord, type PromotionHistory } from '../core/promotion-history';
 import { copyImage, type CopyResult } from '../copy/copy-image';
 import { createLimiter } from '../core/limiter';
 import type { RegistryAccess } from './registry-access';
@@ -42,6 +43,8 @@ export interface WorkerDependencies {
   readonly targetUrl?: string;
   /** Milliseconds since the epoch. */
   readonly now?: () => number;
+  /** Where each promoted image is recorded (what runs where); none: not recorded. */
+  readonly history?: PromotionHistory;
 }
 
 export interface JobAttempt {
@@ -249,6 +252,18 @@ async function promoteImages(
           for (const refused of result.refusedReferrers) {
             imageLog.warn('referrer refused by the destination registry', { referrer: refused });
           }
+          if (!result.alreadyPresent && deps.history !== undefined) {
+            await recordPromotion(
+              deps.history,
+              job,
+              environment,
+              source,
+              destination,
+              result,
+              deps.now ?? Date.now,
+              imageLog,
+            );
+          }
           return { promotion, result };
         } catch (e: unknown) {
           return { promotion, error: e };
@@ -256,6 +271,37 @@ async function promoteImages(
       }),
     ),
   );
+}
+
+/** The history record of a copy that succeeded. A store that fails must not fail the promotion (the
+ * image is where the overlay says): logged, the audit line above still holds the facts. */
+async function recordPromotion(
+  history: PromotionHistory,
+  job: PromotionJob,
+  environment: EnvironmentConfig,
+  source: ImageRef,
+  destination: ImageRef,
+  result: CopyResult,
+  now: () => number,
+  log: Logger,
+): Promise<void> {
+  try {
+    await history.record(
+      buildPromotionRecord({
+        environment: environment.name,
+        destination: formatImageRef(destination),
+        digest: result.digest,
+        source: formatImageRef(source),
+        commit: job.commit,
+        pusher: job.pusher,
+        deliveryId: job.deliveryId,
+        promotedAt: new Date(now()).toISOString(),
+        bytes: result.blobs.bytes,
+      }),
+    );
+  } catch (e: unknown) {
+    log.warn('promotion not recorded in the history', { error: describeError(e) });
+  }
 }
 
 /** The engine verifies what it wrote; this checks the promise made to the user: the destination

@@ -77,6 +77,7 @@ describe('parseConfig', () => {
     });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
     assert.deepEqual(config.webhook, { reservedConcurrency: 10 });
+    assert.deepEqual(config.reconcile, { enabled: true, rateMinutes: 60 });
     assert.equal(config.environments[0]!.destination.createRepositories, false);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.environments[0]!.source));
     assert.ok(Object.isFrozen(config.github.branches));
@@ -149,7 +150,7 @@ describe('parseConfig', () => {
     [
       'an unknown top-level key',
       `${MINIMAL}regions: [x]\n`,
-      'image-promoter.yaml:10: regions: unknown key "regions" (expected one of: github, environments, registryEndpoints, copy, worker',
+      'image-promoter.yaml:10: regions: unknown key "regions" (expected one of: github, environments, registryEndpoints, copy, reconcile, worker',
     ],
     [
       'a misspelt nested key',
@@ -288,6 +289,11 @@ describe('parseConfig', () => {
       'copy jobs out of range',
       `${MINIMAL}copy:\n  blobJobs: 0\n`,
       'image-promoter.yaml:11: copy.blobJobs: must be at least 1',
+    ],
+    [
+      'a reconcile more often than every 5 minutes',
+      `${MINIMAL}reconcile:\n  rateMinutes: 1\n`,
+      'image-promoter.yaml:11: reconcile.rateMinutes: must be at least 5',
     ],
     [
       'copy jobs above the maximum',

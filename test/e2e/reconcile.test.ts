@@ -72,6 +72,23 @@ describe('scheduled reconcile (local stack)', () => {
     assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:3.0.0`), image.indexDigest);
     assert.equal(after.code, 0, after.stdout);
 
+    // The worker recorded what it promoted, and who asked: `history` reads it back from the table.
+    const history = await runCli(['history', '--environment', 'production', '--json'], {
+      env: { ...env, DELIVERIES_TABLE: 'image-promoter-deliveries' },
+    });
+    assert.equal(history.code, 0, history.stderr);
+    const promotions = (JSON.parse(history.stdout) as { promotions: Record<string, unknown>[] }).promotions;
+    assert.equal(promotions.length, 1);
+    assert.equal(
+      promotions[0]!['image'],
+      `222222222222.dkr.ecr.us-east-1.amazonaws.com/${IMAGE_REPOSITORY}:3.0.0`,
+    );
+    assert.equal(promotions[0]!['digest'], image.indexDigest);
+    assert.equal(promotions[0]!['commit'], push.after);
+    assert.equal(promotions[0]!['pusher'], 'scheduled reconcile');
+    assert.match(String(promotions[0]!['deliveryId']), /^reconcile-/);
+    assert.ok(Number(promotions[0]!['bytes']) > 0);
+
     // A second run finds nothing to do.
     const again = await runCli(['reconcile', '--config', stack.configFile], { env });
     assert.match(again.stderr, /0 not in place, 0 enqueued/);

@@ -39,6 +39,9 @@ worker:
   maxReceiveCount: 7
 webhook:
   reservedConcurrency: 25
+# The scheduled reconcile (on by default) has its own test: test/infra/constructs/reconcile-schedule.test.ts.
+reconcile:
+  enabled: false
 `;
 const TOPIC = 'arn:aws:sns:us-east-1:222222222222:ops-alarms';
 const STAGING_STACK = 'ImagePromoter-222222222222-us-east-1';
