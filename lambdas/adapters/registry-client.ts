@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/manifest';
 import { AuthState, type CredentialProvider, type RegistryCredentials } from './registry/auth';
-import { DEFAULT_MAX_BLOB_BYTES } from '../core/config';
+import { DEFAULT_MAX_BLOB_BYTES } from '../core/manifest';
 import { hasBlob, openBlob, type BlobReadLimits } from './registry/blobs';
 import {
   getManifest,

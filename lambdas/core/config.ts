@@ -1,6 +1,7 @@
 // The one typed configuration (`image-promoter.yaml`), shared by the CLI, both Lambdas and the CDK
 // app. Parsing is pure: callers read the file; this module turns text into a validated, readonly
 // Config or a ConfigError naming the key path and the reason.
+import { DEFAULT_MAX_BLOB_BYTES } from './manifest';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
@@ -104,14 +105,6 @@ const environmentSchema = z.strictObject({
     z.array(z.string().check(z.refine(isRepositoryGlob, REPOSITORY_GLOB_RULE))).check(z.minLength(1)),
   ),
 });
-
-/**
- * Longest blob of unknown size a copy reads (`copy.maxBlobBytes`). Only Docker schema 1 manifests
- * leave blob sizes out; without a bound a registry could stream one without end (tens of GB a
- * minute on loopback). 4 GiB is above the layers of images old enough to be schema 1 (deprecated
- * since Docker 1.10, 2016); an image that really needs more raises it.
- */
-export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024;
 
 /** What planning one push may cost, so that whoever can push to the overlays repository cannot make
  * the webhook spend unbounded memory, time or GitHub quota (`planning` in the config). Files, bytes

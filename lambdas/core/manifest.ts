@@ -233,3 +233,11 @@ export function cosignTags(digest: string): readonly string[] {
 export function buildReferrersIndex(manifests: readonly Descriptor[]): string {
   return JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests });
 }
+
+/**
+ * Longest blob of unknown size a copy reads (`copy.maxBlobBytes`). Only Docker schema 1 manifests
+ * leave blob sizes out; without a bound a registry could stream one without end (tens of GB a
+ * minute on loopback). 4 GiB is above the layers of images old enough to be schema 1 (deprecated
+ * since Docker 1.10, 2016); an image that really needs more raises it.
+ */
+export const DEFAULT_MAX_BLOB_BYTES = 4 * 1024 * 1024 * 1024;
