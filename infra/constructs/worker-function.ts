@@ -8,9 +8,11 @@ import { PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { PROMOTION_KEY_PREFIX } from '../../lambdas/core/promotion-history';
 import { FunctionRole } from './function-role';
 import {
   createBundlingOptions,
@@ -26,6 +28,8 @@ export interface WorkerFunctionProps {
   readonly configJson: string;
   readonly queue: IQueue;
   readonly githubToken: ISecret;
+  /** Where the worker records what it promoted (`image-promoter history`); write-only, its own keys. */
+  readonly deliveriesTable?: ITable;
   /** Fixed execution role name (the source roles trust `arn:...:role/<roleName>`). */
   readonly roleName: string;
   /** Roles in source accounts the worker may assume. */
@@ -95,6 +99,9 @@ export class WorkerFunction extends Construct {
       environment: {
         ...createCommonEnvironment(props.configJson),
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
+        ...(props.deliveriesTable === undefined
+          ? {}
+          : { [ENV.deliveriesTable]: props.deliveriesTable.tableName }),
       },
     });
     this.function.addEventSource(
@@ -152,6 +159,18 @@ export class WorkerFunction extends Construct {
       }),
     );
     props.githubToken.grantRead(role);
+    if (props.deliveriesTable !== undefined) {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'RecordPromotions',
+          // Only PutItem, and only on the promotion records' keys (adapters/promotion-history-store.ts):
+          // the worker can neither read nor overwrite the webhook's delivery claims.
+          actions: ['dynamodb:PutItem'],
+          resources: [props.deliveriesTable.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PROMOTION_KEY_PREFIX}*`] } },
+        }),
+      );
+    }
 
     const validations = Validations.of(this);
     validations.acknowledge({

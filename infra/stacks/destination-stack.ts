@@ -71,6 +71,7 @@ export class DestinationStack extends Stack {
       configJson: props.configJson,
       queue: this.queue.queue,
       githubToken: secrets.githubToken,
+      deliveriesTable: deliveries.table,
       roleName: destination.workerRoleName,
       sourceRoleArns: destination.sourceRoleArns,
       pushableRepositories: destination.pushable,

@@ -28,8 +28,11 @@ export interface PromotionHistory {
 
 /** Records of one environment live under this key prefix in the deliveries table's `deliveryId`
  * partition key, apart from delivery ids (which are GitHub GUIDs or `reconcile-...`). */
+/** Every promotion record's key starts with this (the deployed worker may write only such keys). */
+export const PROMOTION_KEY_PREFIX = 'promotion#';
+
 export function historyKeyPrefix(environment: string): string {
-  return `promotion#${environment}#`;
+  return `${PROMOTION_KEY_PREFIX}${environment}#`;
 }
 
 /** The item key of a record: unique per promotion (time first after the image, so keys of one

@@ -206,6 +206,7 @@ describe('destination stack', () => {
     assert.deepEqual(worker.Architectures, ['arm64']);
     assert.equal(worker.ReservedConcurrentExecutions, undefined);
     assert.deepEqual(Object.keys(environmentOf(staging, 'WorkerFunction')).sort(), [
+      'DELIVERIES_TABLE',
       'GITHUB_TOKEN_SECRET_ARN',
       'IMAGE_PROMOTER_CONFIG',
       'NODE_OPTIONS',
@@ -291,10 +292,12 @@ describe('destination stack IAM (least privilege)', () => {
     const queue = logicalIdOf(staging, 'AWS::SQS::Queue', 'JobsQueue');
     const logGroup = logicalIdOf(staging, 'AWS::Logs::LogGroup', 'WorkerLogGroup');
     const token = logicalIdOf(staging, 'AWS::SecretsManager::Secret', 'SecretsGitHub');
+    const table = logicalIdOf(staging, 'AWS::DynamoDB::Table', 'Deliveries');
 
     assert.deepEqual(
       grantsOf(permissionsOf(staging, role)),
       [
+        `dynamodb:PutItem \${${table}.Arn}`,
         ...PUSH.flatMap((a) => ['eu/*', 'shop/*'].map((r) => `${a} ${ecr('us-east-1', '222222222222', r)}`)),
         `ecr:CreateRepository ${ecr('us-east-1', '222222222222', 'eu/*')}`,
         `ecr:TagResource ${ecr('us-east-1', '222222222222', 'eu/*')}`,
@@ -313,6 +316,22 @@ describe('destination stack IAM (least privilege)', () => {
         ].map((a) => `sqs:${a} \${${queue}.Arn}`),
         'sts:AssumeRole arn:aws:iam::111111111111:role/image-promoter-source-222222222222',
       ].sort(),
+    );
+  });
+
+  it('lets the worker write only promotion records to the deliveries table (history), never claims', () => {
+    const role = findRoleId(staging, (_, name) => name === 'image-promoter-worker-us-east-1');
+    const dynamo = permissionsOf(staging, role).filter((s) =>
+      s.actions.some((a) => a.startsWith('dynamodb:')),
+    );
+
+    assert.deepEqual(
+      dynamo.map((s) => [s.actions, s.conditions]),
+      [[['dynamodb:PutItem'], { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['promotion#*'] } }]],
+    );
+    assert.equal(
+      environmentOf(staging, 'WorkerFunction').DELIVERIES_TABLE,
+      `\${${logicalIdOf(staging, 'AWS::DynamoDB::Table', 'Deliveries')}}`,
     );
   });
 
