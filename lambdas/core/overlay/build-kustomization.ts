@@ -383,7 +383,13 @@ async function runGenerators(
         metadata: g.namespace === undefined ? { name: g.name } : { name: g.name, namespace: g.namespace },
         data: { ...g.data },
       };
-      appendResources(accumulation.resources, [makeResource(object, config.file)], kustomization.file, entry);
+      appendResources(
+        accumulation.resources,
+        [makeResource(object, config.file)],
+        kustomization.file,
+        entry,
+        context.resources,
+      );
       continue;
     }
     accumulation.incomplete = true;

@@ -73,6 +73,21 @@ const cases: readonly {
     limit: 'planning.maxResources',
     file: /^o\/kustomization\.yaml$/,
   },
+  {
+    name: 'resources made by builtin generator configs',
+    files: {
+      'o/kustomization.yaml': `generators:\n${Array.from({ length: 12 }, (_, i) => `  - g${i}.yaml\n`).join('')}`,
+      ...Object.fromEntries(
+        Array.from({ length: 12 }, (_, i) => [
+          `o/g${i}.yaml`,
+          `apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: cm${i}}\nliterals: [k=v]\n`,
+        ]),
+      ),
+    },
+    limits: { maxResources: 10 },
+    limit: 'planning.maxResources',
+    file: /^o\/kustomization\.yaml$/,
+  },
 ];
 
 describe('planning limits of one overlay', () => {
