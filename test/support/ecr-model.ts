@@ -77,6 +77,9 @@ export interface EcrModelOptions {
   readonly blobMounting?: boolean;
   /** Requests per second per API (default ECR_API_QUOTAS); `false`: no quotas. */
   readonly quotas?: Partial<Record<EcrApi, number>> | false;
+  /** Milliseconds for the quota buckets (default performance.now): a test that counts throttled
+   * answers freezes it, so a slow machine cannot refill a bucket in the middle of a burst. */
+  readonly clock?: () => number;
   readonly maxLayerBytes?: number;
   readonly maxManifestBytes?: number;
   /** Blob GETs redirect to presigned storage URLs (default true). */
@@ -161,13 +164,17 @@ const INDEX_MEDIA_TYPES: ReadonlySet<string> = new Set([
 
 class TokenBucket {
   private tokens: number;
-  private last = performance.now();
-  constructor(private readonly perSecond: number) {
+  private last: number;
+  constructor(
+    private readonly perSecond: number,
+    private readonly clock: () => number,
+  ) {
     // One second's worth of burst: AWS states rates, not burst sizes.
     this.tokens = perSecond;
+    this.last = clock();
   }
   take(): boolean {
-    const now = performance.now();
+    const now = this.clock();
     this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
     this.last = now;
     if (this.tokens < 1) return false;
@@ -196,7 +203,8 @@ export async function startEcrModel(options: EcrModelOptions): Promise<EcrModel>
     options.quotas === false ? {} : { ...ECR_API_QUOTAS, ...options.quotas };
   const buckets = new Map<EcrApi, TokenBucket>();
   for (const [api, rate] of Object.entries(quotas)) {
-    if (typeof rate === 'number') buckets.set(api as EcrApi, new TokenBucket(rate));
+    if (typeof rate === 'number')
+      buckets.set(api as EcrApi, new TokenBucket(rate, options.clock ?? (() => performance.now())));
   }
   const calls = new Map<EcrApi, number>();
   const throttled = new Map<EcrApi, number>();

@@ -212,7 +212,8 @@ describe('source-access stack', () => {
 
   it('reserves no webhook concurrency when the config says false', () => {
     const destination = synth.templates.get('ImagePromoter-222222222222-us-east-1')!;
-    destination.resourceCountIs('AWS::Lambda::Function', 2);
+    // webhook, worker and the scheduled reconcile (on by default): none reserves concurrency
+    destination.resourceCountIs('AWS::Lambda::Function', 3);
     destination.allResourcesProperties('AWS::Lambda::Function', {
       ReservedConcurrentExecutions: Match.absent(),
     });
