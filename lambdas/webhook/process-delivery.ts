@@ -3,7 +3,7 @@
 // per environment with work, set the commit statuses. Every dependency is a parameter, so the Lambda
 // handler, the local server and the tests run exactly this code. Never answers 500 for what the
 // pusher wrote (their mistakes become failure statuses), never logs a secret or a payload.
-import { verify } from '@octokit/webhooks-methods';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { statusDescription, type CommitStatus, type CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
 import { describeError, GitHubError, PromoterError } from '../core/errors';
@@ -91,8 +91,7 @@ export async function processDelivery(
       message: 'webhook is not configured',
     });
   }
-  const text = request.body.toString('utf8');
-  if (!(await verifySignature(secrets, text, request.headers['x-hub-signature-256']))) {
+  if (!verifySignature(secrets, request.body, request.headers['x-hub-signature-256'])) {
     deps.log.warn('rejected a delivery without a valid signature', {
       deliveryId: request.headers['x-github-delivery'],
       event: request.headers['x-github-event'],
@@ -106,6 +105,7 @@ export async function processDelivery(
   if (deliveryId === undefined || deliveryId === '' || deliveryId.length > 128) {
     return reply(400, { message: 'missing or invalid X-GitHub-Delivery header' });
   }
+  const text = request.body.toString('utf8');
   let payload: unknown;
   try {
     payload = JSON.parse(extractPayloadText(text, request.headers['content-type']));
@@ -142,9 +142,14 @@ export async function processDelivery(
     commit: push.after,
     ...(pullRequest === undefined ? {} : { pullRequest: pullRequest.number, action: pullRequest.action }),
   };
+  // Deliveries are deduplicated on what the signature covers: the body's sha256. X-GitHub-Delivery
+  // is not signed, so a captured delivery replayed under a new id must still be a duplicate; a
+  // redelivery from GitHub carries the same body, and two real events never do (their commits,
+  // timestamps and ids differ).
+  const claimKey = `sha256:${createHash('sha256').update(request.body).digest('hex')}`;
   let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
   try {
-    claim = await deps.deliveries.claim(deliveryId, deps.clock());
+    claim = await deps.deliveries.claim(claimKey, deps.clock());
   } catch (e: unknown) {
     deps.log.error('cannot record the delivery id; nothing enqueued', {
       ...pushContext,
@@ -223,7 +228,7 @@ export async function processDelivery(
         throw e;
       }
     }
-    await deps.deliveries.markEnqueued(deliveryId, outcome.jobs.length, deps.clock());
+    await deps.deliveries.markEnqueued(claimKey, outcome.jobs.length, deps.clock());
 
     const environments = Object.fromEntries(outcome.statuses.map((s) => [s.environment, s.state]));
     deps.log.info(pullRequest === undefined ? 'push planned' : 'pull request planned', {
@@ -253,7 +258,7 @@ export async function processDelivery(
     });
   } catch (e: unknown) {
     // Nothing is on the queue (or not all of it): forget the claim so a manual redelivery retries.
-    await deps.deliveries.release(deliveryId).catch((releaseError: unknown) =>
+    await deps.deliveries.release(claimKey).catch((releaseError: unknown) =>
       deps.log.error('could not release the delivery claim', {
         ...pushContext,
         error: describeError(releaseError),
@@ -273,16 +278,16 @@ export async function processDelivery(
   }
 }
 
-async function verifySignature(
-  secrets: readonly string[],
-  body: string,
-  signature: string | undefined,
-): Promise<boolean> {
-  if (signature === undefined || !/^sha256=[0-9a-f]{64}$/.test(signature) || body === '') return false;
-  for (const secret of secrets) {
-    if (secret !== '' && (await verify(secret, body, signature))) return true;
-  }
-  return false;
+/** X-Hub-Signature-256 is an HMAC-SHA256 of the raw body bytes (GitHub docs, "Validating webhook
+ * deliveries"): checked over those bytes, never over a decoded text (invalid UTF-8 would decode two
+ * different bodies to the same text). Constant-time comparison; any configured secret may match. */
+function verifySignature(secrets: readonly string[], body: Buffer, signature: string | undefined): boolean {
+  if (signature === undefined || !/^sha256=[0-9a-f]{64}$/.test(signature) || body.length === 0) return false;
+  const expected = Buffer.from(signature.slice('sha256='.length), 'hex');
+  return secrets.some(
+    (secret) =>
+      secret !== '' && timingSafeEqual(createHmac('sha256', secret).update(body).digest(), expected),
+  );
 }
 
 /** `work`, or a retryable GitHubError once `ms` have passed (the work is abandoned, not awaited). */

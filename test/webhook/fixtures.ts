@@ -1,10 +1,10 @@
 // Webhook test fixtures: real push payloads from @octokit/webhooks-examples adapted to the test
-// repository, signed in the test with @octokit/webhooks-methods, wrapped in Lambda Function URL
+// repository, signed over their raw bytes as GitHub does, wrapped in Lambda Function URL
 // events (payload 2.0) exactly as AWS builds them. Every payload built here is checked against
 // GitHub's webhook description (@octokit/openapi-webhooks): the examples predate some fields GitHub
 // now always sends, and a fixture GitHub could not send would prove nothing.
 import { createRequire } from 'node:module';
-import { sign } from '@octokit/webhooks-methods';
+import { createHmac } from 'node:crypto';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { assertWebhookPayload } from '../support/github-contract';
 
@@ -142,6 +142,11 @@ export interface EventOptions {
 
 let requestCounter = 0;
 
+/** X-Hub-Signature-256 of the raw bytes, as GitHub computes it. */
+export function signBytes(secret: string, bytes: Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(bytes).digest('hex')}`;
+}
+
 /** A Function URL event for a delivery whose body is `body` (text or bytes). */
 export async function functionUrlEvent(
   body: string | Buffer,
@@ -149,8 +154,7 @@ export async function functionUrlEvent(
 ): Promise<LambdaFunctionURLEvent> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const signature =
-    options.signature ??
-    (options.secret === undefined ? undefined : await sign(options.secret, bytes.toString('utf8')));
+    options.signature ?? (options.secret === undefined ? undefined : signBytes(options.secret, bytes));
   const headers: Record<string, string> = {
     'content-type': options.contentType ?? 'application/json',
     'user-agent': 'GitHub-Hookshot/abc123',

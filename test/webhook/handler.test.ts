@@ -19,7 +19,7 @@ import type { DeliveryLog } from '../../lambdas/webhook/process-delivery';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
 import { startMoto, type MotoServer } from '../support/moto-server';
-import { examplePayload, functionUrlEvent, pushPayload, type EventOptions } from './fixtures';
+import { examplePayload, functionUrlEvent, pushPayload, signBytes, type EventOptions } from './fixtures';
 
 const SRC = '111111111111.dkr.ecr.us-east-1.amazonaws.com';
 const PROD = '222222222222.dkr.ecr.us-east-1.amazonaws.com';
@@ -511,10 +511,12 @@ describe('webhook handler', () => {
     const deliveryId = 'github-down';
     github.failNext(50, 502);
     // Act
-    const failed = await deliver(push({ before: c0, after: c3 }), { deliveryId });
+    // Bytes of its own (an earlier case pushed c0..c3 too): deliveries are deduplicated on the body.
+    const body = `${push({ before: c0, after: c3 })}\n`;
+    const failed = await deliver(body, { deliveryId });
     const queuedWhileDown = await drainQueue();
     github.failNext(0);
-    const retried = await deliver(push({ before: c0, after: c3 }), { deliveryId });
+    const retried = await deliver(body, { deliveryId });
     const queued = await drainQueue();
     // Assess
     assert.equal(failed.statusCode, 503);
@@ -525,6 +527,42 @@ describe('webhook handler', () => {
     assert.deepEqual(queuedWhileDown, []);
     assert.equal(retried.statusCode, 202);
     assert.deepEqual(queued.map((j) => j.environment).sort(), ['prod', 'staging']);
+  });
+
+  it('a signed delivery replayed under a new X-GitHub-Delivery (not signed) enqueues nothing', async () => {
+    // Prepare: a delivery already enqueued
+    await drainQueue();
+    const body = `${push({ before: c1, after: c3 })}\n\n`; // bytes no other case sent
+    const first = await deliver(body, { deliveryId: 'original' });
+    const enqueued = await drainQueue();
+    // Act: an attacker replays the captured bytes and signature with a fresh delivery id
+    const replay = await deliver(body, { deliveryId: 'forged-new-id' });
+    const afterReplay = await drainQueue();
+    // Assess
+    assert.equal(first.statusCode, 202);
+    assert.ok(enqueued.length > 0);
+    assert.equal(replay.statusCode, 200);
+    assert.deepEqual(JSON.parse(String(replay.body)), { message: 'duplicate delivery', state: 'enqueued' });
+    assert.deepEqual(afterReplay, []);
+  });
+
+  it('checks the signature over the raw bytes: other bytes that decode to the signed text are refused', async () => {
+    // Prepare: GitHub signed bytes holding U+FFFD (EF BF BD); the same text arrives with an invalid
+    // byte (FF) in its place, which a UTF-8 decoder turns into that same U+FFFD
+    // (base64: how a Function URL hands over a body it does not take for text)
+    const text = push({ before: c0, after: c1 });
+    const at = text.indexOf('Codertocat') + 'Codertocat'.length;
+    const signed = Buffer.from(`${text.slice(0, at)}\uFFFD${text.slice(at)}`, 'utf8');
+    const sent = Buffer.concat([
+      Buffer.from(text.slice(0, at)),
+      Buffer.from([0xff]),
+      Buffer.from(text.slice(at)),
+    ]);
+    assert.equal(sent.toString('utf8'), signed.toString('utf8'));
+    // Act
+    const response = await deliver(sent, { signature: signBytes(SECRET, signed), base64: true });
+    // Assess
+    assert.equal(response.statusCode, 401);
   });
 
   it('never logged a secret or the token in any of the deliveries above', () => {
