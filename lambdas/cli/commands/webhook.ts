@@ -28,18 +28,32 @@ export interface WebhookServer {
   stop(): Promise<void>;
 }
 
+/** Slow clients: GitHub sends a delivery at once and waits 10 s in all for the answer, so a request
+ * whose headers take longer than 10 s, or whose body is not complete within 15 s, is not GitHub and
+ * must not hold a connection (drip-feed). Node checks these every second here (default: 30 s). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 15_000;
+
 /** Serves `handler` on host:port until stop(). */
 export async function startWebhookServer(options: {
   readonly handler: WebhookHandler;
   readonly port: number;
   readonly host?: string;
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
 }): Promise<WebhookServer> {
-  const server = createServer((req, res) => {
-    serve(options.handler, req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end('{"message":"internal error"}');
-    });
-  });
+  const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  const requestTimeout = Math.max(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout);
+  const checkEvery = Math.min(1000, headersTimeout);
+  const server = createServer(
+    { headersTimeout, requestTimeout, connectionsCheckingInterval: checkEvery },
+    (req, res) => {
+      serve(options.handler, req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"message":"internal error"}');
+      });
+    },
+  );
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -58,16 +72,38 @@ export async function startWebhookServer(options: {
 }
 
 async function serve(handler: WebhookHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    // Keep one byte over the cap so the handler answers 413 itself, without buffering more.
-    if (size <= MAX_WEBHOOK_PAYLOAD_BYTES + 1) chunks.push(chunk as Buffer);
+  const body = await readBody(req);
+  if (body === undefined) {
+    // Over GitHub's cap: answered at once, nothing more read, and the connection closed once the
+    // answer is out (the client may still be sending).
+    res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+    res.end(
+      JSON.stringify({ message: `payload over ${MAX_WEBHOOK_PAYLOAD_BYTES} bytes (GitHub's cap)` }),
+      () => req.socket.destroy(),
+    );
+    return;
   }
-  const body = Buffer.concat(chunks).subarray(0, MAX_WEBHOOK_PAYLOAD_BYTES + 1);
   const result = await handler(toFunctionUrlEvent(req, body, new Date()));
   writeResult(res, result);
+}
+
+/** The whole body, or undefined as soon as it is known to be over the cap (Content-Length or bytes). */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_WEBHOOK_PAYLOAD_BYTES)
+    return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_WEBHOOK_PAYLOAD_BYTES) {
+        req.pause();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml)\b|application\/[\w.+-]+\+(json|xml)\b)/i;
