@@ -98,27 +98,47 @@ const STATES: ReadonlySet<string> = new Set(['error', 'failure', 'pending', 'suc
 const DOCS = 'https://docs.github.com/rest';
 const BOT_LOGIN = 'image-promoter[bot]';
 const BOT_URL = `https://api.github.com/users/${encodeURIComponent(BOT_LOGIN)}`;
-/** The token's user as GitHub renders it (`simple-user`): a status's `creator`. */
-const BOT_USER = {
+/** A user or organization as GitHub renders it (`simple-user`): every `*_url` derived from its API URL. */
+function simpleUser(fields: {
+  readonly login: string;
+  readonly nodeId: string;
+  readonly apiUrl: string;
+  readonly htmlUrl: string;
+  readonly avatarUrl: string;
+  readonly type: 'Bot' | 'Organization';
+}): Schemas['simple-user'] {
+  const api = fields.apiUrl;
+  return {
+    login: fields.login,
+    id: 1,
+    node_id: fields.nodeId,
+    avatar_url: fields.avatarUrl,
+    gravatar_id: '',
+    url: api,
+    html_url: fields.htmlUrl,
+    followers_url: `${api}/followers`,
+    following_url: `${api}/following{/other_user}`,
+    gists_url: `${api}/gists{/gist_id}`,
+    starred_url: `${api}/starred{/owner}{/repo}`,
+    subscriptions_url: `${api}/subscriptions`,
+    organizations_url: `${api}/orgs`,
+    repos_url: `${api}/repos`,
+    events_url: `${api}/events{/privacy}`,
+    received_events_url: `${api}/received_events`,
+    type: fields.type,
+    site_admin: false,
+  };
+}
+
+/** The token's user as GitHub renders it: a status's `creator`. */
+const BOT_USER = simpleUser({
   login: BOT_LOGIN,
-  id: 1,
-  node_id: 'BOT_kgDOAAAAAQ',
-  avatar_url: 'https://avatars.githubusercontent.com/in/1?v=4',
-  gravatar_id: '',
-  url: BOT_URL,
-  html_url: 'https://github.com/apps/image-promoter',
-  followers_url: `${BOT_URL}/followers`,
-  following_url: `${BOT_URL}/following{/other_user}`,
-  gists_url: `${BOT_URL}/gists{/gist_id}`,
-  starred_url: `${BOT_URL}/starred{/owner}{/repo}`,
-  subscriptions_url: `${BOT_URL}/subscriptions`,
-  organizations_url: `${BOT_URL}/orgs`,
-  repos_url: `${BOT_URL}/repos`,
-  events_url: `${BOT_URL}/events{/privacy}`,
-  received_events_url: `${BOT_URL}/received_events`,
+  nodeId: 'BOT_kgDOAAAAAQ',
+  apiUrl: BOT_URL,
+  htmlUrl: 'https://github.com/apps/image-promoter',
+  avatarUrl: 'https://avatars.githubusercontent.com/in/1?v=4',
   type: 'Bot',
-  site_admin: false,
-} as const;
+});
 
 interface Reply {
   readonly status: number;
@@ -497,27 +517,14 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   }
 
   function renderOwner(): Schemas['simple-user'] {
-    const api = `${baseUrl}/users/${owner}`;
-    return {
+    return simpleUser({
       login: owner,
-      id: 1,
-      node_id: Buffer.from(`Organization:${owner}`).toString('base64'),
-      avatar_url: `https://avatars.githubusercontent.com/u/1?v=4`,
-      gravatar_id: '',
-      url: api,
-      html_url: `https://github.com/${owner}`,
-      followers_url: `${api}/followers`,
-      following_url: `${api}/following{/other_user}`,
-      gists_url: `${api}/gists{/gist_id}`,
-      starred_url: `${api}/starred{/owner}{/repo}`,
-      subscriptions_url: `${api}/subscriptions`,
-      organizations_url: `${api}/orgs`,
-      repos_url: `${api}/repos`,
-      events_url: `${api}/events{/privacy}`,
-      received_events_url: `${api}/received_events`,
+      nodeId: Buffer.from(`Organization:${owner}`).toString('base64'),
+      apiUrl: `${baseUrl}/users/${owner}`,
+      htmlUrl: `https://github.com/${owner}`,
+      avatarUrl: 'https://avatars.githubusercontent.com/u/1?v=4',
       type: 'Organization',
-      site_admin: false,
-    };
+    });
   }
 
   /** GitHub's `minimal-repository` (as in the combined status). */

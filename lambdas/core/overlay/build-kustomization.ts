@@ -296,21 +296,13 @@ async function runTransformers(
         addEntriesAt(accumulated, transformer.entries, transformer.fieldSpecs);
         break;
       case 'PatchTransformer':
-        await applyPatch(
-          context,
-          kustomization,
-          configPatchEntry(kustomization, config, entry, transformer.patch),
-          accumulation,
-          'any',
-        );
-        break;
       case 'PatchJson6902Transformer':
         await applyPatch(
           context,
           kustomization,
           configPatchEntry(kustomization, config, entry, transformer.patch),
           accumulation,
-          'json',
+          transformer.kind === 'PatchJson6902Transformer' ? 'json' : 'any',
         );
         break;
       case 'PatchStrategicMergeTransformer':
