@@ -1,0 +1,232 @@
+// A network between the copier and one registry, modelled on loopback: an HTTP proxy in front of
+// the registry that makes every exchange pay what a real link charges, so a copy's time is decided
+// by its round trips and its use of the bandwidth, not by this machine's CPU (on bare loopback the
+// two registries alone use ~1.4 CPU-s of the 2 cores per 320 MiB copied).
+// - Round trip: every answer's head leaves the proxy `rttMs` after the registry answered (the
+//   request's way there and the answer's way back), and a new connection pays one more before its
+//   first answer (the TCP handshake; plain HTTP, so no TLS round trips, which ECR would add).
+// - Bandwidth, both ways separately (full duplex): each connection at most
+//   `connectionBytesPerSecond` (one TCP stream's ceiling), and all connections of this proxy
+//   together at most `totalBytesPerSecond` (the copier's link to that registry). Bodies go in
+//   slices, each when both budgets allow; a stream may catch up at most MAX_BURST_MS of bytes.
+// It never holds more than one chunk of a body (backpressure reaches both ends). It counts
+// requests, connections and body bytes, so a benchmark can say what a copy sent.
+// Benchmark support only: it must never listen on or forward to anything but 127.0.0.1.
+import { Agent, createServer, request as forwardRequest, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+
+export interface NetworkModel {
+  /** Added to every exchange, and once more to the first on a new connection. */
+  readonly rttMs: number;
+  /** One connection's ceiling, each way. */
+  readonly connectionBytesPerSecond: number;
+  /** All connections to this registry together, each way. */
+  readonly totalBytesPerSecond: number;
+}
+
+export interface NetworkStats {
+  readonly requests: number;
+  /** TCP connections the client opened (each paid a handshake round trip). */
+  readonly connections: number;
+  /** Request body bytes (client to registry) and answer body bytes (registry to client). */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** Requests by method, e.g. { HEAD: 101, PUT: 102 }. */
+  readonly methods: Readonly<Record<string, number>>;
+}
+
+export interface NetworkProxy {
+  /** `127.0.0.1:PORT`: the registry part of references that go through the model. */
+  readonly host: string;
+  readonly url: string;
+  stats(): NetworkStats;
+  stop(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/** The benchmark's defaults: see docs/benchmarks.md ("Network model"). */
+export const DEFAULT_NETWORK_MODEL: NetworkModel = {
+  rttMs: 20,
+  connectionBytesPerSecond: 25 * MiB,
+  totalBytesPerSecond: 100 * MiB,
+};
+
+const MIN_SLICE_BYTES = 4 * 1024;
+const MAX_SLICE_BYTES = 64 * 1024;
+const MAX_BURST_MS = 20;
+
+/**
+ * A budget in time: `paidUntil` is when every byte reserved so far has gone at `bytesPerSecond`.
+ * Idle time is not saved up beyond MAX_BURST_MS.
+ */
+class Budget {
+  private paidUntil = 0;
+
+  constructor(private readonly bytesPerSecond: number) {}
+
+  /** Reserves `bytes`; returns the earliest time (performance.now()) they may start. */
+  reserve(bytes: number, now: number): number {
+    this.paidUntil = Math.max(this.paidUntil, now - MAX_BURST_MS);
+    const start = this.paidUntil;
+    this.paidUntil += (bytes / this.bytesPerSecond) * 1000;
+    return start;
+  }
+}
+
+/** One direction of a link: the connection's own budget and the shared one. */
+function pace(
+  body: Readable,
+  budgets: readonly Budget[],
+  slice: number,
+  counted: (n: number) => void,
+): Transform {
+  let timer: NodeJS.Timeout | undefined;
+  const paced = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+      let offset = 0;
+      const next = (): void => {
+        timer = undefined;
+        if (paced.destroyed) return;
+        while (offset < chunk.length) {
+          const piece = chunk.subarray(offset, offset + slice);
+          const now = performance.now();
+          const at = Math.max(...budgets.map((budget) => budget.reserve(piece.length, now)));
+          offset += piece.length;
+          counted(piece.length);
+          if (at > now + 1) {
+            // Sent once its time has come; the next slice is reserved then.
+            timer = setTimeout(() => {
+              paced.push(piece);
+              next();
+            }, at - now);
+            return;
+          }
+          paced.push(piece);
+        }
+        done();
+      };
+      next();
+    },
+    destroy(error: Error | null, callback: (error: Error | null) => void): void {
+      if (timer !== undefined) clearTimeout(timer);
+      callback(error);
+    },
+  });
+  body.once('error', (e: Error) => paced.destroy(e));
+  return body.pipe(paced);
+}
+
+export async function startNetworkProxy(upstream: string, model: NetworkModel): Promise<NetworkProxy> {
+  const target = new URL(upstream);
+  if (target.protocol !== 'http:' || target.hostname !== '127.0.0.1') {
+    throw new Error(`network model forwards to http://127.0.0.1 only, not ${upstream}`);
+  }
+  for (const [name, value] of Object.entries(model)) {
+    if (!(Number.isFinite(value) && value >= 0) || (name !== 'rttMs' && value === 0)) {
+      throw new Error(`network model: ${name} must be a positive number, not ${value}`);
+    }
+  }
+  const slice = (bytesPerSecond: number): number =>
+    Math.max(MIN_SLICE_BYTES, Math.min(MAX_SLICE_BYTES, Math.floor(bytesPerSecond / 200)));
+  const sliceBytes = slice(model.connectionBytesPerSecond);
+  const totalUp = new Budget(model.totalBytesPerSecond);
+  const totalDown = new Budget(model.totalBytesPerSecond);
+  const links = new WeakMap<Socket, { up: Budget; down: Budget; answered: boolean }>();
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const stats = { requests: 0, connections: 0, bytesUp: 0, bytesDown: 0 };
+  const methods: Record<string, number> = {};
+
+  const server: Server = createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    stats.requests++;
+    methods[method] = (methods[method] ?? 0) + 1;
+    const link = links.get(req.socket)!;
+    // The first answer on a connection also waits for the handshake.
+    const delay = model.rttMs * (link.answered ? 1 : 2);
+    link.answered = true;
+    const outgoing = forwardRequest({
+      host: target.hostname,
+      port: target.port,
+      method,
+      path: req.url ?? '/',
+      headers: req.headers,
+      agent,
+    });
+    outgoing.once('error', () => {
+      if (!res.headersSent)
+        res.writeHead(502, { 'content-type': 'text/plain' }).end('network model: upstream failed');
+      else res.destroy();
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) outgoing.destroy();
+    });
+    pace(req, [link.up, totalUp], sliceBytes, (n) => (stats.bytesUp += n)).pipe(outgoing);
+    outgoing.once('response', (answer: IncomingMessage) => {
+      // Not flowing until piped: the body waits in the stream while the head is on its way.
+      setTimeout(() => {
+        if (res.destroyed) {
+          answer.destroy();
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        pace(answer, [link.down, totalDown], sliceBytes, (n) => (stats.bytesDown += n)).pipe(res);
+      }, delay);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    stats.connections++;
+    socket.setNoDelay(true);
+    links.set(socket, {
+      up: new Budget(model.connectionBytesPerSecond),
+      down: new Budget(model.connectionBytesPerSecond),
+      answered: false,
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address !== 'object') throw new Error('network model: no address');
+  const host = `127.0.0.1:${address.port}`;
+  return {
+    host,
+    url: `http://${host}`,
+    stats: () => ({ ...stats, methods: { ...methods } }),
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
+
+/**
+ * The round trips no copier can avoid on a cold copy of one single-platform image between two
+ * registries that ask for credentials, each waiting for the one before (the OCI distribution
+ * spec's push and pull flows; docker-registry with basic auth, as here):
+ * 1. connect (TCP handshake) to both registries, at once;
+ * 2. `GET /v2/` at both: the auth challenge that says which credentials to send;
+ * 3. `GET` the source manifest (the destination tag's `HEAD` goes at once): the blobs it names;
+ * 4. `HEAD` each blob at the destination: a blob already there is not sent (all blobs at once);
+ * 5. `POST` an upload session (the source blob's `GET` starts at once);
+ * 6. `PUT ?digest=` carrying the bytes (its time on the wire is the bandwidth term, not this one);
+ * 7. `PUT` the manifest, once every blob is in.
+ * Reading the destination back to verify is not counted: a copier may skip it.
+ */
+export const UNAVOIDABLE_ROUND_TRIPS = 7;
+
+/**
+ * The modelled physical limit of a cold copy of blobs of `sizes` bytes: every byte over the
+ * shared cap (or the largest blob over one connection's cap, whichever is longer; downloads and
+ * uploads overlap, full duplex) plus the chain of round trips above.
+ */
+export function physicalLimitMs(sizes: readonly number[], model: NetworkModel): number {
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const largest = Math.max(0, ...sizes);
+  const wire = Math.max(total / model.totalBytesPerSecond, largest / model.connectionBytesPerSecond) * 1000;
+  return wire + UNAVOIDABLE_ROUND_TRIPS * model.rttMs;
+}

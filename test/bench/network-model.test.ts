@@ -1,0 +1,186 @@
+// The copy benchmark's network model (bench/support/network-model.ts) in front of a plain HTTP
+// server: it forwards faithfully, counts what went through, and never lets an exchange go faster
+// than the model allows. Only lower bounds on time are asserted: a loaded machine can make an
+// exchange slower, never faster, so these cannot fail for load.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Agent, createServer, request, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import {
+  physicalLimitMs,
+  startNetworkProxy,
+  UNAVOIDABLE_ROUND_TRIPS,
+  type NetworkModel,
+} from '../../bench/support/network-model';
+
+const MiB = 1024 * 1024;
+const BODY = randomBytes(MiB);
+
+/** Echoes a request body's length; GET /blob answers BODY. */
+function startUpstream(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if ((req.method === 'GET' || req.method === 'HEAD') && req.url === '/blob') {
+      res.writeHead(200, { 'content-length': String(BODY.length) }).end(BODY);
+      return;
+    }
+    let length = 0;
+    req.on('data', (chunk: Buffer) => (length += chunk.length));
+    req.on('end', () => res.writeHead(201, { 'x-received': String(length) }).end());
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address !== 'object') throw new Error('no address');
+      resolve({ server, url: `http://127.0.0.1:${address.port}` });
+    }),
+  );
+}
+
+/** One exchange; resolves with status, a header and the body length, and how long it took. */
+function exchange(
+  url: string,
+  method: string,
+  agent: Agent,
+  body?: Buffer,
+): Promise<{ status: number; received: string | undefined; length: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent }, (res) => {
+      let length = 0;
+      res.on('data', (chunk: Buffer) => (length += chunk.length));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          received: res.headers['x-received'] as string | undefined,
+          length,
+          ms: performance.now() - started,
+        }),
+      );
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+describe('network model', () => {
+  let upstream: { server: Server; url: string };
+  before(async () => {
+    upstream = await startUpstream();
+  });
+  after(() => {
+    upstream.server.close();
+  });
+
+  it('forwards bodies both ways unchanged and counts requests, connections and bytes', async () => {
+    // Prepare
+    const proxy = await startNetworkProxy(upstream.url, {
+      rttMs: 0,
+      connectionBytesPerSecond: 1000 * MiB,
+      totalBytesPerSecond: 1000 * MiB,
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Act
+      const get = await exchange(`${proxy.url}/blob`, 'GET', agent);
+      const put = await exchange(`${proxy.url}/upload`, 'PUT', agent, BODY);
+      const head = await exchange(`${proxy.url}/blob`, 'HEAD', agent);
+      // Assess
+      assert.deepEqual([get.status, get.length], [200, MiB]);
+      assert.deepEqual([put.status, put.received], [201, String(MiB)]);
+      assert.deepEqual([head.status, head.length], [200, 0]);
+      const stats = proxy.stats();
+      assert.deepEqual(
+        { ...stats, methods: { ...stats.methods } },
+        { requests: 3, connections: 1, bytesUp: MiB, bytesDown: MiB, methods: { GET: 1, PUT: 1, HEAD: 1 } },
+      );
+    } finally {
+      agent.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('adds a round trip to every answer and one more for a new connection', async () => {
+    // Prepare
+    const model: NetworkModel = {
+      rttMs: 150,
+      connectionBytesPerSecond: 1000 * MiB,
+      totalBytesPerSecond: 1000 * MiB,
+    };
+    const proxy = await startNetworkProxy(upstream.url, model);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // Act
+      const first = await exchange(`${proxy.url}/blob`, 'HEAD', agent);
+      const second = await exchange(`${proxy.url}/blob`, 'HEAD', agent);
+      // Assess (timers may fire a millisecond early)
+      assert.ok(first.ms >= 2 * model.rttMs - 2, `first answer after ${first.ms} ms`);
+      assert.ok(second.ms >= model.rttMs - 2, `second answer after ${second.ms} ms`);
+      assert.equal(proxy.stats().connections, 1);
+    } finally {
+      agent.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('caps each connection, and all connections together, each way', async () => {
+    // Prepare: 1 MiB at 4 MiB/s is 250 ms on one connection; two at once under a 4 MiB/s total
+    // are 500 ms even though each connection alone may go at 100 MiB/s.
+    const perConnection = await startNetworkProxy(upstream.url, {
+      rttMs: 0,
+      connectionBytesPerSecond: 4 * MiB,
+      totalBytesPerSecond: 1000 * MiB,
+    });
+    const shared = await startNetworkProxy(upstream.url, {
+      rttMs: 0,
+      connectionBytesPerSecond: 100 * MiB,
+      totalBytesPerSecond: 4 * MiB,
+    });
+    const agent = new Agent({ keepAlive: false });
+    try {
+      // Act
+      const down = await exchange(`${perConnection.url}/blob`, 'GET', agent);
+      const up = await exchange(`${perConnection.url}/upload`, 'PUT', agent, BODY);
+      const started = performance.now();
+      const both = await Promise.all([
+        exchange(`${shared.url}/blob`, 'GET', agent),
+        exchange(`${shared.url}/upload`, 'PUT', agent, BODY),
+        exchange(`${shared.url}/blob`, 'GET', agent),
+      ]);
+      const sharedMs = performance.now() - started;
+      // Assess: less 20 ms of burst a stream may catch up with
+      assert.equal(down.length, MiB);
+      assert.ok(down.ms >= 250 - 25, `1 MiB down at 4 MiB/s in ${down.ms} ms`);
+      assert.ok(up.ms >= 250 - 25, `1 MiB up at 4 MiB/s in ${up.ms} ms`);
+      // Two downloads share the downward budget; the upload has its own (full duplex).
+      assert.deepEqual(
+        both.map((b) => b.status),
+        [200, 201, 200],
+      );
+      assert.ok(sharedMs >= 500 - 25, `2 MiB down at 4 MiB/s in total in ${sharedMs} ms`);
+    } finally {
+      agent.destroy();
+      await Promise.all([perConnection.stop(), shared.stop()]);
+    }
+  });
+
+  it('models the physical limit as the bytes over the binding cap plus the round-trip chain', () => {
+    const model: NetworkModel = {
+      rttMs: 20,
+      connectionBytesPerSecond: 25 * MiB,
+      totalBytesPerSecond: 100 * MiB,
+    };
+    // 5 x 64 MiB: 320 MiB over the 100 MiB/s total.
+    assert.equal(physicalLimitMs(Array(5).fill(64 * MiB), model), 3200 + UNAVOIDABLE_ROUND_TRIPS * 20);
+    // 1 x 64 MiB: one connection's 25 MiB/s binds.
+    assert.equal(physicalLimitMs([64 * MiB], model), 2560 + UNAVOIDABLE_ROUND_TRIPS * 20);
+  });
+
+  it('refuses anything but a loopback upstream and a model without positive caps', async () => {
+    const model: NetworkModel = { rttMs: 0, connectionBytesPerSecond: MiB, totalBytesPerSecond: MiB };
+    await assert.rejects(startNetworkProxy('http://example.com', model), /127\.0\.0\.1 only/);
+    await assert.rejects(
+      startNetworkProxy(upstream.url, { ...model, totalBytesPerSecond: 0 }),
+      /totalBytesPerSecond must be a positive number/,
+    );
+  });
+});
