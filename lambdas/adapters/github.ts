@@ -3,11 +3,13 @@
 // commits). Built on @octokit/rest; every failure leaves as a GitHubError that says whether to retry.
 // Never logs or returns the token; never writes to the repository (statuses are not content).
 import { Octokit } from '@octokit/rest';
+import { renderCheckOutput } from '../core/check-output';
 import {
   statusContext,
   statusDescription,
   type CommitStatus,
   type CommitStatusReporter,
+  type JobStart,
 } from '../core/commit-status';
 import { DEFAULT_PLANNING_LIMITS } from '../core/config';
 import { GitHubError, OverlayError, PlanningLimitError, PromoterError } from '../core/errors';
@@ -188,21 +190,94 @@ export async function resolveGitHubCommit(
 // ---------------------------------------------------------------------------------------------
 // Check runs (GitHub App only: GitHub refuses check-run writes from other tokens)
 
-/** A status as a check run named `image-promotion/<environment>` on the commit: `pending` creates a
- * queued run; a final state completes the latest run of that name that is not completed yet (or
- * creates a completed one), with the description as title and summary
- * (https://docs.github.com/rest/checks/runs). Branch protection requires it by the same name. */
+/**
+ * Statuses as check runs named `image-promotion/<environment>` (https://docs.github.com/rest/checks/runs),
+ * one run per job, which the run carries as `external_id` (the job's deliveryId: "a reference for the
+ * run on the integrator's system"):
+ * - `pending` (webhook, reconcile): creates the run `queued`, with the job's id. One call.
+ * - `start` (worker, as it begins the job): finds that run and moves it to `in_progress`. GitHub cannot
+ *   filter runs by external_id, so it lists the commit's runs of that name
+ *   (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs?check_name=…&filter=all`, "List check runs
+ *   for a Git reference": https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference)
+ *   and picks the one whose external_id is the job's; else the newest one not completed (a run queued
+ *   before runs carried ids); else it creates one (the webhook's create failed, or a reconcile job
+ *   past the first of an environment). Two calls; the run's id is remembered for the end.
+ * - a final state (worker): completes the remembered run (one call), or, when this process did not
+ *   start the job, finds it as above first. Conclusion success, or failure for failure and error.
+ * Title: the one-line description. Summary: core/check-output (failure reason, one row per image).
+ * Several jobs for one environment and commit (a pull request reopened or retargeted, its head pushed
+ * to the branch, a redelivery, a reconcile) each complete their own run: GitHub shows the most recent
+ * run of a name (`filter=latest`), so a slow older job never overwrites a newer plan's verdict.
+ */
+/** Started runs a reporter remembers (one per job in flight in this process: a worker runs a few). */
+const MAX_STARTED_RUNS = 1000;
+
 export function createGitHubCheckReporter(
   octokit: Octokit,
   options: StatusReporterOptions = {},
 ): CommitStatusReporter {
+  /** Runs this process moved to in_progress, by `<commit> <name> <jobId>`; dropped when completed. */
+  const started = new Map<string, number>();
+  const key = (commit: string, name: string, jobId: string | undefined): string =>
+    `${commit} ${name} ${jobId ?? ''}`;
+
+  const findRun = async (
+    repository: string,
+    commit: string,
+    name: string,
+    jobId: string | undefined,
+    what: string,
+  ): Promise<number | undefined> => {
+    const { owner, repo } = splitRepository(repository);
+    const { data } = await callWithRetries(what, options, () =>
+      octokit.rest.checks.listForRef({
+        owner,
+        repo,
+        ref: commit,
+        check_name: name,
+        filter: 'all',
+        per_page: 100,
+      }),
+    );
+    // Newest first, as GitHub lists them (the test server too).
+    const mine = jobId === undefined ? undefined : data.check_runs.find((run) => run.external_id === jobId);
+    return (mine ?? data.check_runs.find((run) => run.status !== 'completed'))?.id;
+  };
+
   return {
+    start: async (job: JobStart): Promise<void> => {
+      const { owner, repo } = splitRepository(job.repository);
+      const name = statusContext(job.environment);
+      const what = `check run ${name} for ${job.repository}@${job.commit.slice(0, 12)}`;
+      const fields = {
+        status: 'in_progress' as const,
+        started_at: new Date().toISOString(),
+        external_id: job.jobId,
+        output: renderCheckOutput({ state: 'pending', description: job.description }),
+        ...(job.targetUrl === undefined ? {} : { details_url: job.targetUrl }),
+      };
+      const id = await findRun(job.repository, job.commit, name, job.jobId, what);
+      const { data } =
+        id === undefined
+          ? await callWithRetries(what, options, () =>
+              octokit.rest.checks.create({ owner, repo, name, head_sha: job.commit, ...fields }),
+            )
+          : await callWithRetries(what, options, () =>
+              octokit.rest.checks.update({ owner, repo, check_run_id: id, ...fields }),
+            );
+      // Bounded: a job retried in another container never completes its entry here.
+      if (started.size >= MAX_STARTED_RUNS) started.delete(started.keys().next().value!);
+      started.set(key(job.commit, name, job.jobId), data.id);
+    },
     report: async (status: CommitStatus): Promise<void> => {
       const { owner, repo } = splitRepository(status.repository);
       const name = statusContext(status.environment);
       const what = `check run ${name} for ${status.repository}@${status.commit.slice(0, 12)}`;
-      const output = { title: statusDescription(status.description), summary: status.description };
-      const details = status.targetUrl === undefined ? {} : { details_url: status.targetUrl };
+      const output = renderCheckOutput(status);
+      const details = {
+        ...(status.targetUrl === undefined ? {} : { details_url: status.targetUrl }),
+        ...(status.jobId === undefined ? {} : { external_id: status.jobId }),
+      };
       if (status.state === 'pending') {
         await callWithRetries(what, options, () =>
           octokit.rest.checks.create({
@@ -215,49 +290,33 @@ export function createGitHubCheckReporter(
             ...details,
           }),
         );
-      } else {
-        const conclusion = status.state === 'success' ? ('success' as const) : ('failure' as const);
-        const { data } = await callWithRetries(what, options, () =>
-          octokit.rest.checks.listForRef({
-            owner,
-            repo,
-            ref: status.commit,
-            check_name: name,
-            filter: 'latest',
-            per_page: 1,
-          }),
-        );
-        const open = data.check_runs.find((run) => run.status !== 'completed');
-        const completed_at = new Date().toISOString();
-        if (open === undefined) {
-          await callWithRetries(what, options, () =>
-            octokit.rest.checks.create({
-              owner,
-              repo,
-              name,
-              head_sha: status.commit,
-              status: 'completed',
-              conclusion,
-              completed_at,
-              output,
-              ...details,
-            }),
-          );
-        } else {
-          await callWithRetries(what, options, () =>
-            octokit.rest.checks.update({
-              owner,
-              repo,
-              check_run_id: open.id,
-              status: 'completed',
-              conclusion,
-              completed_at,
-              output,
-              ...details,
-            }),
-          );
-        }
+        options.onReported?.(status);
+        return;
       }
+      const final = {
+        status: 'completed' as const,
+        conclusion: status.state === 'success' ? ('success' as const) : ('failure' as const),
+        completed_at: new Date().toISOString(),
+        output,
+        ...details,
+      };
+      const runKey = key(status.commit, name, status.jobId);
+      // A status without a job (no image changes, a planning failure) is a new, completed run.
+      const id =
+        started.get(runKey) ??
+        (status.jobId === undefined
+          ? undefined
+          : await findRun(status.repository, status.commit, name, status.jobId, what));
+      if (id === undefined) {
+        await callWithRetries(what, options, () =>
+          octokit.rest.checks.create({ owner, repo, name, head_sha: status.commit, ...final }),
+        );
+      } else {
+        await callWithRetries(what, options, () =>
+          octokit.rest.checks.update({ owner, repo, check_run_id: id, ...final }),
+        );
+      }
+      started.delete(runKey);
       options.onReported?.(status);
     },
   };

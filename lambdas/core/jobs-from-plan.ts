@@ -99,7 +99,11 @@ export function buildPushOutcome(
         })),
       }),
     );
-    statuses.push(status(plan.environment, 'pending', describePending(plan.promotions)));
+    // The job's id goes with its pending status: a check run carries it, so the worker finds the run.
+    statuses.push({
+      ...status(plan.environment, 'pending', describePending(plan.promotions)),
+      jobId: deliveryId,
+    });
   }
   return { jobs, statuses, failures, warnings };
 }

@@ -108,6 +108,8 @@ export async function runReconcile(deps: ReconcileDependencies): Promise<Reconci
           commit: head.commit,
           environment: drift.environment,
           state: 'pending',
+          // The first job's run; a check run for each further chunk is created when its job starts.
+          jobId: jobs[0]!.deliveryId,
           description: statusDescription(
             `reconciling ${enqueued} image${enqueued === 1 ? '' : 's'} missing from the destination`,
           ),

@@ -11,7 +11,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { admitPromotionJob, type JobAdmission } from '../core/admit-job';
-import { statusDescription, type CommitStatusReporter } from '../core/commit-status';
+import { statusDescription, type CommitStatusReporter, type ImageReport } from '../core/commit-status';
 import type { Config, EnvironmentConfig } from '../core/config';
 import {
   DigestMismatchError,
@@ -24,6 +24,7 @@ import { formatImageRef, parseImageRef, type ImageRef } from '../core/image-ref'
 import type { Promotion, PromotionJob } from '../core/job';
 import {
   decidePromotionOutcome,
+  describeImageFailure,
   type ImageFailure,
   type ImageSuccess,
   type PromotionDecision,
@@ -88,6 +89,7 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
   const admission = admitPromotionJob(deps.config, job);
   if (!admission.admitted) return rejectJob(job, admission, deps, log);
   log.info('promotion started', { images: job.promotions.length });
+  await reportStart(job, deps, log);
 
   let outcomes: readonly ImageOutcome[];
   let jobFailure: ImageFailure | undefined;
@@ -146,6 +148,8 @@ export async function processPromotionJob(input: JobAttempt, deps: WorkerDepende
       environment: job.environment,
       state: decision.state,
       description: decision.description,
+      jobId: job.deliveryId,
+      images: imageReports(outcomes),
       ...(deps.targetUrl === undefined ? {} : { targetUrl: deps.targetUrl }),
     });
   } catch (e: unknown) {
@@ -196,6 +200,7 @@ async function rejectJob(
       environment: job.environment,
       state: 'failure',
       description,
+      jobId: job.deliveryId,
       ...(deps.targetUrl === undefined ? {} : { targetUrl: deps.targetUrl }),
     });
   } catch (e: unknown) {
@@ -203,6 +208,48 @@ async function rejectJob(
     if (isRetryable(e)) return { decision, acknowledge: false };
   }
   return { decision, acknowledge: true };
+}
+
+/** A check run goes `in_progress` as the job starts (a commit status stays pending: nothing to do).
+ * Best effort: a run that cannot be moved must not hold up the copy; the final report still lands. */
+async function reportStart(job: PromotionJob, deps: WorkerDependencies, log: Logger): Promise<void> {
+  if (deps.reporter.start === undefined) return;
+  const count = job.promotions.length;
+  try {
+    await deps.reporter.start({
+      repository: job.repository,
+      commit: job.commit,
+      environment: job.environment,
+      jobId: job.deliveryId,
+      description: statusDescription(
+        count === 1 ? `promoting ${job.promotions[0]!.destination}` : `promoting ${count} images`,
+      ),
+      ...(deps.targetUrl === undefined ? {} : { targetUrl: deps.targetUrl }),
+    });
+  } catch (e: unknown) {
+    log.warn('check run not moved to in_progress', { error: describeError(e) });
+  }
+}
+
+/** Each image's row for the check run, in job order. */
+function imageReports(outcomes: readonly ImageOutcome[]): ImageReport[] {
+  return outcomes.map(({ promotion, result, error }): ImageReport => {
+    if (result !== undefined) {
+      return {
+        source: promotion.source,
+        destination: promotion.destination,
+        digest: result.digest,
+        bytes: result.blobs.bytes,
+        result: result.alreadyPresent ? 'already present' : 'promoted',
+      };
+    }
+    return {
+      source: promotion.source,
+      destination: promotion.destination,
+      result: 'failed',
+      reason: describeImageFailure({ image: promotion.source, error }),
+    };
+  });
 }
 
 async function promoteImages(

@@ -188,8 +188,14 @@ describe('GitHub App authentication', () => {
     const reporter = createGitHubCheckReporter(octokit, { attempts: 1 });
     const base = { repository: 'acme/deploy', commit: sha, environment: 'prod' } as const;
     // Act
-    await reporter.report({ ...base, state: 'pending', description: 'promoting 1 image' });
-    await reporter.report({ ...base, state: 'success', description: '1 image promoted, 2 MB, 1 s' });
+    // The job's id is the run's external_id: the worker's final report completes the run it names.
+    await reporter.report({ ...base, state: 'pending', description: 'promoting 1 image', jobId: 'd-1' });
+    await reporter.report({
+      ...base,
+      state: 'success',
+      description: '1 image promoted, 2 MB, 1 s',
+      jobId: 'd-1',
+    });
     await reporter.report({
       ...base,
       environment: 'staging',

@@ -17,7 +17,7 @@ import type { RegistryCredentialFactory } from '../../lambdas/worker/registry-ac
 import { createWorker, type Worker } from '../../lambdas/worker/worker';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
-import { startGitHubServer, type GitHubServer } from '../support/github-server';
+import { startGitHubServer, type GitHubAppOptions, type GitHubServer } from '../support/github-server';
 import { startMoto, type MotoServer } from '../support/moto-server';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
 import { createEcrCredentialProvider } from '../../lambdas/adapters/ecr-credentials';
@@ -58,7 +58,12 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function startWorld(): Promise<World> {
+export interface WorldOptions {
+  /** A GitHub App installed on the repository (for check runs). */
+  readonly app?: GitHubAppOptions;
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const [moto, source, destination, repo] = await Promise.all([
     startMoto({ defaultAccountId: DESTINATION_ACCOUNT, accountsFollowCredentials: true }),
     startRegistry({ password: `${SOURCE_ACCOUNT}-auth-token` }),
@@ -67,7 +72,11 @@ export async function startWorld(): Promise<World> {
   ]);
   const undoEnv = moto.applyToProcess();
   const proxy = await startFaultProxy({ upstream: source.url });
-  const github = await startGitHubServer({ repository: REPOSITORY, gitDirectory: repo.dir });
+  const github = await startGitHubServer({
+    repository: REPOSITORY,
+    gitDirectory: repo.dir,
+    ...(options.app === undefined ? {} : { app: options.app }),
+  });
   const baseConfig = {
     github: { repository: REPOSITORY, apiUrl: github.url },
     environments: [
