@@ -2,8 +2,8 @@
 // `resources` (files, multi-document YAML, `kind: List`, directories built on their own) and legacy
 // `bases` are accumulated, then its `components` are applied to that same accumulation, then its
 // transformers run in kustomize's order: patchesStrategicMerge, patches, namespace, namePrefix/
-// nameSuffix, labels, annotations, patchesJson6902, images. Replacements and vars are not
-// applied (warnings). Reads only through OverlayFiles; throws OverlayError naming file and line.
+// nameSuffix, labels, annotations, patchesJson6902, images, replacements. Vars are not
+// applied (a warning when an image uses one). Reads only through OverlayFiles; throws OverlayError naming file and line.
 // Each directory listed as a resource is built once per resolution and its result copied to every
 // place that lists it, so bases shared by many kustomizations cost their size once, not once per path.
 import { OverlayError, PlanningLimitError } from '../errors';
@@ -34,6 +34,8 @@ import {
 } from './resource';
 import type { JsonMap, Resource } from './resource';
 import { findResourcesById, selectResources } from './select-resources';
+import { applyReplacements, readReplacements } from './replacements';
+import type { Replacement } from './replacements';
 import { applyStrategicMergePatch } from './strategic-merge-patch';
 import { isBuiltinConfig, readGeneratorConfig, readTransformerConfig } from './transformer-configs';
 import type { ConfigPatch } from './transformer-configs';
@@ -213,8 +215,9 @@ async function accumulate(
     await applyPatch(context, kustomization, patch, accumulation, 'json');
   }
   transformImages(accumulated, kustomization.images, DEFAULT_IMAGE_FIELD_SPECS);
-  for (const replacement of kustomization.replacements) {
-    await warnAboutReplacement(context, kustomization, replacement);
+  // kustomize runs `replacements:` after `images:` (kusttarget.go: configureBuiltinTransformers).
+  for (const entry of kustomization.replacements) {
+    await applyReplacementEntry(context, kustomization, entry, accumulated);
   }
   // kustomize runs the `transformers:` configs after all the builtins of the fields above
   // (api/internal/target/kusttarget.go: runTransformers), in the order they are listed.
@@ -317,11 +320,15 @@ async function runTransformers(
         }
         break;
       case 'ReplacementTransformer':
-        if (/image|containers/i.test(JSON.stringify(transformer.replacements))) {
-          context.warnings.push(
-            `${kustomization.file}:${entry.line}: replacements touching image fields are not applied ` +
-              `(${describeConfig(config)}): the images listed are the ones before the replacement`,
-          );
+        // Its `replacements` entries are read like the field's: `path` files relative to the
+        // kustomization listing the transformer (builtins/ReplacementTransformer.go: Config).
+        for (const item of transformer.replacements) {
+          const path = isJsonMap(item) ? item['path'] : undefined;
+          const replacementEntry =
+            typeof path === 'string' && path !== ''
+              ? { path: configPath(kustomization, config, path), line: entry.line }
+              : { inline: item, line: entry.line };
+          await applyReplacementEntry(context, kustomization, replacementEntry, accumulated);
         }
         break;
       case 'none':
@@ -347,15 +354,21 @@ function configPatchEntry(
       options: patch,
     };
   }
-  const path = joinRepoPath(kustomization.directory, patch.path);
+  const path = configPath(kustomization, config, patch.path);
+  return { path, line, ...(patch.target ? { target: patch.target } : {}), options: patch };
+}
+
+/** A file a builtin config names, relative to the kustomization listing it, load-restricted. */
+function configPath(kustomization: Kustomization, config: Resource, relative: string): string {
+  const path = joinRepoPath(kustomization.directory, relative);
   if (path === undefined || !isWithinDirectory(kustomization.directory, path)) {
     throw new OverlayError(
       config.file,
-      `patch file "${patch.path}" of ${describeConfig(config)} is not in or below ` +
+      `file "${relative}" of ${describeConfig(config)} is not in or below ` +
         `${kustomization.directory || '.'} (kustomize's load restrictor)`,
     );
   }
-  return { path, line, ...(patch.target ? { target: patch.target } : {}), options: patch };
+  return path;
 }
 
 async function runGenerators(
@@ -762,28 +775,36 @@ function patchKeepingIdentity(
   return 'merged';
 }
 
-async function warnAboutReplacement(
+/** Applies one `replacements:` entry (inline, or a file of one replacement or a list of them). */
+async function applyReplacementEntry(
   context: BuildContext,
   kustomization: Kustomization,
-  replacement: Kustomization['replacements'][number],
+  entry: Kustomization['replacements'][number],
+  accumulated: readonly Resource[],
 ): Promise<void> {
-  let text: string;
-  if (replacement.path !== undefined) {
-    if ((await context.files.kindOf(replacement.path)) !== 'file') {
-      throw new OverlayError(
-        kustomization.file,
-        `replacement file ${replacement.path} not found`,
-        replacement.line,
-      );
+  let value: unknown = entry.inline;
+  let file = kustomization.file;
+  let line: number | undefined = entry.line;
+  if (entry.path !== undefined) {
+    if ((await context.files.kindOf(entry.path)) !== 'file') {
+      throw new OverlayError(kustomization.file, `replacement file ${entry.path} not found`, entry.line);
     }
-    text = await context.files.readText(replacement.path);
-  } else {
-    text = JSON.stringify(replacement.inline);
-  }
-  if (/image|containers/i.test(text)) {
-    context.warnings.push(
-      `${kustomization.file}:${replacement.line}: replacements touching image fields are not applied: ` +
-        `the images listed are the ones before the replacement`,
+    const documents = (await context.files.readYaml(entry.path)).filter(
+      (d) => d.value !== null && d.value !== undefined,
     );
+    value = documents[0]?.value;
+    file = entry.path;
+    line = documents[0]?.lineOf([]);
+  }
+  let replacements: Replacement[];
+  try {
+    replacements = readReplacements(value);
+  } catch (e: unknown) {
+    throw new OverlayError(file, e instanceof Error ? e.message : String(e), line);
+  }
+  try {
+    applyReplacements(accumulated, replacements);
+  } catch (e: unknown) {
+    throw new OverlayError(kustomization.file, e instanceof Error ? e.message : String(e), entry.line);
   }
 }

@@ -332,6 +332,57 @@ const errorCases: readonly ErrorCase[] = [
     reason: /apps\/v1\/Deployment app from o\/b\.yaml is already added \(from o\/a\.yaml\)/,
   },
   {
+    name: 'a replacement whose source selects nothing',
+    files: {
+      'o/kustomization.yaml':
+        'resources: [d.yaml]\nreplacements:\n  - source: {kind: ConfigMap, name: c, fieldPath: data.tag}\n' +
+        '    targets:\n      - select: {kind: Deployment}\n        fieldPaths:\n          - spec.template.spec.containers.[name=app].image\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /replacement source \(kind ConfigMap, name c\): no resource matches/,
+  },
+  {
+    name: 'a replacement target without the field (no create)',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\nreplacements:\n  - path: r.yaml\n',
+      'o/r.yaml':
+        'source: {kind: Deployment, fieldPath: spec.template.spec.containers.0.image}\n' +
+        'targets:\n  - select: {kind: Deployment}\n    fieldPaths: [spec.template.spec.initContainers.0.image]\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /unable to find field "spec\.template\.spec\.initContainers\.0\.image" in replacement target/,
+  },
+  {
+    name: 'a replacement source index out of bounds',
+    files: {
+      'o/kustomization.yaml':
+        'resources: [d.yaml]\nreplacements:\n  - source:\n      kind: Deployment\n' +
+        '      fieldPath: spec.template.spec.containers.0.image\n      options: {delimiter: ":", index: 2}\n' +
+        '    targets:\n      - select: {kind: Deployment}\n        fieldPaths: [metadata.name]\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 3,
+    reason: /options\.index 2 is out of bounds for value team\/app:1/,
+  },
+  {
+    name: 'a replacement without targets (ReplacementTransformer config)',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\ntransformers: [t.yaml]\n',
+      'o/t.yaml':
+        'apiVersion: builtin\nkind: ReplacementTransformer\nmetadata: {name: r}\n' +
+        'replacements:\n  - source: {kind: Deployment}\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason: /replacements must specify a source and at least one target/,
+  },
+  {
     name: 'a resource without kind',
     files: {
       'o/kustomization.yaml': 'resources: [r.yaml]\n',
@@ -487,21 +538,6 @@ const warningCases: readonly WarningCase[] = [
       /^o\/kustomization\.yaml:2: configurations/,
       /^o\/kustomization\.yaml:3: a custom openapi schema/,
     ],
-  },
-  {
-    name: 'inline replacements touching an image',
-    kustomization:
-      'resources: [d.yaml]\nreplacements:\n  - source: {kind: ConfigMap, name: c, fieldPath: data.tag}\n' +
-      '    targets:\n      - select: {kind: Deployment}\n        fieldPaths:\n          - spec.template.spec.containers.[name=app].image\n',
-    images: ['team/app:1'],
-    warnings: [/^o\/kustomization\.yaml:3: replacements touching image fields are not applied/],
-  },
-  {
-    name: 'replacements from a file touching an image',
-    kustomization: 'resources: [d.yaml]\nreplacements:\n  - path: r.yaml\n',
-    extra: { 'o/r.yaml': 'source: {kind: ConfigMap, name: c}\ntargets: [{fieldPaths: [spec.x.image]}]\n' },
-    images: ['team/app:1'],
-    warnings: [/^o\/kustomization\.yaml:3: replacements touching image fields/],
   },
   {
     name: 'vars used in an image',
