@@ -201,12 +201,16 @@ async function accumulate(
     await applyPatch(context, kustomization, patch, accumulation, 'any');
   }
   if (kustomization.namespace !== undefined) {
-    setNamespace(accumulated, {
-      namespace: kustomization.namespace,
-      fieldSpecs: DEFAULT_NAMESPACE_FIELD_SPECS,
-      unsetOnly: false,
-      subjects: 'defaultOnly',
-    });
+    try {
+      setNamespace(accumulated, {
+        namespace: kustomization.namespace,
+        fieldSpecs: DEFAULT_NAMESPACE_FIELD_SPECS,
+        unsetOnly: false,
+        subjects: 'defaultOnly',
+      });
+    } catch (e: unknown) {
+      throw new OverlayError(kustomization.file, errorText(e), kustomization.namespaceLine);
+    }
   }
   addNamePrefixSuffix(accumulated, kustomization.namePrefix, kustomization.nameSuffix);
   addMetadataEntries(accumulated, 'labels', kustomization.labels);
@@ -261,6 +265,10 @@ function inlineConfigs(text: string): JsonMap[] | undefined {
   return values;
 }
 
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 function describeConfig(config: Resource): string {
   const name = metadataOf(config.object)['name'];
   return `${String(config.object['apiVersion'])} ${String(config.object['kind'])} "${String(name ?? '')}" (${config.file})`;
@@ -292,7 +300,15 @@ async function runTransformers(
         addPrefixSuffixAt(accumulated, transformer.prefix, transformer.suffix, transformer.fieldSpecs);
         break;
       case 'NamespaceTransformer':
-        setNamespace(accumulated, transformer);
+        try {
+          setNamespace(accumulated, transformer);
+        } catch (e: unknown) {
+          throw new OverlayError(
+            kustomization.file,
+            `${describeConfig(config)}: ${errorText(e)}`,
+            entry.line,
+          );
+        }
         break;
       case 'LabelTransformer':
       case 'AnnotationsTransformer':
@@ -800,11 +816,11 @@ async function applyReplacementEntry(
   try {
     replacements = readReplacements(value);
   } catch (e: unknown) {
-    throw new OverlayError(file, e instanceof Error ? e.message : String(e), line);
+    throw new OverlayError(file, errorText(e), line);
   }
   try {
     applyReplacements(accumulated, replacements);
   } catch (e: unknown) {
-    throw new OverlayError(kustomization.file, e instanceof Error ? e.message : String(e), entry.line);
+    throw new OverlayError(kustomization.file, errorText(e), entry.line);
   }
 }

@@ -55,6 +55,8 @@ export interface Kustomization {
   readonly patches: readonly PatchEntry[];
   readonly patchesJson6902: readonly PatchEntry[];
   readonly namespace: string | undefined;
+  /** The line of `namespace:` (where a namespace ID conflict is reported). */
+  readonly namespaceLine: number;
   readonly namePrefix: string;
   readonly nameSuffix: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -317,6 +319,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     patches: patchList('patches', true),
     patchesJson6902: patchList('patchesJson6902', true),
     namespace: optionalString(['namespace'], root['namespace']) || undefined,
+    namespaceLine: root['namespace'] === undefined ? 1 : lineOf(['namespace']),
     namePrefix: optionalString(['namePrefix'], root['namePrefix']) ?? '',
     nameSuffix: optionalString(['nameSuffix'], root['nameSuffix']) ?? '',
     labels,

@@ -6,7 +6,7 @@
 // Pure; resources are mutated in place.
 import { fieldSpecSelects, visitFieldSpec } from './field-specs';
 import type { FieldSpec } from './field-specs';
-import { currentIdOf, isClusterScoped, isJsonMap, rememberCurrentId, sameId } from './resource';
+import { currentIdOf, describeId, isClusterScoped, isJsonMap, rememberCurrentId, sameId } from './resource';
 import type { JsonMap, Resource } from './resource';
 import type { NamespaceSubjects } from './transformer-configs';
 
@@ -44,6 +44,7 @@ export interface NamespaceOptions {
  * v1 Namespace is renamed to the namespace); (Cluster)RoleBinding subjects by the subjects mode
  * (`defaultOnly`: subjects named "default"; `allServiceAccounts`: subjects of kind
  * ServiceAccount). A changed identity is remembered: later patches may name the previous one.
+ * Throws a plain Error when two resources end up with one identity, as kustomize does.
  */
 export function setNamespace(resources: readonly Resource[], options: NamespaceOptions): void {
   if (options.namespace === '') return;
@@ -77,6 +78,30 @@ export function setNamespace(resources: readonly Resource[], options: NamespaceO
     }
     const after = currentIdOf(object);
     if (!sameId(before, after) || before.namespace !== after.namespace) resource.previousIds.push(before);
+  }
+  throwOnIdConflict(resources);
+}
+
+/**
+ * kustomize's NamespaceTransformer checks, after each resource, that no other resource has its
+ * new identity ("namespace transformation produces ID conflict", api/builtins/NamespaceTransformer.go:
+ * GetMatchingResourcesByCurrentId(r.CurId().Equals)); every collision it meets is still there at
+ * the end, so the end state is checked, and the pair reported is the first the walk would meet.
+ */
+function throwOnIdConflict(resources: readonly Resource[]): void {
+  const seen = new Map<string, Resource>();
+  for (const resource of resources) {
+    const id = currentIdOf(resource.object);
+    const namespace = isClusterScoped(id.kind) ? '' : id.namespace || 'default';
+    const key = JSON.stringify([id.group, id.version, id.kind, id.name, namespace]);
+    const other = seen.get(key);
+    if (other !== undefined) {
+      throw new Error(
+        `namespace transformation produces ID conflict: ${describeId(currentIdOf(other.object))} ` +
+          `from ${other.file} and ${describeId(id)} from ${resource.file} (kustomize refuses it)`,
+      );
+    }
+    seen.set(key, resource);
   }
 }
 

@@ -383,6 +383,46 @@ const errorCases: readonly ErrorCase[] = [
     reason: /replacements must specify a source and at least one target/,
   },
   {
+    name: 'namespace: gives two Deployments of other namespaces one identity',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\nnamespace: app\n',
+      'o/d.yaml':
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: a}\n---\n' +
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: b}\n',
+    },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason:
+      /namespace transformation produces ID conflict: apps\/v1\/Deployment app\/web from o\/d\.yaml and apps\/v1\/Deployment app\/web from o\/d\.yaml/,
+  },
+  {
+    name: 'namespace: renames a Namespace onto one that exists',
+    files: {
+      'o/kustomization.yaml': 'namespace: app\nresources: [../base, n.yaml]\n',
+      'o/n.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n',
+      'base/kustomization.yaml': 'resources: [n.yaml, d.yaml]\n',
+      'base/n.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata: {name: system}\n',
+      'base/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/kustomization.yaml',
+    line: 1,
+    reason: /ID conflict: v1\/Namespace app from base\/n\.yaml and v1\/Namespace app from o\/n\.yaml/,
+  },
+  {
+    name: 'a NamespaceTransformer (unsetOnly) giving a Deployment the identity of another',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml, x.yaml]\ntransformers: [ns.yaml]\n',
+      'o/d.yaml': DEPLOYMENT,
+      'o/x.yaml': DEPLOYMENT.replace('name: app', 'name: app\n  namespace: x'),
+      'o/ns.yaml':
+        'apiVersion: builtin\nkind: NamespaceTransformer\nmetadata: {name: ns, namespace: x}\nunsetOnly: true\n',
+    },
+    file: 'o/kustomization.yaml',
+    line: 2,
+    reason:
+      /NamespaceTransformer "ns".*: namespace transformation produces ID conflict: apps\/v1\/Deployment x\/app from o\/d\.yaml and apps\/v1\/Deployment x\/app from o\/x\.yaml/,
+  },
+  {
     name: 'a resource without kind',
     files: {
       'o/kustomization.yaml': 'resources: [r.yaml]\n',
