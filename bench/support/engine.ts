@@ -24,6 +24,7 @@ export interface EngineCopyRequest {
   readonly destinationSide: EngineSide;
   readonly retry?: Partial<RetryPolicy>;
   readonly blobJobs?: number;
+  readonly smallBlobJobs?: number;
   /** How both clients move blobs (the client defaults when omitted). */
   readonly transfer?: Pick<RegistryClientOptions, 'monolithicUploadBytes' | 'directDownloadBytes'>;
   readonly referrers?: boolean;
@@ -59,6 +60,7 @@ export async function copyWithEngine(request: EngineCopyRequest): Promise<Engine
     sourceRegistry: client(source.registry, request.sourceSide),
     destinationRegistry: client(destination.registry, request.destinationSide),
     ...(request.blobJobs === undefined ? {} : { blobJobs: request.blobJobs }),
+    ...(request.smallBlobJobs === undefined ? {} : { smallBlobJobs: request.smallBlobJobs }),
     ...(request.referrers === undefined ? {} : { referrers: request.referrers }),
     ...(request.overwrite === undefined ? {} : { overwrite: request.overwrite }),
   });

@@ -71,8 +71,14 @@ export interface CopyImageOptions {
   readonly overwrite?: boolean;
   /** Copy signatures, attestations, SBOMs and other referrers. Default true. */
   readonly referrers?: boolean;
-  /** Blobs in flight at once. Default 8. */
+  /** Blobs in flight at once (checked at the destination first: see below). Default 8. */
   readonly blobJobs?: number;
+  /**
+   * Blobs under SMALL_BLOB_BYTES in flight at once, in slots of their own: such a blob costs its
+   * round trips (POST, PUT), not its bytes, so many go at once without much memory. Default: none
+   * of their own (they share the blobJobs slots).
+   */
+  readonly smallBlobJobs?: number;
   /** Manifests (platforms, referrers) in flight at once. Default 4. */
   readonly imageJobs?: number;
   readonly onEvent?: (event: CopyEvent) => void;
@@ -107,6 +113,14 @@ interface ReferrerLookup {
   /** The subject's cosign tags the source has, and what each points at now. */
   readonly cosign: readonly { readonly tag: string; readonly head: ManifestHead }[];
 }
+
+/** Below this size a blob may go in a smallBlobJobs slot. */
+export const SMALL_BLOB_BYTES = 1 << 20;
+
+/** Blob existence checks (HEAD) in flight at once, per transfer slot: a check holds no slot, so
+ * every blob's check is answered while the first transfers run, and a transfer that ends is
+ * followed at once by one whose check is done. */
+const CHECKS_PER_SLOT = 2;
 
 /** How often a blob in flight reports progress. */
 const PROGRESS_STEP_BYTES = 1 << 20;
@@ -157,6 +171,10 @@ class ImageCopy {
   private readonly srcRepo: string;
   private readonly dstRepo: string;
   private readonly blobLimit: Limiter;
+  /** Slots of blobs under SMALL_BLOB_BYTES (blobLimit when they have none of their own). */
+  private readonly smallBlobLimit: Limiter;
+  /** Blob HEADs at the destination. */
+  private readonly checkLimit: Limiter;
   private readonly imageLimit: Limiter;
   /** See CopyResult.refusedReferrers. */
   private readonly refusedReferrers: string[] = [];
@@ -199,7 +217,11 @@ class ImageCopy {
     this.dst = options.destinationRegistry.withSignal(signal);
     this.srcRepo = options.source.repository;
     this.dstRepo = options.destination.repository;
-    this.blobLimit = createLimiter(options.blobJobs ?? 8);
+    const blobJobs = options.blobJobs ?? 8;
+    this.blobLimit = createLimiter(blobJobs);
+    this.smallBlobLimit =
+      options.smallBlobJobs === undefined ? this.blobLimit : createLimiter(options.smallBlobJobs);
+    this.checkLimit = createLimiter(CHECKS_PER_SLOT * Math.max(blobJobs, options.smallBlobJobs ?? 0));
     this.imageLimit = createLimiter(options.imageJobs ?? 4);
     this.referrerLimit = createLimiter(options.imageJobs ?? 4);
     this.lookupLimit = createLimiter(options.imageJobs ?? 4);
@@ -369,36 +391,41 @@ class ImageCopy {
     let pending = this.blobs.get(blob.digest);
     if (pending === undefined) {
       const decided = this.undecidedStep();
+      const small = blob.size >= 0 && blob.size < SMALL_BLOB_BYTES;
       pending = this.track(
-        this.blobLimit(async () => {
-          if (await this.dst.hasBlob(this.dstRepo, blob.digest)) {
+        (async () => {
+          if (await this.checkLimit(() => this.dst.hasBlob(this.dstRepo, blob.digest))) {
             decided();
             this.counts.blobsSkipped++;
             this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
             return;
           }
           decided();
-          const sameRegistry =
-            this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
-          const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
-          // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
-          // connection, corrupted bytes) the whole blob is read from the source again.
-          const result = await this.dst.retry(() =>
-            this.dst.uploadBlob(this.dstRepo, blob, () => this.openCounted(blob), mountFrom),
-          );
-          if (result === 'mounted') {
-            this.counts.blobsMounted++;
-            this.emit({ type: 'blob', digest: blob.digest, action: 'mounted' });
-          } else {
-            this.counts.blobsCopied++;
-            this.counts.bytes += Math.max(blob.size, 0);
-            this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
-          }
-        }).finally(decided),
+          await (small ? this.smallBlobLimit : this.blobLimit)(() => this.transferBlob(blob));
+        })().finally(decided),
       );
       this.blobs.set(blob.digest, pending);
     }
     return pending;
+  }
+
+  /** Mounts or uploads one blob the destination lacks. */
+  private async transferBlob(blob: Descriptor): Promise<void> {
+    const sameRegistry = this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
+    const mountFrom = sameRegistry && this.srcRepo !== this.dstRepo ? this.srcRepo : undefined;
+    // A streamed upload cannot be replayed by the HTTP layer: on a retryable failure (reset
+    // connection, corrupted bytes) the whole blob is read from the source again.
+    const result = await this.dst.retry(() =>
+      this.dst.uploadBlob(this.dstRepo, blob, () => this.openCounted(blob), mountFrom),
+    );
+    if (result === 'mounted') {
+      this.counts.blobsMounted++;
+      this.emit({ type: 'blob', digest: blob.digest, action: 'mounted' });
+    } else {
+      this.counts.blobsCopied++;
+      this.counts.bytes += Math.max(blob.size, 0);
+      this.emit({ type: 'blob', digest: blob.digest, action: 'copied', bytes: Math.max(blob.size, 0) });
+    }
   }
 
   /** Referrers of every subject, breadth first (a signature on an SBOM is a referrer too). */
