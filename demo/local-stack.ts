@@ -6,7 +6,7 @@
 // the original article, and the shipped commands as child processes: `image-promoter webhook` and
 // `image-promoter worker`. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
 // It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -27,7 +27,7 @@ import { startGitHubServer, type GitHubServer, type ReceivedStatus } from '../te
 import { startMoto, type MotoServer } from '../test/support/moto-server';
 import { answers, freePort, startProcess, type ManagedProcess } from '../test/support/processes';
 import { startRegistry, type RegistryServer } from '../test/support/registry-server';
-import { pushPayload } from '../test/webhook/fixtures';
+import { pullRequestPayload, pushPayload } from '../test/webhook/fixtures';
 
 export const DEV_ACCOUNT = '111111111111';
 export const PROD_ACCOUNT = '222222222222';
@@ -39,6 +39,9 @@ export const ENVIRONMENT = 'production';
 export const STATUS_CONTEXT = `image-promotion/${ENVIRONMENT}`;
 export const IMAGE_REPOSITORY = 'shop/web';
 export const INITIAL_PRODUCTION_TAG = '1.2.0';
+/** The GitHub App of `githubApp: true` (the test server issues its installation tokens). */
+const APP_ID = 1616;
+const APP_INSTALLATION_ID = 16;
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -139,6 +142,20 @@ export interface LocalStackOptions {
   readonly onProgress?: (line: string) => void;
   /** Aborting it while the stack starts stops what already runs and rejects (e.g. Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Run the webhook and the worker as a GitHub App (GITHUB_APP_ID + key file): results are check
+   * runs instead of commit statuses (default false: a token, statuses). */
+  readonly githubApp?: boolean;
+}
+
+/** A pull request event as GitHub delivers it (fields of its `pull_request` payload). */
+export interface PullRequestEvent {
+  readonly action: string;
+  readonly number: number;
+  /** The base branch's tip when the event happened (the webhook asks GitHub for the merge base). */
+  readonly baseSha: string;
+  readonly headSha: string;
+  readonly headRef: string;
+  readonly merged?: boolean;
 }
 
 export interface Delivery {
@@ -180,6 +197,8 @@ export interface LocalStack {
     push: { readonly before: string; readonly after: string },
     options?: { readonly deliveryId?: string },
   ): Promise<Delivery>;
+  /** POSTs a signed pull_request webhook (GitHub's example payload adapted), as GitHub would. */
+  deliverPullRequest(event: PullRequestEvent, options?: { readonly deliveryId?: string }): Promise<Delivery>;
   /** Statuses of `commit` in context image-promotion/production, oldest first. */
   statuses(commit: string): readonly ReceivedStatus[];
   /** Waits until `commit` has a status other than pending in image-promotion/production. */
@@ -234,12 +253,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => devProxy.stop());
     const prodProxy = await startFaultProxy({ upstream: prod.url });
     cleanups.push(() => prodProxy.stop());
+    // An App's key pair: the test server verifies the App's JWTs with the public half.
+    const appKeys = options.githubApp
+      ? generateKeyPairSync('rsa', {
+          modulusLength: 2048,
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+        })
+      : undefined;
     const github = await startGitHubServer({
       repository: OVERLAYS_REPOSITORY,
       gitDirectory: repo.dir,
       checkContract: false,
+      ...(appKeys === undefined
+        ? {}
+        : { app: { id: APP_ID, publicKey: appKeys.publicKey, installationId: APP_INSTALLATION_ID } }),
     });
     cleanups.push(() => github.stop());
+    const appKeyFile = join(dir, 'github-app.pem');
+    if (appKeys !== undefined) await writeFile(appKeyFile, appKeys.privateKey, { mode: 0o600 });
 
     progress('queue + dead-letter queue, deliveries table, secrets');
     const aws = awsClientConfig(moto);
@@ -319,6 +351,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DELIVERIES_TABLE: 'image-promoter-deliveries',
       POWERTOOLS_SERVICE_NAME: 'image-promoter-local',
       NODE_NO_WARNINGS: '1',
+      ...(appKeys === undefined
+        ? {}
+        : {
+            GITHUB_APP_ID: String(APP_ID),
+            GITHUB_APP_PRIVATE_KEY_FILE: appKeyFile,
+            GITHUB_APP_INSTALLATION_ID: String(APP_INSTALLATION_ID),
+          }),
     };
     for (const name of ['WEBHOOK_SECRET', 'GITHUB_TOKEN', 'IMAGE_PROMOTER_CONFIG', 'MOTO_ACCOUNT_ID']) {
       Reflect.deleteProperty(childEnv, name);
@@ -391,6 +430,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return undefined;
     };
 
+    /** One signed delivery to the webhook server, as GitHub sends it. */
+    const post = async (event: string, payload: unknown, id?: string): Promise<Delivery> => {
+      const deliveryId = id ?? randomUUID();
+      const body = JSON.stringify(payload);
+      const response = await fetch(webhookUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'GitHub-Hookshot/local-stack',
+          'x-github-event': event,
+          'x-github-delivery': deliveryId,
+          'x-github-hook-id': '1',
+          'x-hub-signature-256': await sign(webhookSecret, body),
+        },
+        body,
+      });
+      const text = await response.text();
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        parsed = { text };
+      }
+      return { deliveryId, status: response.status, body: parsed };
+    };
+
     return {
       moto,
       dev,
@@ -410,30 +475,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const after = await repo.commitFiles(files, message ?? 'change');
         return { before, after };
       },
-      deliver: async (push, deliveryOptions = {}) => {
-        const deliveryId = deliveryOptions.deliveryId ?? randomUUID();
-        const body = JSON.stringify(pushPayload({ repository: OVERLAYS_REPOSITORY, ...push }));
-        const response = await fetch(webhookUrl, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'GitHub-Hookshot/local-stack',
-            'x-github-event': 'push',
-            'x-github-delivery': deliveryId,
-            'x-github-hook-id': '1',
-            'x-hub-signature-256': await sign(webhookSecret, body),
-          },
-          body,
-        });
-        const text = await response.text();
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          parsed = { text };
-        }
-        return { deliveryId, status: response.status, body: parsed };
-      },
+      deliver: (push, deliveryOptions = {}) =>
+        post('push', pushPayload({ repository: OVERLAYS_REPOSITORY, ...push }), deliveryOptions.deliveryId),
+      deliverPullRequest: (event, deliveryOptions = {}) =>
+        post(
+          'pull_request',
+          pullRequestPayload({
+            repository: OVERLAYS_REPOSITORY,
+            action: event.action,
+            number: event.number,
+            baseSha: event.baseSha,
+            headSha: event.headSha,
+            headRef: event.headRef,
+            ...(event.merged === undefined ? {} : { merged: event.merged }),
+          }),
+          deliveryOptions.deliveryId,
+        ),
       statuses,
       waitForFinalStatus: async (commit, timeoutMs = 60_000) => {
         const deadline = Date.now() + timeoutMs;

@@ -13,7 +13,7 @@ import {
 } from '../adapters/github';
 import { createDynamoPromotionHistory } from '../adapters/promotion-history-store';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
-import type { CommitStatus, CommitStatusReporter } from '../core/commit-status';
+import type { CommitStatus, CommitStatusReporter, JobStart } from '../core/commit-status';
 import type { Config } from '../core/config';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { WorkerDependencies } from './process-job';
@@ -87,17 +87,26 @@ function createLazyGitHubReporter(config: Config, env: NodeJS.ProcessEnv): Commi
       Promise.resolve({ repository: config.github.repository, ...(apiUrl === undefined ? {} : { apiUrl }) }),
   );
   let current: { readonly token: string; readonly reporter: CommitStatusReporter } | undefined;
+  const reporter = async (): Promise<CommitStatusReporter> => {
+    const token = await secrets.githubToken();
+    if (current?.token !== token) {
+      const octokit = createGitHubClient({ token, ...(apiUrl === undefined ? {} : { apiUrl }) });
+      // An App reports check runs; a token, commit statuses (same name, same required check).
+      const create =
+        secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter;
+      // A renewed token keeps the runs already started (their ids) only by lookup: the check reporter
+      // finds a run by its job id when it did not start it.
+      current = { token, reporter: create(octokit) };
+    }
+    return current.reporter;
+  };
   return {
     async report(status: CommitStatus): Promise<void> {
-      const token = await secrets.githubToken();
-      if (current?.token !== token) {
-        const octokit = createGitHubClient({ token, ...(apiUrl === undefined ? {} : { apiUrl }) });
-        // An App reports check runs; a token, commit statuses (same name, same required check).
-        const create =
-          secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter;
-        current = { token, reporter: create(octokit) };
-      }
-      await current.reporter.report(status);
+      await (await reporter()).report(status);
     },
+    // Only an App has an in_progress state to report (check runs); a token's reporter has no start.
+    ...(secrets.githubAuthKind() === 'app'
+      ? { start: async (job: JobStart): Promise<void> => (await reporter()).start?.(job) }
+      : {}),
   };
 }
