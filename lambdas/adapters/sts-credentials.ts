@@ -39,9 +39,12 @@ export function createAssumeRoleCredentialProvider(
   return () => assumeRoleCached(options);
 }
 
-/** Drops every cached credential (tests, and after a role's trust policy changed). */
+/** Drops every cached credential and the shared STS client, which keeps the endpoint and
+ * credentials it was created with (tests, and after a role's trust policy changed). */
 export function clearAssumedRoleCache(): void {
   cache.clear();
+  sharedClient?.destroy();
+  sharedClient = undefined;
 }
 
 async function assumeRoleCached(options: AssumeRoleOptions): Promise<AwsCredentialIdentity> {

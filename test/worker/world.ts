@@ -4,6 +4,9 @@
 // htpasswd passwords are the tokens moto issues per account), a fault proxy in front of the source
 // registry, and the GitHub REST test server (backed by a real git repository) recording statuses.
 // Also captures what the worker writes (Powertools JSON logs and EMF metrics).
+// With `ecr: true` an ECR model (test/support/ecr-model.ts) stands in front of each registry: the
+// worker reaches the source through the fault proxy and then the model, the destination through its
+// model; set-up pushes and read-backs still go straight to the registries.
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSEvent } from 'aws-lambda';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -15,6 +18,7 @@ import { createWorkerDependencies } from '../../lambdas/worker/dependencies';
 import type { WorkerDependencies } from '../../lambdas/worker/process-job';
 import type { RegistryCredentialFactory } from '../../lambdas/worker/registry-access';
 import { createWorker, type Worker } from '../../lambdas/worker/worker';
+import { startEcrModel, type EcrModel, type EcrModelOptions } from '../support/ecr-model';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubAppOptions, type GitHubServer } from '../support/github-server';
@@ -38,6 +42,8 @@ export interface World {
   /** In front of the source registry: what the worker talks to for SRC. */
   readonly proxy: FaultProxy;
   readonly github: GitHubServer;
+  /** The ECR models in front of the registries (with `ecr`), undefined otherwise. */
+  readonly ecr: { readonly source: EcrModel; readonly destination: EcrModel } | undefined;
   readonly repo: GitRepo;
   readonly config: Config;
   /** Everything the worker logged (Powertools JSON lines) since the last clearOutput(). */
@@ -61,6 +67,13 @@ export interface World {
 export interface WorldOptions {
   /** A GitHub App installed on the repository (for check runs). */
   readonly app?: GitHubAppOptions;
+  /** ECR models in front of both registries; an object sets options of each (quotas...). */
+  readonly ecr?:
+    | boolean
+    | {
+        readonly source?: Partial<EcrModelOptions>;
+        readonly destination?: Partial<EcrModelOptions>;
+      };
 }
 
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
@@ -71,7 +84,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     createGitRepo({ 'README.md': 'shop\n' }),
   ]);
   const undoEnv = moto.applyToProcess();
-  const proxy = await startFaultProxy({ upstream: source.url });
+  const ecrOptions = typeof options.ecr === 'object' ? options.ecr : {};
+  const ecr =
+    options.ecr === undefined || options.ecr === false
+      ? undefined
+      : {
+          source: await startEcrModel({ ...ecrOptions.source, upstream: source, accountId: SOURCE_ACCOUNT }),
+          destination: await startEcrModel({
+            ...ecrOptions.destination,
+            upstream: destination,
+            accountId: DESTINATION_ACCOUNT,
+          }),
+        };
+  const proxy = await startFaultProxy({ upstream: ecr?.source.url ?? source.url });
   const github = await startGitHubServer({
     repository: REPOSITORY,
     gitDirectory: repo.dir,
@@ -87,7 +112,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         destination: { registry: DST },
       },
     ],
-    registryEndpoints: { [SRC]: proxy.url, [DST]: destination.url },
+    registryEndpoints: { [SRC]: proxy.url, [DST]: ecr?.destination.url ?? destination.url },
     copy: { imageJobs: 4, blobJobs: 4 },
     worker: { maxReceiveCount: MAX_RECEIVE_COUNT, dashboardUrl: 'https://dashboard.example.com/promotions' },
   };
@@ -114,6 +139,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     destination,
     proxy,
     github,
+    ecr,
     repo,
     config,
     logs: () => output.lines().filter((l) => !('_aws' in l)),
@@ -147,6 +173,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       clearKnownRepositories();
       await Promise.allSettled([
         proxy.stop(),
+        ...(ecr === undefined ? [] : [ecr.source.stop(), ecr.destination.stop()]),
         github.stop(),
         moto.stop(),
         source.stop(),
