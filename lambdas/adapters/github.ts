@@ -2,6 +2,7 @@
 // Git Blobs APIs (what the webhook plans from) and a CommitStatusReporter (what users see on their
 // commits). Built on @octokit/rest; every failure leaves as a GitHubError that says whether to retry.
 // Never logs or returns the token; never writes to the repository (statuses are not content).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Octokit } from '@octokit/rest';
 import { renderCheckOutput } from '../core/check-output';
 import {
@@ -14,6 +15,7 @@ import {
 import { DEFAULT_PLANNING_LIMITS } from '../core/config';
 import { GitHubError, OverlayError, PlanningLimitError, PromoterError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource, MergeBaseSource } from '../core/file-source';
+import { createLimiter, type Limiter } from '../core/limiter';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 
@@ -131,9 +133,12 @@ async function callWithRetries<T>(
       // A webhook has seconds, not minutes: wait a short Retry-After, give up (retryable) on a long one.
       const wait = retryAfterMs(error);
       if (wait !== undefined && wait > maxRetryAfterMs) throw error;
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.max(wait ?? 0, baseDelayMs * 2 ** (attempt - 1))),
-      );
+      // The deadline ends the pause too (with its reason), not only the next attempt.
+      await sleep(Math.max(wait ?? 0, baseDelayMs * 2 ** (attempt - 1)), undefined, {
+        ...(signal === undefined ? {} : { signal }),
+      }).catch((e: unknown) => {
+        throw signal?.aborted ? signal.reason : e;
+      });
     }
   }
 }
@@ -350,7 +355,15 @@ export interface GitHubFileSourceOptions extends RetryOptions {
   readonly maxCalls?: number;
   /** The delivery's deadline: once aborted, requests in flight are cancelled and none is made. */
   readonly signal?: AbortSignal;
+  /** Requests in flight at once (default GITHUB_READ_CONCURRENCY). */
+  readonly concurrency?: number;
 }
+
+/** GitHub allows no more than 100 concurrent requests per user or app, REST and GraphQL together
+ * (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api, secondary rate
+ * limits); the worker and other deliveries share the token, so one delivery reads 32 at a time,
+ * enough to read a few hundred files well within the webhook's deadline. */
+export const GITHUB_READ_CONCURRENCY = 32;
 
 /**
  * Reads a repository at a revision through GitHub: one recursive Git Trees call per revision
@@ -362,6 +375,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
   private readonly repo: string;
   private readonly revisions = new Map<string, RevisionIndex>();
   private readonly blobs = new Map<string, Promise<string>>();
+  private readonly limit: Limiter;
   private calls = 0;
 
   constructor(
@@ -369,11 +383,20 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     private readonly options: GitHubFileSourceOptions,
   ) {
     ({ owner: this.owner, repo: this.repo } = splitRepository(options.repository));
+    this.limit = createLimiter(options.concurrency ?? GITHUB_READ_CONCURRENCY, {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   }
 
   /** GitHub API requests made so far (retries included). */
   get apiCalls(): number {
     return this.calls;
+  }
+
+  /** Resolves once no request of this source is in flight or waiting: after the deadline, none
+   * starts again, so an answer given after this leaves nothing running. */
+  settled(): Promise<void> {
+    return this.limit.idle();
   }
 
   async kindOf(revision: string, path: string): Promise<EntryKind | undefined> {
@@ -444,17 +467,18 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     return callWithRetries(
       `${what} in ${this.options.repository}`,
       this.options,
-      () => {
-        if (this.calls >= maxCalls) {
-          throw new PlanningLimitError(
-            file,
-            'planning.maxGitHubCalls',
-            `more than ${maxCalls} GitHub API calls to plan one delivery`,
-          );
-        }
-        this.calls++;
-        return call(signal === undefined ? {} : { signal });
-      },
+      () =>
+        this.limit(() => {
+          if (this.calls >= maxCalls) {
+            throw new PlanningLimitError(
+              file,
+              'planning.maxGitHubCalls',
+              `more than ${maxCalls} GitHub API calls to plan one delivery`,
+            );
+          }
+          this.calls++;
+          return call(signal === undefined ? {} : { signal });
+        }),
       signal,
     );
   }

@@ -45,6 +45,14 @@ function isRepositoryGlob(glob: string): boolean {
  * second. `false` reserves nothing (accounts whose concurrency limit leaves no room to reserve). */
 export const DEFAULT_WEBHOOK_RESERVED_CONCURRENCY = 10;
 
+/** How long the webhook may spend on one delivery before planning is stopped (`webhook.deadlineSeconds`).
+ * github.com waits 10 s for the answer and records a slower one as a failed delivery, which it never
+ * redelivers by itself (https://docs.github.com/en/webhooks/using-webhooks/handling-failed-webhook-deliveries);
+ * 7 s leaves 3 s for the commit statuses, the queue and the answer. GitHub Enterprise Server waits
+ * 30 s (its "Best practices for using webhooks"), hence the maximum of 25 s (the Lambda runs 30 s). */
+export const DEFAULT_WEBHOOK_DEADLINE_SECONDS = 7;
+export const MAX_WEBHOOK_DEADLINE_SECONDS = 25;
+
 const registryHost = z
   .string()
   .check(
@@ -175,8 +183,16 @@ const configSchema = z.strictObject({
         z.union([z.number().check(z.int(), z.gte(1), z.lte(1000)), z.literal(false)]),
         DEFAULT_WEBHOOK_RESERVED_CONCURRENCY,
       ),
+      // Seconds, fractions allowed (0.5): tests and slow-GitHub drills use short ones.
+      deadlineSeconds: z._default(
+        z.number().check(z.gt(0), z.lte(MAX_WEBHOOK_DEADLINE_SECONDS)),
+        DEFAULT_WEBHOOK_DEADLINE_SECONDS,
+      ),
     }),
-    { reservedConcurrency: DEFAULT_WEBHOOK_RESERVED_CONCURRENCY },
+    {
+      reservedConcurrency: DEFAULT_WEBHOOK_RESERVED_CONCURRENCY,
+      deadlineSeconds: DEFAULT_WEBHOOK_DEADLINE_SECONDS,
+    },
   ),
   planning: z._default(
     z.strictObject({

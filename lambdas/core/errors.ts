@@ -99,6 +99,31 @@ export class PlanningLimitError extends PromoterError {
   }
 }
 
+/** Planning a push did not end before the webhook's deadline (config `webhook.deadlineSeconds`, or
+ * what the Lambda has left): it was stopped there, so the answer stays within GitHub's wait. The
+ * pusher's problem as much as GitHub's (an overlay too large to read in time), and a redelivery
+ * would meet the same deadline: never retryable, a `failure` status says so. */
+export class PlanningDeadlineError extends PromoterError {
+  readonly code = 'PLANNING_DEADLINE';
+  readonly retryable = false;
+  constructor(
+    /** The deadline, in milliseconds from the start of the delivery. */
+    readonly deadlineMs: number,
+    /** What set it, e.g. `webhook.deadlineSeconds`. */
+    readonly limit: string,
+  ) {
+    super(
+      `planning stopped after ${formatSeconds(deadlineMs)} s (${limit}): GitHub was slow or the overlay ` +
+        'is too large; push again or make it smaller',
+    );
+  }
+}
+
+/** 7000 -> "7", 500 -> "0.5", 1250 -> "1.3": seconds with at most one decimal. */
+function formatSeconds(ms: number): string {
+  return String(Math.round(Math.max(0, ms) / 100) / 10);
+}
+
 export class JobValidationError extends PromoterError {
   readonly code = 'INVALID_JOB';
   readonly retryable = false;

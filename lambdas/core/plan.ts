@@ -142,7 +142,9 @@ export async function planPush(
     limits: config.planning,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
-  return Promise.all(
+  // Every environment is awaited to its end, even when one throws: nothing of this push is still
+  // reading when planPush returns or throws (the webhook answers after it).
+  const settled = await Promise.allSettled(
     config.environments.map(async (env): Promise<EnvironmentPlanResult> => {
       try {
         return { kind: 'planned', plan: await planEnvironmentPush(source, env, before, after, resolve) };
@@ -154,6 +156,10 @@ export async function planPush(
       }
     }),
   );
+  return settled.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
 }
 
 async function planEnvironmentPush(

@@ -6,7 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFromEnvironment } from '../adapters/config-source';
 import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
 import {
@@ -21,6 +21,7 @@ import type { Config } from '../core/config';
 import { ConfigError, describeError } from '../core/errors';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
+import { startDeliveryDeadline } from './delivery-deadline';
 import { processDelivery, type DeliveryLog, type WebhookRequest } from './process-delivery';
 
 export const QUEUE_URL_ENV = 'QUEUE_URL';
@@ -32,11 +33,18 @@ export interface WebhookHandlerOptions {
   readonly config?: Config;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: DeliveryLog;
-  /** See DeliveryDependencies.planningDeadlineMs. */
+  /** Replaces config `webhook.deadlineSeconds` (milliseconds, unbounded): for tests that measure
+   * the planning budgets, not the deadline. */
   readonly planningDeadlineMs?: number;
 }
 
-export type WebhookHandler = (event: LambdaFunctionURLEvent) => Promise<APIGatewayProxyStructuredResultV2>;
+/** What the handler reads of the Lambda context: the time left (the deadline never outlives it). */
+export type InvocationContext = Pick<Context, 'getRemainingTimeInMillis'>;
+
+export type WebhookHandler = (
+  event: LambdaFunctionURLEvent,
+  context?: InvocationContext,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** A handler with its own clients and caches (one per container, or per local server). */
 export function createWebhookHandler(options: WebhookHandlerOptions = {}): WebhookHandler {
@@ -77,7 +85,13 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
     return octokit.client;
   };
 
-  return async (event: LambdaFunctionURLEvent): Promise<APIGatewayProxyStructuredResultV2> => {
+  return async (
+    event: LambdaFunctionURLEvent,
+    context?: InvocationContext,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    // Read first: the deadline counts from the request's arrival, not from the config's loading.
+    const remainingMs = context?.getRemainingTimeInMillis();
+    const arrived = Date.now();
     let cfg: Config;
     try {
       cfg = await loadConfig();
@@ -89,14 +103,31 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
         body: '{"message":"webhook is not configured"}',
       };
     }
+    const deadline = startDeliveryDeadline(
+      (options.planningDeadlineMs ?? cfg.webhook.deadlineSeconds * 1000) - (Date.now() - arrived),
+      remainingMs === undefined ? undefined : remainingMs - (Date.now() - arrived),
+    );
+    try {
+      return await answer(event, cfg, deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  };
+
+  async function answer(
+    event: LambdaFunctionURLEvent,
+    cfg: Config,
+    deadline: AbortSignal,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
     const response = await processDelivery(toWebhookRequest(event), {
       config: cfg,
       webhookSecrets: () => secrets.webhookSecrets(),
-      openFileSource: async () =>
+      openFileSource: async (signal) =>
         new GitHubFileSource(await github(cfg), {
           repository: cfg.github.repository,
           maxFileBytes: cfg.planning.maxFileBytes,
           maxCalls: cfg.planning.maxGitHubCalls,
+          ...(signal === undefined ? {} : { signal }),
         }),
       queue: () => {
         const url = env[QUEUE_URL_ENV];
@@ -114,7 +145,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       deliveries,
       clock: () => new Date(),
       log,
-      ...(options.planningDeadlineMs === undefined ? {} : { planningDeadlineMs: options.planningDeadlineMs }),
+      deadline,
       targetUrl: selectTargetUrl({
         dashboardUrl: cfg.worker.dashboardUrl,
         region: env['AWS_REGION'],
@@ -123,7 +154,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       }),
     });
     return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };
-  };
+  }
 }
 
 function powertoolsLog(logger: Logger): DeliveryLog {
@@ -146,5 +177,7 @@ export function toWebhookRequest(event: LambdaFunctionURLEvent): WebhookRequest 
 
 let lambdaHandler: WebhookHandler | undefined;
 
-export const handler = (event: LambdaFunctionURLEvent): Promise<APIGatewayProxyStructuredResultV2> =>
-  (lambdaHandler ??= createWebhookHandler())(event);
+export const handler = (
+  event: LambdaFunctionURLEvent,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> => (lambdaHandler ??= createWebhookHandler())(event, context);

@@ -6,10 +6,10 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { statusDescription, type CommitStatus, type CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
-import { describeError, GitHubError, PromoterError } from '../core/errors';
+import { describeError, PromoterError } from '../core/errors';
 import type { FileSource, MergeBaseSource } from '../core/file-source';
 import { buildPushOutcome } from '../core/jobs-from-plan';
-import { planPush } from '../core/plan';
+import { planPush, type EnvironmentPlanResult } from '../core/plan';
 import { pullRequestAsPush, type PullRequestToPlan } from '../core/pull-request-event';
 import {
   classifyDelivery,
@@ -39,16 +39,18 @@ export interface DeliveryLog {
   error(message: string, attributes?: Readonly<Record<string, unknown>>): void;
 }
 
-/** A FileSource that may count the API calls it made (the GitHub one does) and finds the merge base
- * of a pull request. */
-export type CountingFileSource = FileSource & MergeBaseSource & { readonly apiCalls?: number };
+/** A FileSource that may count the API calls it made (the GitHub one does), finds the merge base
+ * of a pull request, and may say when none of its reads is in flight any more (`settled`). */
+export type CountingFileSource = FileSource &
+  MergeBaseSource & { readonly apiCalls?: number; settled?(): Promise<void> };
 
 export interface DeliveryDependencies {
   readonly config: Config;
   /** Accepted webhook secrets, current first (rotation). */
   readonly webhookSecrets: () => Promise<readonly string[]>;
-  /** A fresh FileSource for one delivery (its caches live as long as the delivery). */
-  readonly openFileSource: () => Promise<CountingFileSource>;
+  /** A fresh FileSource for one delivery (its caches live as long as the delivery), its reads
+   * ended by `signal` (the delivery's deadline). */
+  readonly openFileSource: (signal?: AbortSignal) => Promise<CountingFileSource>;
   readonly queue: () => Promise<JobQueue>;
   readonly statusReporter: () => Promise<CommitStatusReporter>;
   readonly deliveries: DeliveryStore;
@@ -56,11 +58,10 @@ export interface DeliveryDependencies {
   readonly log: DeliveryLog;
   /** Link on the statuses (dashboard or logs), when there is one. */
   readonly targetUrl?: string;
-  /** Planning is abandoned (503, claim released) after this long; GitHub waits 10 s. Default 7 s. */
-  readonly planningDeadlineMs?: number;
+  /** The delivery's deadline (delivery-deadline.ts): planning stops when it aborts, and every
+   * environment not planned by then gets a `failure` status naming it. */
+  readonly deadline?: AbortSignal;
 }
-
-export const DEFAULT_PLANNING_DEADLINE_MS = 7000;
 
 /** Commit statuses set at once. */
 export const STATUS_CONCURRENCY = 4;
@@ -164,19 +165,33 @@ export async function processDelivery(
 
   let apiCalls: number | undefined;
   try {
-    const source = await deps.openFileSource();
-    const results = await withDeadline(
-      (async () => {
-        if (pullRequest !== undefined) {
-          push = pullRequestAsPush(
-            pullRequest,
-            await source.mergeBase(pullRequest.baseSha, pullRequest.headSha),
-          );
-        }
-        return planPush(source, deps.config, push.before, push.after);
-      })(),
-      deps.planningDeadlineMs ?? DEFAULT_PLANNING_DEADLINE_MS,
-    );
+    const { deadline } = deps;
+    const source = await deps.openFileSource(deadline);
+    let results: readonly EnvironmentPlanResult[];
+    try {
+      if (pullRequest !== undefined) {
+        push = pullRequestAsPush(
+          pullRequest,
+          await source.mergeBase(pullRequest.baseSha, pullRequest.headSha),
+        );
+      }
+      results = await planPush(source, deps.config, push.before, push.after, {
+        ...(deadline === undefined ? {} : { signal: deadline }),
+      });
+    } catch (e: unknown) {
+      // The deadline before planning began (the merge base): every environment is stopped by it.
+      if (deadline?.aborted !== true || e !== deadline.reason || !(e instanceof PromoterError)) throw e;
+      results = deps.config.environments.map((env) => ({
+        kind: 'failed' as const,
+        environment: env.name,
+        overlay: env.overlay,
+        error: e,
+      }));
+    } finally {
+      // Nothing planning started is still running when the answer is given (the Lambda freezes
+      // after it; the local server would go on reading for a delivery already answered).
+      await source.settled?.();
+    }
     apiCalls = source.apiCalls;
     const outcome = buildPushOutcome(
       deliveryId,
@@ -249,9 +264,11 @@ export async function processDelivery(
       message:
         outcome.jobs.length > 0
           ? 'promotions enqueued'
-          : pullRequest?.mode === 'plan'
-            ? `planned only (${pullRequest.planOnlyReason ?? 'github.pullRequests: plan'})`
-            : 'nothing to promote',
+          : outcome.failures.length > 0
+            ? `planning failed for ${outcome.failures.map((f) => f.environment).join(', ')}: see the commit statuses`
+            : pullRequest?.mode === 'plan'
+              ? `planned only (${pullRequest.planOnlyReason ?? 'github.pullRequests: plan'})`
+              : 'nothing to promote',
       jobs: outcome.jobs.map((j) => ({ environment: j.environment, promotions: j.promotions.length })),
       environments,
       ...(statusErrors.length > 0 ? { statusErrors } : {}),
@@ -288,29 +305,6 @@ function verifySignature(secrets: readonly string[], body: Buffer, signature: st
     (secret) =>
       secret !== '' && timingSafeEqual(createHmac('sha256', secret).update(body).digest(), expected),
   );
-}
-
-/** `work`, or a retryable GitHubError once `ms` have passed (the work is abandoned, not awaited). */
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new GitHubError(
-            `planning did not finish within ${ms} ms; GitHub is slow, redeliver later`,
-            undefined,
-          ),
-        ),
-      ms,
-    );
-  });
-  work.catch(() => undefined);
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Promise.allSettled over `items`, at most `limit` calls in flight; results in input order. */

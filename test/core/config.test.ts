@@ -76,7 +76,7 @@ describe('parseConfig', () => {
       maxBlobBytes: 4 * 1024 * 1024 * 1024,
     });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
-    assert.deepEqual(config.webhook, { reservedConcurrency: 10 });
+    assert.deepEqual(config.webhook, { reservedConcurrency: 10, deadlineSeconds: 7 });
     assert.deepEqual(config.reconcile, { enabled: true, rateMinutes: 60 });
     assert.equal(config.environments[0]!.destination.createRepositories, false);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.environments[0]!.source));
@@ -251,6 +251,16 @@ describe('parseConfig', () => {
       'a webhook reserved concurrency of 0 (would throttle every delivery)',
       `${MINIMAL}webhook:\n  reservedConcurrency: 0\n`,
       'image-promoter.yaml:11: webhook.reservedConcurrency:',
+    ],
+    [
+      'a webhook deadline of 0 s (nothing could be planned)',
+      `${MINIMAL}webhook:\n  deadlineSeconds: 0\n`,
+      'image-promoter.yaml:11: webhook.deadlineSeconds:',
+    ],
+    [
+      'a webhook deadline past the Lambda (30 s) less the time to answer',
+      `${MINIMAL}webhook:\n  deadlineSeconds: 30\n`,
+      'image-promoter.yaml:11: webhook.deadlineSeconds:',
     ],
     [
       'a role ARN of another account',

@@ -57,6 +57,11 @@ export interface RecordedRequest {
   readonly status: number;
   readonly authorization: string | undefined;
   readonly body: string;
+  /** performance.now() when the request arrived (before any latency): compare with the moment a
+   * test got its answer to tell whether a request came after it. */
+  readonly receivedAt: number;
+  /** The client hung up before the answer was written (a request it aborted). */
+  readonly clientClosed: boolean;
 }
 
 /** A status as stored and returned by the server (GitHub's `status` object). */
@@ -84,10 +89,13 @@ export interface GitHubServer {
   issuedTokens(): number;
   /** Forgets recorded requests (statuses are kept: they are repository state). */
   clearRequests(): void;
+  /** Requests received and not answered yet (recorded only once answered). */
+  inFlight(): number;
   /** Departures from GitHub's REST description seen so far, and forgets them (for tests that send
    * GitHub a bad request on purpose). stop() throws when any are left untaken. */
   takeContractViolations(): readonly string[];
-  setLatency(ms: number): void;
+  /** Delay every response by `ms` (only those whose path matches `only`, when given). */
+  setLatency(ms: number, only?: RegExp): void;
   /** The next `count` requests (of `method` only, when given) answer `status` (default 502) without
    * being served. */
   failNext(count: number, status?: number, method?: string): void;
@@ -174,6 +182,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   const listings = new Map<string, Promise<string>>();
   const objects = new ObjectReader(options.gitDirectory);
   let latencyMs = options.latencyMs ?? 0;
+  let latencyOnly: RegExp | undefined;
+  let inFlight = 0;
   let failures: { count: number; status: number; method?: string } = { count: 0, status: 502 };
   let nextStatusId = 1;
   const checkRuns = new Map<string, ReceivedCheckRun[]>();
@@ -904,13 +914,33 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedAt = performance.now();
+    inFlight++;
+    let clientClosed = false;
+    res.once('close', () => {
+      if (!res.writableFinished) clientClosed = true;
+    });
+    try {
+      await serveRecorded(req, res, receivedAt, () => clientClosed);
+    } finally {
+      inFlight--;
+    }
+  }
+
+  async function serveRecorded(
+    req: IncomingMessage,
+    res: ServerResponse,
+    receivedAt: number,
+    clientClosed: () => boolean,
+  ): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', baseUrl);
     const authorization = req.headers.authorization;
-    if (latencyMs > 0) await sleep(latencyMs);
+    if (latencyMs > 0 && (latencyOnly === undefined || latencyOnly.test(url.pathname)))
+      await sleep(latencyMs);
 
     let reply: Reply;
     if (failures.count > 0 && (failures.method === undefined || failures.method === method)) {
@@ -946,6 +976,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       status: reply.status,
       authorization,
       body,
+      receivedAt,
+      clientClosed: clientClosed(),
     });
     if (checkContract) {
       try {
@@ -1001,8 +1033,10 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     clearRequests: () => {
       recorded.length = 0;
     },
-    setLatency: (ms) => {
+    inFlight: () => inFlight,
+    setLatency: (ms, only) => {
       latencyMs = ms;
+      latencyOnly = only;
     },
     failNext: (count, status = 502, method) => {
       failures = { count, status, ...(method === undefined ? {} : { method }) };

@@ -129,7 +129,6 @@ describe('pull request deliveries', () => {
         deliveries: createMemoryDeliveryStore(),
         clock: () => new Date(),
         log,
-        planningDeadlineMs: 60_000,
       },
     );
   }

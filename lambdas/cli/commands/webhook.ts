@@ -34,6 +34,10 @@ export interface WebhookServer {
 export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 15_000;
 
+/** Each request runs as a Lambda invocation would, with the webhook Lambda's timeout
+ * (infra/constructs/webhook-function.ts WEBHOOK_TIMEOUT): the handler's deadline is the same here. */
+export const INVOCATION_TIMEOUT_MS = 30_000;
+
 /** Serves `handler` on host:port until stop(). */
 export async function startWebhookServer(options: {
   readonly handler: WebhookHandler;
@@ -72,6 +76,7 @@ export async function startWebhookServer(options: {
 }
 
 async function serve(handler: WebhookHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const arrived = Date.now();
   const body = await readBody(req);
   if (body === undefined) {
     // Over GitHub's cap: answered at once, nothing more read, and the connection closed once the
@@ -83,7 +88,9 @@ async function serve(handler: WebhookHandler, req: IncomingMessage, res: ServerR
     );
     return;
   }
-  const result = await handler(toFunctionUrlEvent(req, body, new Date()));
+  const result = await handler(toFunctionUrlEvent(req, body, new Date()), {
+    getRemainingTimeInMillis: () => INVOCATION_TIMEOUT_MS - (Date.now() - arrived),
+  });
   writeResult(res, result);
 }
 
