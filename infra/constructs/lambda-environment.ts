@@ -1,30 +1,46 @@
-// The environment-variable contract between the CDK app and the two Lambdas: names and the values
-// every function shares. Adding a variable here means a handler reads it; never put secrets here
-// (secrets travel as Secrets Manager ARNs).
+// The environment each function gets, built from the contract (lambdas/core/contract.ts): the
+// variables FUNCTION_ENVIRONMENTS says the function's code reads, no more and no fewer (the type
+// of `values` demands the function's own, the shared ones are filled in here). Never put secrets
+// here (secrets travel as Secrets Manager ARNs).
+import {
+  ENV,
+  FUNCTION_ENVIRONMENTS,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
+  type EnvironmentVariable,
+  type FunctionName,
+} from '../../lambdas/core/contract';
 import { NODE_OPTIONS } from './lambda-bundling';
 
-/** Powertools `service` dimension and log field: one service for both functions, so the metrics
- * the dashboard reads have the dimensions {service: SERVICE_NAME, Environment: <env>}. */
-export const SERVICE_NAME = 'image-promoter';
-export const METRICS_NAMESPACE = 'ImagePromoter';
+/** Variables whose value is the same for every function that reads them. */
+type SharedVariable =
+  typeof ENV.config | typeof ENV.serviceName | typeof ENV.metricsNamespace | typeof ENV.nodeOptions;
+type Deployed<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENTS)[F]['deployed'][number];
+type Conditional<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENTS)[F]['conditional'][number];
 
-export const ENV = {
-  config: 'IMAGE_PROMOTER_CONFIG',
-  queueUrl: 'QUEUE_URL',
-  deliveriesTable: 'DELIVERIES_TABLE',
-  webhookSecretArn: 'WEBHOOK_SECRET_ARN',
-  githubTokenSecretArn: 'GITHUB_TOKEN_SECRET_ARN',
-  serviceName: 'POWERTOOLS_SERVICE_NAME',
-  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
-  nodeOptions: 'NODE_OPTIONS',
-} as const;
+/** The function's own values: every deployed variable that is not shared, and any conditional one. */
+export type FunctionEnvironmentValues<F extends FunctionName> = Readonly<
+  Record<Exclude<Deployed<F>, SharedVariable>, string> & Partial<Record<Conditional<F>, string>>
+>;
 
-/** Variables both functions get, besides their own. */
-export function createCommonEnvironment(configJson: string): Record<string, string> {
-  return {
+export function createFunctionEnvironment<F extends FunctionName>(
+  fn: F,
+  configJson: string,
+  values: FunctionEnvironmentValues<F>,
+): Record<string, string> {
+  const shared: Readonly<Record<SharedVariable, string>> = {
     [ENV.config]: configJson,
     [ENV.serviceName]: SERVICE_NAME,
     [ENV.metricsNamespace]: METRICS_NAMESPACE,
     [ENV.nodeOptions]: NODE_OPTIONS,
   };
+  const deployed: readonly EnvironmentVariable[] = FUNCTION_ENVIRONMENTS[fn].deployed;
+  const environment: Record<string, string> = {};
+  for (const [name, value] of Object.entries(shared)) {
+    if (deployed.includes(name as EnvironmentVariable)) environment[name] = value;
+  }
+  for (const [name, value] of Object.entries(values)) {
+    if (typeof value === 'string') environment[name] = value;
+  }
+  return environment;
 }

@@ -16,7 +16,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { createPromoterMetric, createRejectedJobsMetric, PROMOTER_METRICS } from './promoter-metrics';
+import { createPromoterMetric, createRejectedJobsMetric } from './promoter-metrics';
 
 export interface PromoterAlarmsProps {
   readonly environments: readonly string[];
@@ -99,7 +99,7 @@ export class PromoterAlarms extends Construct {
           alarmDescription:
             `A promotion into ${environment} failed: a commit has a failure status ` +
             `image-promotion/${environment} and Argo CD must not sync it. See the worker logs.`,
-          metric: createPromoterMetric(PROMOTER_METRICS.promotionFailures, environment, 'Sum', PERIOD),
+          metric: createPromoterMetric('promotionFailures', environment, 'Sum', PERIOD),
           threshold: 1,
           comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           evaluationPeriods: 1,

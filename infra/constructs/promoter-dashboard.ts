@@ -15,12 +15,7 @@ import {
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  createPromoterMetric,
-  createRejectedJobsMetric,
-  PROMOTER_METRICS,
-  type PromoterMetricName,
-} from './promoter-metrics';
+import { createPromoterMetric, createRejectedJobsMetric, type PromoterMetricKey } from './promoter-metrics';
 
 export interface PromoterDashboardProps {
   readonly dashboardName: string;
@@ -43,9 +38,9 @@ export class PromoterDashboard extends Construct {
   constructor(scope: Construct, id: string, props: PromoterDashboardProps) {
     super(scope, id);
     const envs = props.environments;
-    const perEnvironment = (name: PromoterMetricName, statistic: string): Metric[] =>
+    const perEnvironment = (name: PromoterMetricKey, statistic: string): Metric[] =>
       envs.map((env) => createPromoterMetric(name, env, statistic, PERIOD));
-    const percentiles = (name: PromoterMetricName): IMetric[] =>
+    const percentiles = (name: PromoterMetricKey): IMetric[] =>
       envs.flatMap((env) => PERCENTILES.map((stat) => createPromoterMetric(name, env, stat, PERIOD)));
     const functions = [
       { label: 'webhook', fn: props.webhook },
@@ -62,38 +57,26 @@ export class PromoterDashboard extends Construct {
         ],
         [
           graph('Images promoted (Sum)', [
-            ...perEnvironment(PROMOTER_METRICS.imagesPromoted, 'Sum'),
+            ...perEnvironment('imagesPromoted', 'Sum'),
             ...envs.map((env) =>
-              createPromoterMetric(PROMOTER_METRICS.imagesAlreadyPresent, env, 'Sum', PERIOD).with({
+              createPromoterMetric('imagesAlreadyPresent', env, 'Sum', PERIOD).with({
                 label: `${env} already present`,
               }),
             ),
           ]),
           graph('Promotion failures / rejected jobs (Sum)', [
-            ...perEnvironment(PROMOTER_METRICS.promotionFailures, 'Sum'),
+            ...perEnvironment('promotionFailures', 'Sum'),
             createRejectedJobsMetric(PERIOD),
           ]),
-          graph('Bytes copied (Sum)', perEnvironment(PROMOTER_METRICS.bytesCopied, 'Sum')),
+          graph('Bytes copied (Sum)', perEnvironment('bytesCopied', 'Sum')),
           graph('Blobs copied / skipped (Sum)', [
-            ...perEnvironment(PROMOTER_METRICS.blobsCopied, 'Sum').map((m, i) =>
-              m.with({ label: `${envs[i]} copied` }),
-            ),
-            ...perEnvironment(PROMOTER_METRICS.blobsSkipped, 'Sum').map((m, i) =>
-              m.with({ label: `${envs[i]} skipped` }),
-            ),
+            ...perEnvironment('blobsCopied', 'Sum').map((m, i) => m.with({ label: `${envs[i]} copied` })),
+            ...perEnvironment('blobsSkipped', 'Sum').map((m, i) => m.with({ label: `${envs[i]} skipped` })),
           ]),
         ],
         [
-          graph(
-            'Promotion duration, ms (p50 / p90 / max)',
-            percentiles(PROMOTER_METRICS.promotionDuration),
-            12,
-          ),
-          graph(
-            'Push to promoted latency, ms (p50 / p90 / max)',
-            percentiles(PROMOTER_METRICS.pushToPromotedLatency),
-            12,
-          ),
+          graph('Promotion duration, ms (p50 / p90 / max)', percentiles('promotionDuration'), 12),
+          graph('Push to promoted latency, ms (p50 / p90 / max)', percentiles('pushToPromotedLatency'), 12),
         ],
         [
           graph(

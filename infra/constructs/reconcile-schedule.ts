@@ -30,8 +30,9 @@ import {
   LAMBDA_RUNTIME,
   PROJECT_ROOT,
 } from './lambda-bundling';
-import { createCommonEnvironment, ENV } from './lambda-environment';
-import { createPromoterMetric, PROMOTER_METRICS } from './promoter-metrics';
+import { ENV } from '../../lambdas/core/contract';
+import { createFunctionEnvironment } from './lambda-environment';
+import { createPromoterMetric } from './promoter-metrics';
 
 export interface ReconcileScheduleProps {
   readonly configJson: string;
@@ -73,11 +74,10 @@ export class ReconcileSchedule extends Construct {
       role: props.workerRole,
       logGroup,
       bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
-      environment: {
-        ...createCommonEnvironment(props.configJson),
+      environment: createFunctionEnvironment('reconcile', props.configJson, {
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
         [ENV.queueUrl]: props.queue.queueUrl,
-      },
+      }),
     });
     props.queue.grantSendMessages(props.workerRole);
     this.rule = new Rule(this, 'Schedule', {
@@ -89,7 +89,7 @@ export class ReconcileSchedule extends Construct {
     });
 
     const drift = props.environments.map((env) =>
-      createPromoterMetric(PROMOTER_METRICS.driftImages, env, 'Maximum', props.rate),
+      createPromoterMetric('driftImages', env, 'Maximum', props.rate),
     );
     this.driftAlarms = props.environments.map(
       (env, i) =>

@@ -19,7 +19,8 @@ import {
   LAMBDA_RUNTIME,
   PROJECT_ROOT,
 } from './lambda-bundling';
-import { createCommonEnvironment, ENV } from './lambda-environment';
+import { ENV } from '../../lambdas/core/contract';
+import { createFunctionEnvironment } from './lambda-environment';
 
 export interface WebhookFunctionProps {
   /** IMAGE_PROMOTER_CONFIG: the validated config for this destination, as JSON. */
@@ -70,13 +71,12 @@ export class WebhookFunction extends Construct {
       role,
       logGroup: this.logGroup,
       bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
-      environment: {
-        ...createCommonEnvironment(props.configJson),
+      environment: createFunctionEnvironment('webhook', props.configJson, {
         [ENV.queueUrl]: props.queue.queueUrl,
         [ENV.deliveriesTable]: props.deliveriesTable.tableName,
         [ENV.webhookSecretArn]: props.webhookSecret.secretArn,
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
-      },
+      }),
     });
     this.url = this.function.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
 

@@ -21,7 +21,8 @@ import {
   LAMBDA_RUNTIME,
   PROJECT_ROOT,
 } from './lambda-bundling';
-import { createCommonEnvironment, ENV } from './lambda-environment';
+import { ENV } from '../../lambdas/core/contract';
+import { createFunctionEnvironment } from './lambda-environment';
 
 export interface WorkerFunctionProps {
   /** IMAGE_PROMOTER_CONFIG: the validated config for this destination, as JSON. */
@@ -96,13 +97,12 @@ export class WorkerFunction extends Construct {
       role,
       logGroup: this.logGroup,
       bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
-      environment: {
-        ...createCommonEnvironment(props.configJson),
+      environment: createFunctionEnvironment('worker', props.configJson, {
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
         ...(props.deliveriesTable === undefined
           ? {}
           : { [ENV.deliveriesTable]: props.deliveriesTable.tableName }),
-      },
+      }),
     });
     this.function.addEventSource(
       new SqsEventSource(props.queue, {

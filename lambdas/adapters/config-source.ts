@@ -3,10 +3,13 @@
 // same `image-promoter.yaml` to both Lambdas). Reads only; validation is core/config.ts.
 import { readFile } from 'node:fs/promises';
 import { parseConfig, type Config } from '../core/config';
+import { ENV } from '../core/contract';
+import {
+  createEnvironmentReader,
+  missingEnvironmentError,
+  type EnvironmentRecord,
+} from '../core/environment';
 import { ConfigError } from '../core/errors';
-
-export const CONFIG_ENV = 'IMAGE_PROMOTER_CONFIG';
-export const CONFIG_FILE_ENV = 'IMAGE_PROMOTER_CONFIG_FILE';
 
 export async function loadConfigFile(path: string): Promise<Config> {
   let text: string;
@@ -24,10 +27,11 @@ export async function loadConfigFile(path: string): Promise<Config> {
 }
 
 /** The config from IMAGE_PROMOTER_CONFIG (text) or IMAGE_PROMOTER_CONFIG_FILE (path). */
-export async function loadConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  const text = env[CONFIG_ENV];
-  if (text !== undefined && text.trim() !== '') return parseConfig(text, `$${CONFIG_ENV}`);
-  const file = env[CONFIG_FILE_ENV];
-  if (file !== undefined && file !== '') return loadConfigFile(file);
-  throw new ConfigError('', `set ${CONFIG_ENV} (config text) or ${CONFIG_FILE_ENV} (path)`, 'environment');
+export async function loadConfigFromEnvironment(env: EnvironmentRecord = process.env): Promise<Config> {
+  const read = createEnvironmentReader(env);
+  const text = read.optional(ENV.config);
+  if (text !== undefined && text.trim() !== '') return parseConfig(text, `$${ENV.config}`);
+  const file = read.optional(ENV.configFile);
+  if (file !== undefined) return loadConfigFile(file);
+  throw missingEnvironmentError([ENV.config, ENV.configFile], 'config text, or its path');
 }

@@ -7,6 +7,13 @@
 // otherwise reveals a secret value: error messages name the ARN only.
 import { readFileSync } from 'node:fs';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ENV } from '../core/contract';
+import {
+  createEnvironmentReader,
+  missingEnvironmentError,
+  type EnvironmentReader,
+  type EnvironmentRecord,
+} from '../core/environment';
 import { AwsServiceError, ConfigError } from '../core/errors';
 import {
   createInstallationTokenSource,
@@ -15,17 +22,6 @@ import {
   type GitHubAppCredentials,
   type InstallationTokenSource,
 } from './github-app';
-
-export const WEBHOOK_SECRET_ENV = 'WEBHOOK_SECRET';
-export const WEBHOOK_SECRET_ARN_ENV = 'WEBHOOK_SECRET_ARN';
-export const GITHUB_TOKEN_ENV = 'GITHUB_TOKEN';
-export const GITHUB_TOKEN_SECRET_ARN_ENV = 'GITHUB_TOKEN_SECRET_ARN';
-/** Secrets Manager: JSON `{"appId", "privateKey", "installationId"?}`. */
-export const GITHUB_APP_SECRET_ARN_ENV = 'GITHUB_APP_SECRET_ARN';
-export const GITHUB_APP_ID_ENV = 'GITHUB_APP_ID';
-export const GITHUB_APP_PRIVATE_KEY_ENV = 'GITHUB_APP_PRIVATE_KEY';
-export const GITHUB_APP_PRIVATE_KEY_FILE_ENV = 'GITHUB_APP_PRIVATE_KEY_FILE';
-export const GITHUB_APP_INSTALLATION_ID_ENV = 'GITHUB_APP_INSTALLATION_ID';
 
 /** How image-promoter authenticates to GitHub: a token (commit statuses) or an App (check runs). */
 export type GitHubAuthKind = 'token' | 'app';
@@ -131,12 +127,14 @@ export interface GitHubAppTarget {
 
 /** Direct values win over ARNs; missing both is a ConfigError naming the variables to set. */
 export function createWebhookSecrets(
-  env: NodeJS.ProcessEnv,
+  env: EnvironmentRecord,
   reader: () => SecretReader,
   /** The App's repository and API root (the configuration's), asked for when a token is needed. */
   app?: () => Promise<GitHubAppTarget>,
 ): WebhookSecrets {
-  const appKind = (): boolean => Boolean(env[GITHUB_APP_SECRET_ARN_ENV]) || Boolean(env[GITHUB_APP_ID_ENV]);
+  const read = createEnvironmentReader(env);
+  const appKind = (): boolean =>
+    read.optional(ENV.githubAppSecretArn) !== undefined || read.optional(ENV.githubAppId) !== undefined;
   // One token source per set of credentials: a rotated App secret replaces it.
   let source: { readonly key: string; readonly tokens: InstallationTokenSource } | undefined;
   const appToken = async (): Promise<string> => {
@@ -144,7 +142,7 @@ export function createWebhookSecrets(
       throw new ConfigError('', 'GitHub App credentials are set but no repository is known', 'environment');
     }
     const target = await app();
-    const credentials = await appCredentials(env, reader);
+    const credentials = await appCredentials(read, reader);
     const key = [
       target.repository,
       target.apiUrl,
@@ -167,27 +165,23 @@ export function createWebhookSecrets(
   return {
     githubAuthKind: () => (appKind() ? 'app' : 'token'),
     webhookSecrets: async (): Promise<readonly string[]> => {
-      const direct = env[WEBHOOK_SECRET_ENV];
-      if (direct !== undefined && direct !== '') {
+      const direct = read.optional(ENV.webhookSecret);
+      if (direct !== undefined) {
         return direct
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s !== '');
       }
-      const arn = env[WEBHOOK_SECRET_ARN_ENV];
-      if (arn === undefined || arn === '') {
-        throw new ConfigError('', `set ${WEBHOOK_SECRET_ARN_ENV} or ${WEBHOOK_SECRET_ENV}`, 'environment');
-      }
+      const arn = read.optional(ENV.webhookSecretArn);
+      if (arn === undefined) throw missingEnvironmentError([ENV.webhookSecretArn, ENV.webhookSecret]);
       return parseWebhookSecrets(await reader().read(arn), arn);
     },
     githubToken: async (): Promise<string> => {
       if (appKind()) return appToken();
-      const direct = env[GITHUB_TOKEN_ENV];
-      if (direct !== undefined && direct !== '') return direct;
-      const arn = env[GITHUB_TOKEN_SECRET_ARN_ENV];
-      if (arn === undefined || arn === '') {
-        throw new ConfigError('', `set ${GITHUB_TOKEN_SECRET_ARN_ENV} or ${GITHUB_TOKEN_ENV}`, 'environment');
-      }
+      const direct = read.optional(ENV.githubToken);
+      if (direct !== undefined) return direct;
+      const arn = read.optional(ENV.githubTokenSecretArn);
+      if (arn === undefined) throw missingEnvironmentError([ENV.githubTokenSecretArn, ENV.githubToken]);
       return parseGitHubToken(await reader().read(arn), arn);
     },
   };
@@ -196,40 +190,33 @@ export function createWebhookSecrets(
 /** The App's credentials: GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
  * (local use), else the JSON secret GITHUB_APP_SECRET_ARN names. */
 async function appCredentials(
-  env: NodeJS.ProcessEnv,
+  read: EnvironmentReader,
   reader: () => SecretReader,
 ): Promise<GitHubAppCredentials> {
-  const appId = env[GITHUB_APP_ID_ENV];
-  const installation = env[GITHUB_APP_INSTALLATION_ID_ENV];
+  const appId = read.optional(ENV.githubAppId);
+  const installation = read.optional(ENV.githubAppInstallationId);
   const installationId =
-    installation === undefined || installation === ''
-      ? undefined
-      : parseInstallationId(installation, GITHUB_APP_INSTALLATION_ID_ENV);
-  if (appId !== undefined && appId !== '') {
-    if (!/^\d+$/.test(appId)) throw new ConfigError('', 'must be the App ID (digits)', GITHUB_APP_ID_ENV);
-    const file = env[GITHUB_APP_PRIVATE_KEY_FILE_ENV];
-    let privateKey = env[GITHUB_APP_PRIVATE_KEY_ENV] ?? '';
-    if (file !== undefined && file !== '') {
+    installation === undefined ? undefined : parseInstallationId(installation, ENV.githubAppInstallationId);
+  if (appId !== undefined) {
+    if (!/^\d+$/.test(appId)) throw new ConfigError('', 'must be the App ID (digits)', ENV.githubAppId);
+    const file = read.optional(ENV.githubAppPrivateKeyFile);
+    let privateKey = read.optional(ENV.githubAppPrivateKey) ?? '';
+    if (file !== undefined) {
       try {
         privateKey = readFileSync(file, 'utf8');
       } catch {
         throw new ConfigError(
           '',
           `cannot read the App's private key file ${file}`,
-          GITHUB_APP_PRIVATE_KEY_FILE_ENV,
+          ENV.githubAppPrivateKeyFile,
         );
       }
     }
-    if (privateKey === '') {
-      throw new ConfigError(
-        '',
-        `set ${GITHUB_APP_PRIVATE_KEY_FILE_ENV} or ${GITHUB_APP_PRIVATE_KEY_ENV}`,
-        'environment',
-      );
-    }
+    if (privateKey === '')
+      throw missingEnvironmentError([ENV.githubAppPrivateKeyFile, ENV.githubAppPrivateKey]);
     return { appId, privateKey, ...(installationId === undefined ? {} : { installationId }) };
   }
-  const arn = env[GITHUB_APP_SECRET_ARN_ENV]!;
+  const arn = read.required(ENV.githubAppSecretArn, "the GitHub App's credentials");
   const fromSecret = parseAppCredentials(await reader().read(arn), arn);
   return installationId === undefined || fromSecret.installationId !== undefined
     ? fromSecret

@@ -58,10 +58,6 @@ export interface ManifestLookup {
   digestOf(repository: string, reference: string): Promise<string | undefined>;
 }
 
-/** The metric (Count, dimension Environment) the reconcile publishes: managed images not in place.
- * Named once here for the Lambda and the CDK dashboard and alarm. */
-export const DRIFT_METRIC = 'DriftImages';
-
 /** Registry lookups in flight at once per environment: a HEAD is cheap, but ECR throttles bursts. */
 export const DRIFT_LOOKUP_CONCURRENCY = 8;
 

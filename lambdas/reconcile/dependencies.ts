@@ -8,26 +8,22 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createGitHubClient, GitHubFileSource, resolveGitHubCommit } from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import { createSqsJobQueue } from '../adapters/sqs-queue';
-import { ConfigError } from '../core/errors';
+import { ENV } from '../core/contract';
+import { createEnvironmentReader } from '../core/environment';
 import { createWorkerDependencies, type WorkerEnvironmentOptions } from '../worker/dependencies';
 import type { ReconcileDependencies } from './run-reconcile';
-
-export const QUEUE_URL_ENV = 'QUEUE_URL';
-export const GITHUB_API_URL_ENV = 'GITHUB_API_URL';
 
 export function createReconcileDependencies(options: WorkerEnvironmentOptions): ReconcileDependencies {
   const { config, env } = options;
   const worker = createWorkerDependencies(options);
-  const queueUrl = env[QUEUE_URL_ENV];
-  if (queueUrl === undefined || queueUrl === '') {
-    throw new ConfigError('', `set ${QUEUE_URL_ENV} to the promotion jobs queue`, 'environment');
-  }
+  const read = createEnvironmentReader(env);
+  const queueUrl = read.required(ENV.queueUrl, 'the promotion jobs queue');
   let reader: SecretReader | undefined;
   const secrets = createWebhookSecrets(
     env,
     () => (reader ??= createSecretReader(new SecretsManagerClient({}))),
   );
-  const apiUrl = env[GITHUB_API_URL_ENV] || config.github.apiUrl;
+  const apiUrl = read.optional(ENV.githubApiUrl) ?? config.github.apiUrl;
   return {
     config,
     registries: worker.registries,

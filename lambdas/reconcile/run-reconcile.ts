@@ -6,11 +6,12 @@
 // tag, never copies anything itself: the worker does, through the queue. Every outside system is a
 // parameter, so the Lambda handler, the CLI and the tests run exactly this code.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CommitStatusReporter } from '../core/commit-status';
 import { statusDescription } from '../core/commit-status';
 import type { Config } from '../core/config';
-import { DRIFT_METRIC, driftedImages, reconcileJobs, describeDrift } from '../core/drift';
+import { addMetric, METRIC_DIMENSIONS, METRICS } from '../core/contract';
+import { driftedImages, reconcileJobs, describeDrift } from '../core/drift';
 import { describeError } from '../core/errors';
 import type { FileSource } from '../core/file-source';
 import { formatImageRef } from '../core/image-ref';
@@ -94,8 +95,8 @@ export async function runReconcile(deps: ReconcileDependencies): Promise<Reconci
       });
     }
     // One EMF document per environment, synchronous from addDimension to publish.
-    deps.metrics.addDimension('Environment', drift.environment);
-    deps.metrics.addMetric(DRIFT_METRIC, MetricUnit.Count, drifted.length);
+    deps.metrics.addDimension(METRIC_DIMENSIONS.environment, drift.environment);
+    addMetric(deps.metrics, METRICS.driftImages, drifted.length);
     deps.metrics.publishStoredMetrics();
 
     const jobs = reconcileJobs(drift, identity);

@@ -18,15 +18,13 @@ import {
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import { createSqsJobQueue } from '../adapters/sqs-queue';
 import type { Config } from '../core/config';
-import { ConfigError, describeError } from '../core/errors';
+import { ENV, SERVICE_NAME } from '../core/contract';
+import { createEnvironmentReader } from '../core/environment';
+import { describeError } from '../core/errors';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
 import { startDeliveryDeadline } from './delivery-deadline';
 import { processDelivery, type DeliveryLog, type WebhookRequest } from './process-delivery';
-
-export const QUEUE_URL_ENV = 'QUEUE_URL';
-export const DELIVERIES_TABLE_ENV = 'DELIVERIES_TABLE';
-export const GITHUB_API_URL_ENV = 'GITHUB_API_URL';
 
 export interface WebhookHandlerOptions {
   /** The configuration; read from IMAGE_PROMOTER_CONFIG(_FILE) when absent. */
@@ -49,22 +47,27 @@ export type WebhookHandler = (
 /** A handler with its own clients and caches (one per container, or per local server). */
 export function createWebhookHandler(options: WebhookHandlerOptions = {}): WebhookHandler {
   const env = options.env ?? process.env;
+  const read = createEnvironmentReader(env);
   const log: DeliveryLog =
-    options.log ??
-    powertoolsLog(new Logger({ serviceName: env['POWERTOOLS_SERVICE_NAME'] || 'image-promoter' }));
+    options.log ?? powertoolsLog(new Logger({ serviceName: read.optional(ENV.serviceName) ?? SERVICE_NAME }));
   let config: Promise<Config> | undefined;
   let reader: SecretReader | undefined;
   let queue: JobQueue | undefined;
   let octokit: { readonly token: string; readonly client: ReturnType<typeof createGitHubClient> } | undefined;
-  const deliveries: DeliveryStore = env[DELIVERIES_TABLE_ENV]
-    ? createDynamoDeliveryStore(new DynamoDBClient({}), env[DELIVERIES_TABLE_ENV])
-    : createMemoryDeliveryStore();
+  const deliveriesTable = read.optional(ENV.deliveriesTable);
+  const deliveries: DeliveryStore =
+    deliveriesTable === undefined
+      ? createMemoryDeliveryStore()
+      : createDynamoDeliveryStore(new DynamoDBClient({}), deliveriesTable);
   const secrets = createWebhookSecrets(
     env,
     () => (reader ??= createSecretReader(new SecretsManagerClient({}))),
     async () => {
       const cfg = await loadConfig();
-      return { repository: cfg.github.repository, apiUrl: env[GITHUB_API_URL_ENV] || cfg.github.apiUrl };
+      return {
+        repository: cfg.github.repository,
+        apiUrl: read.optional(ENV.githubApiUrl) ?? cfg.github.apiUrl,
+      };
     },
   );
 
@@ -79,7 +82,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
     if (octokit?.token !== token) {
       octokit = {
         token,
-        client: createGitHubClient({ token, apiUrl: env[GITHUB_API_URL_ENV] || cfg.github.apiUrl }),
+        client: createGitHubClient({ token, apiUrl: read.optional(ENV.githubApiUrl) ?? cfg.github.apiUrl }),
       };
     }
     return octokit.client;
@@ -129,14 +132,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
           maxCalls: cfg.planning.maxGitHubCalls,
           ...(signal === undefined ? {} : { signal }),
         }),
-      queue: () => {
-        const url = env[QUEUE_URL_ENV];
-        if (url === undefined || url === '') {
-          return Promise.reject(new ConfigError('', `set ${QUEUE_URL_ENV}`, 'environment'));
-        }
-        queue ??= createSqsJobQueue(new SQSClient({}), url);
-        return Promise.resolve(queue);
-      },
+      queue: async () =>
+        (queue ??= createSqsJobQueue(
+          new SQSClient({}),
+          read.required(ENV.queueUrl, 'the promotion jobs queue'),
+        )),
       // An App reports check runs; a token, commit statuses (same name, same required check).
       statusReporter: async () =>
         (secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter)(
@@ -148,9 +148,9 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       deadline,
       targetUrl: selectTargetUrl({
         dashboardUrl: cfg.worker.dashboardUrl,
-        region: env['AWS_REGION'],
-        logGroup: env['AWS_LAMBDA_LOG_GROUP_NAME'],
-        logStream: env['AWS_LAMBDA_LOG_STREAM_NAME'],
+        region: read.optional(ENV.awsRegion),
+        logGroup: read.optional(ENV.logGroupName),
+        logStream: read.optional(ENV.logStreamName),
       }),
     });
     return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };

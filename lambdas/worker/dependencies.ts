@@ -15,6 +15,8 @@ import { createDynamoPromotionHistory } from '../adapters/promotion-history-stor
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import type { CommitStatus, CommitStatusReporter, JobStart } from '../core/commit-status';
 import type { Config } from '../core/config';
+import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../core/contract';
+import { createEnvironmentReader, type EnvironmentRecord } from '../core/environment';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { WorkerDependencies } from './process-job';
 import {
@@ -23,14 +25,9 @@ import {
   type RegistryCredentialFactory,
 } from './registry-access';
 
-export const SERVICE_NAME = 'image-promoter-worker';
-/** The deliveries table (the webhook's): the worker writes its promotion records there. */
-export const DELIVERIES_TABLE_ENV = 'DELIVERIES_TABLE';
-export const DEFAULT_METRICS_NAMESPACE = 'ImagePromoter';
-
 export interface WorkerEnvironmentOptions {
   readonly config: Config;
-  readonly env: NodeJS.ProcessEnv;
+  readonly env: EnvironmentRecord;
   readonly registryCredentials: RegistryCredentialFactory;
   /** Defaults: Powertools Logger and Metrics configured from POWERTOOLS_* variables. */
   readonly logger?: Logger;
@@ -41,23 +38,20 @@ export interface WorkerEnvironmentOptions {
 }
 
 export function createWorkerDependencies(options: WorkerEnvironmentOptions): WorkerDependencies {
-  const { config, env } = options;
-  const logger =
-    options.logger ?? new Logger({ serviceName: env['POWERTOOLS_SERVICE_NAME'] ?? SERVICE_NAME });
+  const { config } = options;
+  const read = createEnvironmentReader(options.env);
+  const serviceName = read.optional(ENV.serviceName) ?? SERVICE_NAME;
+  const logger = options.logger ?? new Logger({ serviceName });
   const metrics =
     options.metrics ??
-    new Metrics({
-      namespace: env['POWERTOOLS_METRICS_NAMESPACE'] ?? DEFAULT_METRICS_NAMESPACE,
-      serviceName: env['POWERTOOLS_SERVICE_NAME'] ?? SERVICE_NAME,
-    });
+    new Metrics({ namespace: read.optional(ENV.metricsNamespace) ?? METRICS_NAMESPACE, serviceName });
   const targetUrl = selectTargetUrl({
     ...(config.worker.dashboardUrl === undefined ? {} : { dashboardUrl: config.worker.dashboardUrl }),
-    ...(env['AWS_REGION'] === undefined ? {} : { region: env['AWS_REGION'] }),
-    ...(env['AWS_LAMBDA_LOG_GROUP_NAME'] === undefined ? {} : { logGroup: env['AWS_LAMBDA_LOG_GROUP_NAME'] }),
-    ...(env['AWS_LAMBDA_LOG_STREAM_NAME'] === undefined
-      ? {}
-      : { logStream: env['AWS_LAMBDA_LOG_STREAM_NAME'] }),
+    region: read.optional(ENV.awsRegion),
+    logGroup: read.optional(ENV.logGroupName),
+    logStream: read.optional(ENV.logStreamName),
   });
+  const deliveriesTable = read.optional(ENV.deliveriesTable);
   return {
     config,
     registries: createRegistryAccess({
@@ -65,10 +59,11 @@ export function createWorkerDependencies(options: WorkerEnvironmentOptions): Wor
       registryCredentials: options.registryCredentials,
       ...(options.registryRetry === undefined ? {} : { retry: options.registryRetry }),
     }),
-    reporter: options.reporter ?? createLazyGitHubReporter(config, env),
-    ...(env[DELIVERIES_TABLE_ENV]
-      ? { history: createDynamoPromotionHistory(new DynamoDBClient({}), env[DELIVERIES_TABLE_ENV]) }
-      : {}),
+    reporter: options.reporter ?? createLazyGitHubReporter(config, options.env),
+    // The deliveries table (the webhook's): the worker writes its promotion records there.
+    ...(deliveriesTable === undefined
+      ? {}
+      : { history: createDynamoPromotionHistory(new DynamoDBClient({}), deliveriesTable) }),
     logger,
     metrics,
     ...(targetUrl === undefined ? {} : { targetUrl }),
@@ -77,9 +72,9 @@ export function createWorkerDependencies(options: WorkerEnvironmentOptions): Wor
 
 /** A status reporter whose GitHub client is built on first use, with the token from GITHUB_TOKEN or
  * the secret GITHUB_TOKEN_SECRET_ARN names (re-read after the secret cache TTL: rotation-safe). */
-function createLazyGitHubReporter(config: Config, env: NodeJS.ProcessEnv): CommitStatusReporter {
+function createLazyGitHubReporter(config: Config, env: EnvironmentRecord): CommitStatusReporter {
   let reader: SecretReader | undefined;
-  const apiUrl = env['GITHUB_API_URL'] ?? config.github.apiUrl;
+  const apiUrl = createEnvironmentReader(env).optional(ENV.githubApiUrl) ?? config.github.apiUrl;
   const secrets = createWebhookSecrets(
     env,
     () => (reader ??= createSecretReader(new SecretsManagerClient({}))),

@@ -9,10 +9,11 @@
 // Never logs credentials; never leaves a commit without a final status when it gives up; never
 // reports on a repository it does not serve.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { admitPromotionJob, type JobAdmission } from '../core/admit-job';
 import { statusDescription, type CommitStatusReporter, type ImageReport } from '../core/commit-status';
 import type { Config, EnvironmentConfig } from '../core/config';
+import { addMetric, METRIC_DIMENSIONS, METRICS } from '../core/contract';
 import {
   DigestMismatchError,
   JobValidationError,
@@ -62,10 +63,6 @@ export interface JobOutcome {
   /** True: delete the message. False: leave it for a retry (or the DLQ after the last attempt). */
   readonly acknowledge: boolean;
 }
-
-/** Jobs refused before any registry call; the alarm reads the same name (duplicated in
- * infra/constructs/promoter-metrics.ts like every worker metric, until one module holds them). */
-export const REJECTED_JOBS_METRIC = 'RejectedJobs';
 
 interface ImageOutcome {
   readonly promotion: Promotion;
@@ -190,7 +187,7 @@ async function rejectJob(
     images: job.promotions.length,
     statusReported: reportable,
   });
-  deps.metrics.addMetric(REJECTED_JOBS_METRIC, MetricUnit.Count, 1);
+  addMetric(deps.metrics, METRICS.rejectedJobs, 1);
   deps.metrics.publishStoredMetrics();
   if (!reportable) return { decision, acknowledge: true };
   try {
@@ -375,34 +372,34 @@ function emitMetrics(
 ): void {
   const results = outcomes.flatMap((o) => (o.result === undefined ? [] : [o.result]));
   const sum = (pick: (r: CopyResult) => number): number => results.reduce((total, r) => total + pick(r), 0);
-  metrics.addDimension('Environment', job.environment);
-  metrics.addMetric('ImagesPromoted', MetricUnit.Count, results.filter((r) => !r.alreadyPresent).length);
-  metrics.addMetric('ImagesAlreadyPresent', MetricUnit.Count, results.filter((r) => r.alreadyPresent).length);
-  metrics.addMetric(
-    'BytesCopied',
-    MetricUnit.Bytes,
+  metrics.addDimension(METRIC_DIMENSIONS.environment, job.environment);
+  addMetric(metrics, METRICS.imagesPromoted, results.filter((r) => !r.alreadyPresent).length);
+  addMetric(metrics, METRICS.imagesAlreadyPresent, results.filter((r) => r.alreadyPresent).length);
+  addMetric(
+    metrics,
+    METRICS.bytesCopied,
     sum((r) => r.blobs.bytes),
   );
-  metrics.addMetric(
-    'BlobsCopied',
-    MetricUnit.Count,
+  addMetric(
+    metrics,
+    METRICS.blobsCopied,
     sum((r) => r.blobs.copied + r.blobs.mounted),
   );
-  metrics.addMetric(
-    'BlobsSkipped',
-    MetricUnit.Count,
+  addMetric(
+    metrics,
+    METRICS.blobsSkipped,
     sum((r) => r.blobs.skipped),
   );
-  metrics.addMetric(
-    'PromotionFailures',
-    MetricUnit.Count,
+  addMetric(
+    metrics,
+    METRICS.promotionFailures,
     decision.kind === 'failure' || decision.kind === 'give-up' ? 1 : 0,
   );
-  metrics.addMetric('PromotionDuration', MetricUnit.Milliseconds, durationMs);
+  addMetric(metrics, METRICS.promotionDuration, durationMs);
   if (decision.kind === 'success') {
     const pushedAt = Date.parse(job.pushedAt);
     if (Number.isFinite(pushedAt)) {
-      metrics.addMetric('PushToPromotedLatency', MetricUnit.Milliseconds, Math.max(0, now - pushedAt));
+      addMetric(metrics, METRICS.pushToPromotedLatency, Math.max(0, now - pushedAt));
     }
   }
   metrics.publishStoredMetrics();

@@ -12,6 +12,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { createSqsPoller } from '../../lambdas/adapters/sqs-poller';
+import { METRICS, METRICS_NAMESPACE } from '../../lambdas/core/contract';
 import { createAssumeRoleCredentialProvider } from '../../lambdas/adapters/sts-credentials';
 import { runLocalWorker } from '../../lambdas/worker/local-runner';
 import {
@@ -35,6 +36,30 @@ import {
 } from './world';
 
 const CONTEXT = `image-promotion/${ENVIRONMENT}`;
+
+/** The names of the metrics in one EMF document, each checked against the contract (namespace,
+ * unit, dimensions): what the dashboard and the alarms query is what the worker publishes. */
+function contractMetricsOf(emf: Readonly<Record<string, unknown>>): string[] {
+  const aws = emf['_aws'] as {
+    CloudWatchMetrics: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }[];
+  };
+  const names: string[] = [];
+  for (const directive of aws.CloudWatchMetrics) {
+    assert.equal(directive.Namespace, METRICS_NAMESPACE);
+    for (const metric of directive.Metrics) {
+      const spec = Object.values(METRICS).find((m) => m.name === metric.Name);
+      assert.ok(spec !== undefined, `${metric.Name} is not in the contract`);
+      assert.equal(metric.Unit, spec.unit, metric.Name);
+      assert.deepEqual(directive.Dimensions, [spec.dimensions], metric.Name);
+      names.push(metric.Name);
+    }
+  }
+  return names.sort();
+}
 
 // Twice: straight to the registries, and through an ECR model in front of each (see world.ts).
 for (const target of [
@@ -153,10 +178,15 @@ for (const target of [
       const [emf, ...more] = world.metrics();
       assert.equal(more.length, 0);
       assert.equal(emf?.['Environment'], ENVIRONMENT);
-      // The dashboard and alarms (infra/constructs/promoter-metrics.ts) read exactly these.
-      const aws = emf?.['_aws'] as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] };
-      assert.equal(aws.CloudWatchMetrics[0]?.Namespace, 'ImagePromoter');
-      assert.deepEqual(aws.CloudWatchMetrics[0]?.Dimensions, [['service', 'Environment']]);
+      // The dashboard and alarms read the contract's metrics: every one of the worker's
+      // per-environment metrics is published, each with the contract's unit and dimensions.
+      assert.deepEqual(
+        contractMetricsOf(emf!),
+        Object.values(METRICS)
+          .filter((m) => m.emittedBy === 'worker' && m.dimensions.length === 2)
+          .map((m) => m.name)
+          .sort(),
+      );
       assert.equal(emf?.['ImagesPromoted'], 2);
       assert.equal(emf?.['ImagesAlreadyPresent'], 0);
       assert.equal(emf?.['PromotionFailures'], 0);
@@ -380,6 +410,7 @@ for (const target of [
           const metrics = world.metrics();
           assert.equal(metrics.length, 1);
           assert.equal(metrics[0]?.['RejectedJobs'], 1);
+          assert.deepEqual(contractMetricsOf(metrics[0]!), [METRICS.rejectedJobs.name]);
           assert.equal(metrics[0]?.['Environment'], undefined, "the job's environment is not a dimension");
           assert.equal(
             world.logs().some((l) => l['message'] === 'promotion started'),

@@ -8,12 +8,13 @@ import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../ad
 import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
 import type { CredentialProvider } from '../../adapters/registry-client';
 import { findEnvironment, type Config, type EnvironmentConfig } from '../../core/config';
+import { METRICS_NAMESPACE } from '../../core/contract';
 import type { CommitStatusReporter } from '../../core/commit-status';
 import { countDrift, describeDrift, DRIFT_STATES, reconcileJobs, type ImageDrift } from '../../core/drift';
 import { UsageError } from '../../core/errors';
 import { formatImageRef, parseEcrRegistry } from '../../core/image-ref';
 import { checkDrift, type EnvironmentDriftResult } from '../../reconcile/check-drift';
-import { createWorkerDependencies, DEFAULT_METRICS_NAMESPACE } from '../../worker/dependencies';
+import { createWorkerDependencies } from '../../worker/dependencies';
 import { processPromotionJob, type WorkerDependencies } from '../../worker/process-job';
 import {
   createRegistryAccess,
@@ -157,7 +158,7 @@ async function fixDrift(
       registryCredentials: () => () => Promise.resolve(undefined),
       logger: new StreamLogger(io.stderr, { serviceName: 'image-promoter-verify' }),
       metrics: new StreamMetrics(io.stderr, {
-        namespace: DEFAULT_METRICS_NAMESPACE,
+        namespace: METRICS_NAMESPACE,
         serviceName: 'image-promoter-verify',
       }),
       reporter,

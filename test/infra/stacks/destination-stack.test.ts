@@ -149,7 +149,6 @@ describe('destination stack', () => {
       'GITHUB_TOKEN_SECRET_ARN',
       'IMAGE_PROMOTER_CONFIG',
       'NODE_OPTIONS',
-      'POWERTOOLS_METRICS_NAMESPACE',
       'POWERTOOLS_SERVICE_NAME',
       'QUEUE_URL',
       'WEBHOOK_SECRET_ARN',
@@ -164,7 +163,6 @@ describe('destination stack', () => {
       env.GITHUB_TOKEN_SECRET_ARN,
       `\${${logicalIdOf(staging, 'AWS::SecretsManager::Secret', 'SecretsGitHub')}}`,
     );
-    assert.equal(env.POWERTOOLS_METRICS_NAMESPACE, 'ImagePromoter');
     assert.equal(env.POWERTOOLS_SERVICE_NAME, 'image-promoter');
   });
 
