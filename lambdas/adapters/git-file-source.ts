@@ -5,7 +5,7 @@
 // its maxFileBytes: the size from ls-tree rejects it first.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { DEFAULT_PLANNING_LIMITS } from '../core/config';
+import { DEFAULT_PLANNING_LIMITS } from '../core/planning-limits';
 import { GitError, OverlayError, PlanningLimitError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
 

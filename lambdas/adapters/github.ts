@@ -12,7 +12,7 @@ import {
   type CommitStatusReporter,
   type JobStart,
 } from '../core/commit-status';
-import { DEFAULT_PLANNING_LIMITS } from '../core/config';
+import { DEFAULT_PLANNING_LIMITS } from '../core/planning-limits';
 import { GitHubError, OverlayError, PlanningLimitError, PromoterError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource, MergeBaseSource } from '../core/file-source';
 import { createLimiter, type Limiter } from '../core/limiter';

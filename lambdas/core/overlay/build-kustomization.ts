@@ -209,7 +209,7 @@ async function accumulate(
         subjects: 'defaultOnly',
       });
     } catch (e: unknown) {
-      throw new OverlayError(kustomization.file, errorText(e), kustomization.namespaceLine);
+      throw new OverlayError(kustomization.file, errorText(e), kustomization.namespaceLine());
     }
   }
   addNamePrefixSuffix(accumulated, kustomization.namePrefix, kustomization.nameSuffix);

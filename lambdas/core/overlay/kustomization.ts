@@ -55,8 +55,8 @@ export interface Kustomization {
   readonly patches: readonly PatchEntry[];
   readonly patchesJson6902: readonly PatchEntry[];
   readonly namespace: string | undefined;
-  /** The line of `namespace:` (where a namespace ID conflict is reported). */
-  readonly namespaceLine: number;
+  /** The line of `namespace:` (where a namespace ID conflict is reported), computed when asked. */
+  readonly namespaceLine: () => number;
   readonly namePrefix: string;
   readonly nameSuffix: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -319,7 +319,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     patches: patchList('patches', true),
     patchesJson6902: patchList('patchesJson6902', true),
     namespace: optionalString(['namespace'], root['namespace']) || undefined,
-    namespaceLine: root['namespace'] === undefined ? 1 : lineOf(['namespace']),
+    namespaceLine: () => lineOf(['namespace']),
     namePrefix: optionalString(['namePrefix'], root['namePrefix']) ?? '',
     nameSuffix: optionalString(['nameSuffix'], root['nameSuffix']) ?? '',
     labels,

@@ -2,7 +2,8 @@
 // most once per resolution (kinds, texts and parsed YAML are memoized), within the resolution's
 // budgets (files, bytes, bytes per file: config `planning`) and its deadline (an AbortSignal).
 // Never caches across revisions or calls: a new OverlayFiles is made for every resolution.
-import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config';
+import type { PlanningLimits } from '../config';
+import { DEFAULT_PLANNING_LIMITS } from '../planning-limits';
 import { PlanningLimitError } from '../errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../file-source';
 import { parseYamlDocuments } from './yaml-documents';

@@ -3,7 +3,8 @@
 // core: reads only through the FileSource, each file at most once per call; no fs, no network,
 // no environment, no clock. What is not reproduced (remote resources, Helm charts, plugins,
 // replacements on images, vars) is reported as a warning naming the file — never silently skipped.
-import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config';
+import type { PlanningLimits } from '../config';
+import { DEFAULT_PLANNING_LIMITS } from '../planning-limits';
 import { OverlayError } from '../errors';
 import type { FileSource } from '../file-source';
 import { buildKustomization, createDirectoryBuilds } from './build-kustomization';
