@@ -153,7 +153,8 @@ export const METRICS = {
     dimensions: PER_ENVIRONMENT,
     emittedBy: 'worker',
   },
-  /** Jobs the worker refused before any registry call (core/admit-job.ts). Dimension service only:
+  /** Jobs the worker refused before any registry call (core/admit-job.ts), and queue messages that
+   * are not valid jobs (lambdas/worker/worker.ts): security events. Dimension service only:
    * the job's environment name is not trusted enough to become a dimension. */
   rejectedJobs: {
     name: 'RejectedJobs',

@@ -6,6 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { deadlineSignal, workerCopyBudgetMs } from '../copy/deadline';
+import { addMetric, METRICS } from '../core/contract';
 import { describeError } from '../core/errors';
 import { parsePromotionJob, type PromotionJob } from '../core/job';
 import { processPromotionJob, type WorkerDependencies } from './process-job';
@@ -29,11 +30,17 @@ export function createWorker(deps: WorkerDependencies): Worker {
     try {
       job = parsePromotionJob(record.body);
     } catch (e: unknown) {
+      // Only the webhook writes to the queue, and it writes valid jobs: anything else came from
+      // someone else with access to the queue, a security event like a job the config refuses.
       deps.logger.error('invalid message dropped', {
+        securityEvent: true,
+        reason: 'invalid-message',
         messageId: record.messageId,
         error: describeError(e),
         bodyBytes: Buffer.byteLength(record.body),
       });
+      addMetric(deps.metrics, METRICS.rejectedJobs, 1);
+      deps.metrics.publishStoredMetrics();
       return;
     }
     const attempt = Math.max(1, Number.parseInt(record.attributes.ApproximateReceiveCount, 10) || 1);

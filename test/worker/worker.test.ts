@@ -449,6 +449,22 @@ for (const target of [
         assert.deepEqual(statusesOf(commit), [], 'no status while attempts are left');
         const dropped = world.logs().filter((l) => l['message'] === 'invalid message dropped');
         assert.deepEqual(dropped.map((l) => l['messageId']).sort(), ['garbage', 'wrong-version']);
+        // Not a job the webhook could have written: a security event, counted like a refused job.
+        assert.deepEqual(
+          dropped.map((l) => [l['level'], l['securityEvent'], l['reason']]),
+          [
+            ['ERROR', true, 'invalid-message'],
+            ['ERROR', true, 'invalid-message'],
+          ],
+        );
+        const rejected = world.metrics().filter((m) => m['RejectedJobs'] !== undefined);
+        assert.deepEqual(
+          rejected.map((m) => [m['RejectedJobs'], m['Environment']]),
+          [
+            [1, undefined],
+            [1, undefined],
+          ],
+        );
         assert.ok(world.proxy.stats('down').injected > 0);
       } finally {
         world.proxy.setRules([]);
