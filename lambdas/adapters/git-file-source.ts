@@ -104,6 +104,25 @@ export class GitFileSource implements FileSource {
     return output.trim();
   }
 
+  /** Up to `max` commits before `commit` along its first parents, newest first (`git rev-list
+   * --first-parent`): the branch's own history, not the commits a merge brought in. */
+  async firstParents(commit: string, max: number): Promise<readonly string[]> {
+    const sha = await this.resolveCommit(commit);
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        this.git,
+        ['-C', this.directory, 'rev-list', '--first-parent', `--max-count=${max + 1}`, sha],
+        { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout, stderr) =>
+          error ? reject(describeGitFailure(error, stderr, this.directory, sha)) : resolve(stdout),
+      );
+    });
+    return output
+      .split('\n')
+      .filter((line) => line !== '')
+      .slice(1, max + 1);
+  }
+
   /** Stops the blob reader process. The source stays usable: a later read starts it again. */
   close(): void {
     this.reader.close();

@@ -192,6 +192,32 @@ export async function resolveGitHubCommit(
   return data.sha;
 }
 
+/** Up to `max` commits before `commit` along its first parents, newest first: one
+ * GET /repos/{owner}/{repo}/commits/{ref} per commit (its `parents`, the first being the branch's
+ * own history). Stops at a root commit. */
+export async function listGitHubFirstParents(
+  octokit: Octokit,
+  repository: string,
+  commit: string,
+  max: number,
+  options: RetryOptions = {},
+): Promise<readonly string[]> {
+  const { owner, repo } = splitRepository(repository);
+  const commits: string[] = [];
+  let current = commit;
+  while (commits.length < max) {
+    const ref = current;
+    const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
+      octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
+    );
+    const parent = data.parents[0]?.sha;
+    if (parent === undefined) break;
+    commits.push(parent);
+    current = parent;
+  }
+  return commits;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Check runs (GitHub App only: GitHub refuses check-run writes from other tokens)
 

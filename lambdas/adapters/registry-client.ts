@@ -10,6 +10,7 @@ import type { Descriptor } from '../core/manifest';
 import { AuthState, type CredentialProvider, type RegistryCredentials } from './registry/auth';
 import { DEFAULT_MAX_BLOB_BYTES } from '../core/manifest';
 import { hasBlob, openBlob, type BlobReadLimits } from './registry/blobs';
+import { deleteManifest, listRepositories, listTags } from './registry/catalog';
 import {
   getManifest,
   headManifest,
@@ -184,6 +185,21 @@ export class RegistryClient {
   /** Referrers of `digest` (all pages), or undefined when the registry has no referrers API. */
   listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined> {
     return listReferrers(this.transport, repository, digest);
+  }
+
+  /** Every repository of the catalog, or undefined when the registry has none (registry/catalog.ts). */
+  listRepositories(): Promise<readonly string[] | undefined> {
+    return listRepositories(this.transport);
+  }
+
+  /** Every tag of `repository` (all pages). */
+  listTags(repository: string): Promise<readonly string[]> {
+    return listTags(this.transport, repository);
+  }
+
+  /** Deletes a manifest by digest (prune only); 'absent' when it is not there. */
+  deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
+    return deleteManifest(this.transport, repository, digest);
   }
 
   /** Runs `operation` again while it fails with a retryable error, with this client's policy. */

@@ -43,6 +43,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'show what a push would promote, per environment',
     load: async () => (await import('./commands/plan')).planCommand,
   },
+  prune: {
+    summary: 'remove what no overlay deploys and the rollback window does not keep (dry run by default)',
+    load: async () => (await import('./commands/prune')).pruneCommand,
+  },
   reconcile: {
     summary: 'run the scheduled reconcile once: enqueue what destinations are missing',
     load: async () => (await import('./commands/reconcile')).reconcileCommand,

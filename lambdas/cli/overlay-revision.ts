@@ -4,10 +4,15 @@
 // one commit SHA before anything is read, so every environment sees the same tree. Wiring only.
 import { resolve } from 'node:path';
 import { GitFileSource } from '../adapters/git-file-source';
-import { createGitHubClient, GitHubFileSource, resolveGitHubCommit } from '../adapters/github';
+import {
+  createGitHubClient,
+  GitHubFileSource,
+  listGitHubFirstParents,
+  resolveGitHubCommit,
+} from '../adapters/github';
 import type { Config } from '../core/config';
 import { UsageError } from '../core/errors';
-import type { FileSource } from '../core/file-source';
+import type { CommitHistory, FileSource } from '../core/file-source';
 
 export interface OverlayRevision {
   readonly files: FileSource & { readonly apiCalls?: number };
@@ -15,8 +20,10 @@ export interface OverlayRevision {
   readonly commit: string;
   /** How the user named it, for messages: `main (GitHub)`, `HEAD`. */
   readonly label: string;
-  /** The local repository, when reading from one (prune walks its history). */
+  /** The local repository, when reading from one. */
   readonly git?: GitFileSource;
+  /** The revision's first-parent history (prune reads the rollback window from it). */
+  readonly history: CommitHistory;
   close(): void;
 }
 
@@ -30,7 +37,14 @@ export async function openOverlayRevision(options: {
     const git = new GitFileSource(resolve(options.repo));
     const ref = options.ref ?? 'HEAD';
     try {
-      return { files: git, commit: await git.resolveCommit(ref), label: ref, git, close: () => git.close() };
+      return {
+        files: git,
+        commit: await git.resolveCommit(ref),
+        label: ref,
+        git,
+        history: git,
+        close: () => git.close(),
+      };
     } catch (e: unknown) {
       git.close();
       throw e;
@@ -46,5 +60,8 @@ export async function openOverlayRevision(options: {
   const repository = options.config.github.repository;
   const files = new GitHubFileSource(octokit, { repository });
   const commit = await resolveGitHubCommit(octokit, repository, ref);
-  return { files, commit, label: `${ref} of ${repository}`, close: () => undefined };
+  const history: CommitHistory = {
+    firstParents: (from, max) => listGitHubFirstParents(octokit, repository, from, max),
+  };
+  return { files, commit, label: `${ref} of ${repository}`, history, close: () => undefined };
 }

@@ -8,6 +8,7 @@ import * as z from 'zod/mini';
 import { ConfigError } from './errors';
 import { parseEcrRegistry } from './image-ref';
 import { DEFAULT_PLANNING_LIMITS } from './planning-limits';
+import { DEFAULT_PRUNE_HISTORY_COMMITS, DEFAULT_PRUNE_KEEP } from './prune';
 
 // zod/mini: the functional API (~36 KB of the webhook bundle with the English locale, against ~97 KB
 // for the method-chaining one). It sets no locale: what `describeIssue` leaves generic gets zod's
@@ -153,6 +154,28 @@ const configSchema = z.strictObject({
       rateMinutes: z._default(z.number().check(z.int(), z.gte(5), z.lte(1440)), 60),
     }),
     { enabled: true, rateMinutes: 60 },
+  ),
+  // Prune (`image-promoter prune`, and in AWS a schedule): off unless `scheduled: true`; the CLI
+  // runs whenever asked, dry by default.
+  prune: z._default(
+    z.strictObject({
+      // Versions kept per repository before the one deployed now (the rollback window).
+      keep: z._default(z.number().check(z.int(), z.gte(0), z.lte(1000)), DEFAULT_PRUNE_KEEP),
+      // First-parent commits read for that window at most.
+      historyCommits: z._default(
+        z.number().check(z.int(), z.gte(1), z.lte(10_000)),
+        DEFAULT_PRUNE_HISTORY_COMMITS,
+      ),
+      scheduled: z._default(z.boolean(), false),
+      // Hours between scheduled runs: one at least, a week at most.
+      rateHours: z._default(z.number().check(z.int(), z.gte(1), z.lte(168)), 24),
+    }),
+    {
+      keep: DEFAULT_PRUNE_KEEP,
+      historyCommits: DEFAULT_PRUNE_HISTORY_COMMITS,
+      scheduled: false,
+      rateHours: 24,
+    },
   ),
   worker: z._default(
     z.strictObject({

@@ -26,3 +26,9 @@ export interface MergeBaseSource {
 
 /** The all-zero SHA GitHub sends as `before` for a created branch (and `after` for a deleted one). */
 export const NULL_SHA = '0000000000000000000000000000000000000000';
+
+/** A branch's own history: the commits before `commit` along first parents, newest first, at most
+ * `max` (prune reads the versions an overlay deployed from it). */
+export interface CommitHistory {
+  firstParents(commit: string, max: number): Promise<readonly string[]>;
+}

@@ -44,15 +44,15 @@ describe('image-promoter (main)', () => {
   const usageErrors: readonly [readonly string[], string][] = [
     [
       [],
-      'image-promoter: expected a command: copy, history, images, plan, reconcile, verify, webhook, worker (see --help)',
+      'image-promoter: expected a command: copy, history, images, plan, prune, reconcile, verify, webhook, worker (see --help)',
     ],
     [
       ['cpy'],
-      'image-promoter: unknown command "cpy": copy, history, images, plan, reconcile, verify, webhook, worker (see --help)',
+      'image-promoter: unknown command "cpy": copy, history, images, plan, prune, reconcile, verify, webhook, worker (see --help)',
     ],
     [
       ['toString'],
-      'image-promoter: unknown command "toString": copy, history, images, plan, reconcile, verify, webhook, worker (see --help)',
+      'image-promoter: unknown command "toString": copy, history, images, plan, prune, reconcile, verify, webhook, worker (see --help)',
     ],
     [['copy', 'a:1', 'b:1', '--frobnicate'], 'image-promoter copy: unknown option --frobnicate (see --help)'],
     [['copy', 'a:1', 'b:1', '--jobs'], 'image-promoter copy: --jobs needs a value (see --help)'],
