@@ -155,28 +155,6 @@ const configSchema = z.strictObject({
     }),
     { enabled: true, rateMinutes: 60 },
   ),
-  // Prune (`image-promoter prune`, and in AWS a schedule): off unless `scheduled: true`; the CLI
-  // runs whenever asked, dry by default.
-  prune: z._default(
-    z.strictObject({
-      // Versions kept per repository before the one deployed now (the rollback window).
-      keep: z._default(z.number().check(z.int(), z.gte(0), z.lte(1000)), DEFAULT_PRUNE_KEEP),
-      // First-parent commits read for that window at most.
-      historyCommits: z._default(
-        z.number().check(z.int(), z.gte(1), z.lte(10_000)),
-        DEFAULT_PRUNE_HISTORY_COMMITS,
-      ),
-      scheduled: z._default(z.boolean(), false),
-      // Hours between scheduled runs: one at least, a week at most.
-      rateHours: z._default(z.number().check(z.int(), z.gte(1), z.lte(168)), 24),
-    }),
-    {
-      keep: DEFAULT_PRUNE_KEEP,
-      historyCommits: DEFAULT_PRUNE_HISTORY_COMMITS,
-      scheduled: false,
-      rateHours: 24,
-    },
-  ),
   worker: z._default(
     z.strictObject({
       maxReceiveCount: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 5),
@@ -210,6 +188,28 @@ const configSchema = z.strictObject({
       maxGitHubCalls: z._default(positiveInt, DEFAULT_PLANNING_LIMITS.maxGitHubCalls),
     }),
     { ...DEFAULT_PLANNING_LIMITS },
+  ),
+  // Prune (`image-promoter prune`, and in AWS a schedule): off unless `scheduled: true`; the CLI
+  // runs whenever asked, dry by default.
+  prune: z._default(
+    z.strictObject({
+      // Versions kept per repository before the one deployed now (the rollback window).
+      keep: z._default(z.number().check(z.int(), z.gte(0), z.lte(1000)), DEFAULT_PRUNE_KEEP),
+      // First-parent commits read for that window at most.
+      historyCommits: z._default(
+        z.number().check(z.int(), z.gte(1), z.lte(10_000)),
+        DEFAULT_PRUNE_HISTORY_COMMITS,
+      ),
+      scheduled: z._default(z.boolean(), false),
+      // Hours between scheduled runs: one at least, a week at most.
+      rateHours: z._default(z.number().check(z.int(), z.gte(1), z.lte(168)), 24),
+    }),
+    {
+      keep: DEFAULT_PRUNE_KEEP,
+      historyCommits: DEFAULT_PRUNE_HISTORY_COMMITS,
+      scheduled: false,
+      rateHours: 24,
+    },
   ),
 });
 
