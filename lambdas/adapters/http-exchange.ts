@@ -11,8 +11,10 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import type { ClientRequest } from 'node:http';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { releaseChunk } from './http-download';
 
 export interface Exchange {
   readonly method: string;
@@ -88,7 +90,7 @@ export async function openExchange(url: URL, exchange: Exchange): Promise<Incomi
     request.end(body);
     return answered;
   }
-  const [sent, response] = await Promise.allSettled([pipeline(body, request), answered]);
+  const [sent, response] = await Promise.allSettled([sendBody(body, request), answered]);
   const early = response.status === 'fulfilled' && (response.value.statusCode ?? 0) >= 400;
   if (sent.status === 'rejected' && !early) {
     if (response.status === 'fulfilled') response.value.resume();
@@ -96,6 +98,40 @@ export async function openExchange(url: URL, exchange: Exchange): Promise<Incomi
   }
   if (response.status === 'rejected') throw response.reason;
   return response.value;
+}
+
+/**
+ * pipeline(body, request), except that every piece goes back to its download (releaseChunk) once
+ * the socket has taken it, so a blob's read slabs are reused rather than left to the allocator.
+ * Backpressure as pipeline's: the next piece only once the request can take more.
+ */
+function sendBody(body: Readable, request: ClientRequest): Promise<void> {
+  let sent = false;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done): void {
+      const more = request.write(chunk, (e?: Error | null) => {
+        if (e === undefined || e === null) releaseChunk(chunk);
+      });
+      if (more) done();
+      else request.once('drain', () => done());
+    },
+    final(done): void {
+      request.end(() => {
+        sent = true;
+        done();
+      });
+    },
+    destroy(error, done): void {
+      // The body failed (or was cut): the request must not go on with a short body.
+      if (error !== null) request.destroy(error);
+      done(error);
+    },
+  });
+  request.once('error', (e: Error) => sink.destroy(e));
+  request.once('close', () => {
+    if (!sent) sink.destroy(new Error('the connection closed before the request body was sent'));
+  });
+  return pipeline(body, sink);
 }
 
 /** An answer whose headers are in and whose body is still to be read: an IncomingMessage, or a
