@@ -1,13 +1,17 @@
-// FileSource over a local git repository through the git CLI (no shell): one `git ls-tree` per
-// revision lists the whole tree with blob sizes, and one long-lived `git cat-file --batch` reads blobs,
-// each blob at most once (cached by object id, so a file unchanged between two revisions is read once).
-// Never reads the working tree or the index, never writes to the repository, never reads a file over
-// its maxFileBytes: the size from ls-tree rejects it first.
+// FileSource over a local git repository. Objects are read straight from the .git directory
+// (git-object-store.ts: loose objects, packs, plain revisions), tree by tree as paths are looked up,
+// with no git process; whatever that store cannot answer for certain goes to the git CLI (no shell):
+// one `git ls-tree` per revision lists the whole tree with blob sizes, and one long-lived
+// `git cat-file --batch` reads blobs. Each blob is read at most once (cached by object id, so a file
+// unchanged between two revisions is read once). Never reads the working tree or the index, never
+// writes to the repository, never inflates a file over its maxFileBytes: its size (from the object
+// header, or from ls-tree) rejects it first.
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { DEFAULT_PLANNING_LIMITS } from '../core/planning-limits';
 import { GitError, OverlayError, PlanningLimitError } from '../core/errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../core/file-source';
+import { GitObjectStore, parseTree } from './git-object-store';
 
 const MAX_SYMLINK_HOPS = 40;
 
@@ -16,15 +20,20 @@ type GitEntryKind = 'file' | 'directory' | 'symlink' | 'submodule';
 interface TreeEntry {
   readonly kind: GitEntryKind;
   readonly objectId: string;
-  /** Blob size in bytes; 0 for trees and submodules. */
+  /** Blob size in bytes (from ls-tree); 0 for trees and submodules; -1 when not known yet (read
+   * from the object store: its object header has it). */
   readonly size: number;
 }
 
 interface RevisionTree {
-  readonly entries: ReadonlyMap<string, TreeEntry>;
-  /** Directory path ('' = root) -> names of what is directly inside, sorted. */
-  readonly children: ReadonlyMap<string, readonly string[]>;
+  /** The entry at a path ('' is not asked: the root is ROOT). */
+  entry(path: string): TreeEntry | undefined;
+  /** Names of what is directly inside a directory ('' = root), sorted. */
+  children(directory: string): readonly string[];
 }
+
+/** The object store could not answer after all (an object missing from it): ask git. */
+class StoreMiss extends Error {}
 
 const ROOT: TreeEntry = { kind: 'directory', objectId: '', size: 0 };
 
@@ -33,6 +42,9 @@ export interface GitFileSourceOptions {
   readonly git?: string;
   /** Files larger than this are an error, not read (config `planning.maxFileBytes`). */
   readonly maxFileBytes?: number;
+  /** `files` (default): read objects from the .git directory where possible, the git CLI for the
+   * rest; `git`: always the git CLI. */
+  readonly objects?: 'files' | 'git';
 }
 
 /** Reads revisions of the repository containing `directory`; paths are relative to its root. Call
@@ -43,6 +55,8 @@ export class GitFileSource implements FileSource {
   private readonly reader: BlobReader;
   private readonly git: string;
   private readonly maxFileBytes: number;
+  /** The .git directory reader; null once it cannot serve (or is not wanted). */
+  private store: GitObjectStore | null | undefined;
 
   constructor(
     readonly directory: string,
@@ -51,6 +65,19 @@ export class GitFileSource implements FileSource {
     this.git = options.git ?? 'git';
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_PLANNING_LIMITS.maxFileBytes;
     this.reader = new BlobReader(this.git, directory);
+    if (options.objects === 'git') this.store = null;
+  }
+
+  private objectStore(): GitObjectStore | undefined {
+    if (this.store === undefined) this.store = GitObjectStore.open(this.directory) ?? null;
+    return this.store ?? undefined;
+  }
+
+  /** Gives up on the object store for good: every revision is listed again by git. */
+  private dropStore(): void {
+    this.store?.close();
+    this.store = null;
+    this.trees.clear();
   }
 
   async kindOf(revision: string, path: string): Promise<EntryKind | undefined> {
@@ -70,8 +97,7 @@ export class GitFileSource implements FileSource {
     const found = await this.lookup(revision, path);
     if (found === undefined) throw new OverlayError(path, `no such directory at revision ${revision}`);
     if (found.entry.kind === 'file') throw new OverlayError(path, `is a file, not a directory`);
-    const tree = await this.tree(revision);
-    const names = tree.children.get(found.path) ?? [];
+    const names = await this.withTree(revision, (tree) => tree.children(found.path));
     const entries: DirectoryEntry[] = [];
     for (const name of names) {
       const child = await this.lookupInside(revision, join(found.path, name));
@@ -87,6 +113,8 @@ export class GitFileSource implements FileSource {
     if (revision === '' || revision.startsWith('-') || /[\s\0]/.test(revision)) {
       throw new GitError(`invalid revision "${revision}"`);
     }
+    const commit = this.objectStore()?.resolveCommit(revision);
+    if (commit !== undefined) return commit;
     const output = await new Promise<string>((resolve, reject) => {
       execFile(
         this.git,
@@ -126,6 +154,7 @@ export class GitFileSource implements FileSource {
   /** Stops the blob reader process. The source stays usable: a later read starts it again. */
   close(): void {
     this.reader.close();
+    this.store?.close();
   }
 
   private async lookupInside(
@@ -147,6 +176,32 @@ export class GitFileSource implements FileSource {
     hops = 0,
   ): Promise<{ readonly path: string; readonly entry: TreeEntry } | undefined> {
     const tree = await this.tree(revision);
+    try {
+      return await this.walk(tree, revision, path, hops);
+    } catch (e: unknown) {
+      if (!(e instanceof StoreMiss)) throw e;
+      this.dropStore();
+      return this.lookup(revision, path, hops);
+    }
+  }
+
+  /** Runs `use` on the revision's tree, again on git's listing when the object store misses. */
+  private async withTree<T>(revision: string, use: (tree: RevisionTree) => T): Promise<T> {
+    try {
+      return use(await this.tree(revision));
+    } catch (e: unknown) {
+      if (!(e instanceof StoreMiss)) throw e;
+      this.dropStore();
+      return use(await this.tree(revision));
+    }
+  }
+
+  private async walk(
+    tree: RevisionTree,
+    revision: string,
+    path: string,
+    hops: number,
+  ): Promise<{ readonly path: string; readonly entry: TreeEntry } | undefined> {
     const parts = path.split('/').filter((part) => part !== '' && part !== '.');
     let current = '';
     let entry = ROOT;
@@ -154,12 +209,12 @@ export class GitFileSource implements FileSource {
       if (part === '..') {
         if (current === '') return undefined; // above the repository root: nothing there
         current = parentOf(current);
-        entry = current === '' ? ROOT : tree.entries.get(current)!;
+        entry = current === '' ? ROOT : tree.entry(current)!;
         continue;
       }
       if (entry.kind === 'file') return undefined;
       const candidate = join(current, part);
-      const next = tree.entries.get(candidate);
+      const next = tree.entry(candidate);
       if (next === undefined) return undefined;
       if (next.kind === 'symlink') {
         if (hops >= MAX_SYMLINK_HOPS) throw new OverlayError(candidate, 'too many levels of symbolic links');
@@ -192,7 +247,22 @@ export class GitFileSource implements FileSource {
     }
     let blob = this.blobs.get(entry.objectId);
     if (blob === undefined) {
-      blob = this.reader.read(entry.objectId).then((bytes) => bytes.toString('utf8'));
+      const stored =
+        entry.size === -1 ? this.objectStore()?.read(entry.objectId, this.maxFileBytes) : undefined;
+      const tooBig = (size: number): PlanningLimitError =>
+        new PlanningLimitError(
+          path,
+          'planning.maxFileBytes',
+          `file is ${size} bytes, over ${this.maxFileBytes}`,
+        );
+      if (stored !== undefined && stored.content === undefined) return Promise.reject(tooBig(stored.size));
+      blob =
+        stored?.content !== undefined
+          ? Promise.resolve(stored.content.toString('utf8'))
+          : this.reader.read(entry.objectId).then((bytes) => {
+              if (bytes.length > this.maxFileBytes) throw tooBig(bytes.length);
+              return bytes.toString('utf8');
+            });
       this.blobs.set(entry.objectId, blob);
       blob.catch(() => this.blobs.delete(entry.objectId));
     }
@@ -202,11 +272,47 @@ export class GitFileSource implements FileSource {
   private tree(revision: string): Promise<RevisionTree> {
     let tree = this.trees.get(revision);
     if (tree === undefined) {
-      tree = this.listTree(revision);
+      tree = this.storeTree(revision) ?? this.listTree(revision);
       this.trees.set(revision, tree);
       tree.catch(() => this.trees.delete(revision));
     }
     return tree;
+  }
+
+  /** The revision's tree read lazily from the object store, or undefined when git must list it. */
+  private storeTree(revision: string): Promise<RevisionTree> | undefined {
+    if (revision === '' || revision.startsWith('-') || /[\s\0]/.test(revision)) return undefined;
+    const store = this.objectStore();
+    const commit = store?.resolveCommit(revision);
+    const root = commit === undefined ? undefined : store!.treeOf(commit);
+    if (root === undefined) return undefined;
+    const listings = new Map<string, ReadonlyMap<string, TreeEntry> | undefined>();
+    const listing = (directory: string): ReadonlyMap<string, TreeEntry> | undefined => {
+      if (listings.has(directory)) return listings.get(directory);
+      const entry =
+        directory === '' ? { kind: 'directory', objectId: root, size: 0 } : lookupEntry(directory);
+      let result: Map<string, TreeEntry> | undefined;
+      if (entry?.kind === 'directory') {
+        const object = store!.read(entry.objectId);
+        if (object?.type !== 'tree' || object.content === undefined) throw new StoreMiss(entry.objectId);
+        result = new Map();
+        for (const { mode, name, id } of parseTree(object.content)) {
+          result.set(name, {
+            kind: kindOfMode(mode),
+            objectId: id,
+            size: kindOfMode(mode) === 'file' ? -1 : 0,
+          });
+        }
+      }
+      listings.set(directory, result);
+      return result;
+    };
+    const lookupEntry = (path: string): TreeEntry | undefined =>
+      listing(parentOf(path))?.get(path.slice(path.lastIndexOf('/') + 1));
+    return Promise.resolve({
+      entry: lookupEntry,
+      children: (directory) => [...(listing(directory)?.keys() ?? [])].sort(byCodeUnits),
+    });
   }
 
   private async listTree(revision: string): Promise<RevisionTree> {
@@ -255,8 +361,20 @@ function parseLsTree(text: string): RevisionTree {
     }
     siblings.push(path.slice(parent === '' ? 0 : parent.length + 1));
   }
-  for (const names of children.values()) names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return { entries, children };
+  for (const names of children.values()) names.sort(byCodeUnits);
+  return { entry: (path) => entries.get(path), children: (directory) => children.get(directory) ?? [] };
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A tree entry's kind from its mode: 40000 tree, 160000 gitlink, 120000 symbolic link, else blob. */
+function kindOfMode(mode: string): GitEntryKind {
+  if (mode === '40000') return 'directory';
+  if (mode === '160000') return 'submodule';
+  if (mode === '120000') return 'symlink';
+  return 'file';
 }
 
 function describeGitFailure(error: Error, stderr: string, directory: string, revision: string): GitError {
