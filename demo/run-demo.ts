@@ -1,8 +1,10 @@
 // `npm run demo`: image-promoter end to end on the embedded local stack (demo/local-stack.ts), no AWS
-// account needed. Pushes a signed multi-arch image into "dev", commits the overlay change that
-// promotes it to production, delivers the signed push webhook to the real `image-promoter webhook`
-// process, waits for the worker's commit status, then proves with skopeo that prod holds the very
-// same bytes (index and signature) and nothing else. Exits 0 only when all of that is true; always
+// account needed, as docs/deploy.md's recipe 1 (promote on pull request + branch protection). Pushes
+// a signed multi-arch image into "dev", opens a pull request whose overlay change promotes it to
+// production, delivers the signed pull_request webhook to the real `image-promoter webhook` process,
+// waits for the worker's status on the pull request's head (what branch protection requires), merges
+// and delivers the push (a no-op success: nothing uploaded), then proves with skopeo that prod holds
+// the very same bytes (index and signature) and nothing else. Exits 0 only when all of that is true; always
 // stops what it started (also on Ctrl-C and on failure). Never talks to anything but 127.0.0.1.
 import { performance } from 'node:perf_hooks';
 import {
@@ -81,23 +83,52 @@ async function runDemo(): Promise<number> {
     say(`  index ${image.indexDigest}`);
     say(`  signature tag ${image.signatureTag}`);
 
-    say(`committing overlays/production/patch-image.yaml: ${INITIAL_PRODUCTION_TAG} -> ${TAG}`);
-    const push = await stack.pushCommit(
+    // docs/deploy.md recipe 1: overlay changes reach main through pull requests, promoted before the
+    // merge; branch protection requires the status on the pull request's head.
+    const branch = `promote/web-${TAG}`;
+    const base = (await stack.repo.git('rev-parse', 'HEAD')).trim();
+    say(
+      `pull request #1 from ${branch}: overlays/production/patch-image.yaml ${INITIAL_PRODUCTION_TAG} -> ${TAG}`,
+    );
+    await stack.repo.git('checkout', '-q', '-b', branch);
+    const { after: head } = await stack.pushCommit(
       articleOverlayFiles({ productionTag: TAG }),
       `Promote ${IMAGE_REPOSITORY} ${TAG} to production`,
     );
-    say(`  ${push.before.slice(0, 7)}..${push.after.slice(0, 7)} on main`);
+    await stack.repo.git('checkout', '-q', 'main');
+    say(`  head ${head.slice(0, 7)}, base main ${base.slice(0, 7)}`);
 
-    say('delivering the signed push webhook (X-Hub-Signature-256)');
-    const delivery = await stack.deliver(push);
+    say('delivering the signed pull_request webhook (opened; X-Hub-Signature-256)');
+    const delivery = await stack.deliverPullRequest({
+      action: 'opened',
+      number: 1,
+      baseSha: base,
+      headSha: head,
+      headRef: branch,
+    });
     say(`  HTTP ${delivery.status} ${JSON.stringify(delivery.body)}`);
     if (delivery.status !== 202) throw new Error(`the webhook answered ${delivery.status}`);
 
-    say(`waiting for the worker's ${STATUS_CONTEXT} status`);
-    const final = await stack.waitForFinalStatus(push.after, 45_000);
-    for (const status of stack.statuses(push.after)) {
+    say(`waiting for ${STATUS_CONTEXT} on the pull request's head (the check branch protection requires)`);
+    const final = await stack.waitForFinalStatus(head, 45_000);
+    for (const status of stack.statuses(head)) {
       say(`  ${STATUS_CONTEXT}: ${status.state.padEnd(7)} ${status.description ?? ''}`);
     }
+
+    say(`merging pull request #1 into main and delivering the push of the merge commit`);
+    await stack.repo.git('merge', '-q', '--no-ff', '-m', `Merge pull request #1 from ${branch}`, branch);
+    const merge = (await stack.repo.git('rev-parse', 'HEAD')).trim();
+    stack.prodProxy.setRules([]); // zeroes its request log: what follows is the merge's traffic
+    const pushDelivery = await stack.deliver({ before: base, after: merge });
+    say(`  HTTP ${pushDelivery.status} ${JSON.stringify(pushDelivery.body)}`);
+    if (pushDelivery.status !== 202) throw new Error(`the webhook answered ${pushDelivery.status}`);
+    const mergeFinal = await stack.waitForFinalStatus(merge, 45_000);
+    for (const status of stack.statuses(merge)) {
+      say(`  ${STATUS_CONTEXT}: ${status.state.padEnd(7)} ${status.description ?? ''}`);
+    }
+    const uploads = stack.prodProxy
+      .requests()
+      .filter((r) => r.method !== 'GET' && r.method !== 'HEAD').length;
 
     say('verifying with skopeo inspect --raw on both registries');
     const reference = `${IMAGE_REPOSITORY}:${TAG}`;
@@ -117,7 +148,14 @@ async function runDemo(): Promise<number> {
     const dlq = await stack.dlqDepth();
 
     const results = [
-      check(final.state === 'success', `commit status ${final.state}: ${final.description ?? ''}`),
+      check(
+        final.state === 'success',
+        `pull request head status ${final.state} before the merge: ${final.description ?? ''}`,
+      ),
+      check(
+        mergeFinal.state === 'success' && uploads === 0,
+        `merge commit status ${mergeFinal.state}: ${mergeFinal.description ?? ''} (${uploads} uploads to prod)`,
+      ),
       check(
         devIndex === image.indexDigest && prodIndex === image.indexDigest,
         'index digest identical in dev and prod',

@@ -50,19 +50,24 @@ get() {
   fi
 }
 
-# JSON objects one per line: braces outside strings become line breaks, so every flat object (a
-# status, a check run's own fields) is one line and a brace inside a description cannot split one.
-flatten() {
+# One line per object one level inside the answer (each status of the combined status, each check
+# run), holding only that object's own fields: nested objects (a status's creator, a run's output and
+# app) are left out, so a field is found wherever GitHub puts it in the object, and a brace or quote
+# inside a string cannot split or end a record.
+records() {
   awk 'BEGIN { RS = "\001" } {
-    out = ""; instr = 0; esc = 0
+    depth = 0; instr = 0; esc = 0; rec = ""
     for (i = 1; i <= length($0); i++) {
       c = substr($0, i, 1)
-      if (instr) { if (esc) esc = 0; else if (c == "\\") esc = 1; else if (c == "\"") instr = 0; out = out c }
-      else if (c == "\"") { instr = 1; out = out c }
-      else if (c == "{" || c == "}") out = out "\n"
-      else if (c != "\n" && c != "\r") out = out c
+      if (instr) {
+        if (esc) esc = 0; else if (c == "\\") esc = 1; else if (c == "\"") instr = 0
+        if (depth == 2) rec = rec c
+      }
+      else if (c == "\"") { instr = 1; if (depth == 2) rec = rec c }
+      else if (c == "{") { depth++; if (depth == 2) rec = "" }
+      else if (c == "}") { if (depth == 2) printf "%s\n", rec; depth-- }
+      else if (depth == 2 && c != "\n" && c != "\r") rec = rec c
     }
-    printf "%s\n", out
   }'
 }
 
@@ -73,7 +78,7 @@ field() { sed -n "s/.*\"$1\":\"\\([a-z_]*\\)\".*/\\1/p" | head -n 1; }
 # (GET /repos/{owner}/{repo}/commits/{ref}/check-runs?check_name=...).
 state_of() {
   combined=$(get "${api}/repos/${repository}/commits/${revision}/status?per_page=100") || return 1
-  line=$(printf '%s' "$combined" | flatten | grep -F "\"context\":\"${context}\"" | head -n 1)
+  line=$(printf '%s' "$combined" | records | grep -F "\"context\":\"${context}\"" | head -n 1)
   if [ -n "$line" ]; then
     state=$(printf '%s\n' "$line" | field state)
     description=$(printf '%s\n' "$line" | sed -n 's/.*"description":"\([^"]*\)".*/\1/p')
@@ -83,7 +88,7 @@ state_of() {
     return 0
   fi
   runs=$(get "${api}/repos/${repository}/commits/${revision}/check-runs?check_name=$(printf '%s' "$context" | sed 's#/#%2F#g')&filter=latest") || return 1
-  run=$(printf '%s' "$runs" | flatten | grep -F "\"name\":\"${context}\"" | head -n 1)
+  run=$(printf '%s' "$runs" | records | grep -F "\"name\":\"${context}\"" | head -n 1)
   if [ -z "$run" ]; then echo "pending no status yet"; return 0; fi
   status=$(printf '%s\n' "$run" | field status)
   conclusion=$(printf '%s\n' "$run" | field conclusion)

@@ -4,7 +4,7 @@
 // script run by sh with curl against the GitHub test server: pending -> success passes, failure
 // stops, a status that never comes gives up, an unknown revision refuses to guess.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,10 +13,10 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
+import { startPresyncGate, type GateRun } from '../support/presync-gate';
 
 const run = promisify(execFile);
 const COMPONENT = resolve('deploy/argocd-presync-gate');
-const SCRIPT = join(COMPONENT, 'wait-for-promotion.sh');
 const REVISION = '0123456789abcdef0123456789abcdef01234567';
 
 interface Manifest {
@@ -135,40 +135,23 @@ describe('wait-for-promotion.sh (sh + curl against the GitHub test server)', () 
     assert.equal(response.status, 201);
   }
 
-  interface GateRun {
-    readonly code: number | null;
-    readonly output: string;
-    readonly ms: number;
-  }
-
   /** Runs the script; `whileRunning` acts on the server as the worker would. */
-  function gate(
+  async function gate(
     env: Readonly<Record<string, string>>,
     whileRunning: () => Promise<void> = () => Promise.resolve(),
   ): Promise<GateRun> {
-    const started = Date.now();
-    return new Promise((resolveRun, reject) => {
-      const child = spawn('sh', [SCRIPT], {
-        env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          GITHUB_API_URL: github.url,
-          GITHUB_REPOSITORY: 'acme/deploy',
-          PROMOTION_ENVIRONMENT: 'prod',
-          GITHUB_TOKEN: github.token,
-          REVISION: commit,
-          GATE_INTERVAL_SECONDS: '1',
-          GATE_TIMEOUT_SECONDS: '30',
-          ...env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolveRun({ code, output, ms: Date.now() - started }));
-      whileRunning().catch(reject);
+    const running = startPresyncGate({
+      GITHUB_API_URL: github.url,
+      GITHUB_REPOSITORY: 'acme/deploy',
+      PROMOTION_ENVIRONMENT: 'prod',
+      GITHUB_TOKEN: github.token,
+      REVISION: commit,
+      GATE_INTERVAL_SECONDS: '1',
+      GATE_TIMEOUT_SECONDS: '30',
+      ...env,
     });
+    await whileRunning();
+    return running.done;
   }
 
   it('holds while pending, passes once the status is success', async () => {

@@ -70,7 +70,8 @@ describe('npm run demo', () => {
     // Assess
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
     for (const line of [
-      /ok {3}commit status success: 1 image promoted/,
+      /ok {3}pull request head status success before the merge: 1 image promoted/,
+      /ok {3}merge commit status success: 1 image already present \(0 uploads to prod\)/,
       /ok {3}index digest identical in dev and prod/,
       /ok {3}both platform manifests present in prod/,
       /ok {3}signature sha256-[0-9a-f]{64}\.sig identical in prod/,

@@ -1,24 +1,34 @@
-// Recipe 1 of docs/deploy.md end to end on the local stack (demo/local-stack.ts: the shipped
-// `image-promoter webhook` and `worker` processes, moto's SQS and DynamoDB, two real registries, the
-// GitHub test server over a real git repository): a pull request that changes production's overlay
-// is promoted before the merge, so its head commit gets `image-promotion/production` = success while
-// the pull request is open (what branch protection requires); the push of the merge commit is then
-// planned again and is a no-op success: nothing uploaded to prod, zero bytes. Run twice: with a token
-// (commit statuses) and as a GitHub App (check runs: queued -> in_progress -> completed with the
-// image table). Each run reports, as test diagnostics, the latency from the pull request delivery to
-// the head commit's final result and the GitHub API calls the delivery cost (webhook + worker).
+// The three recipes of docs/deploy.md ("Three ways to have images present before Argo CD syncs")
+// end to end on the local stack (demo/local-stack.ts: the shipped `image-promoter webhook` and
+// `worker` processes, moto's SQS and DynamoDB, two real registries, the GitHub test server over a
+// real git repository), each run twice: with a token (commit statuses) and as a GitHub App (check
+// runs: queued -> in_progress -> completed with the image table).
+// 1. Promote on pull request + branch protection: a pull request changing production's overlay is
+//    promoted before the merge, so its head commit gets `image-promotion/production` = success while
+//    the pull request is open (what the required check reads); the push of the merge commit is then
+//    a no-op success: nothing uploaded to prod, zero bytes.
+// 2. Direct push + PreSync gate: the gate script (deploy/argocd-presync-gate, run with sh + curl as
+//    the hook Job runs it) is started on the pushed commit before the webhook delivery arrives, as
+//    Argo CD would sync the moved branch; it holds while there is no result or it is pending, passes
+//    on success, and stops the sync on a failed promotion.
+// 3. Both: the gate on the merge commit of recipe 1 passes once the no-op success is there.
+// Diagnostics: the latency from the pull request delivery to the head's final result and the GitHub
+// API calls of each delivery (webhook + worker).
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   articleOverlayFiles,
+  ENVIRONMENT,
   IMAGE_REPOSITORY,
+  OVERLAYS_REPOSITORY,
   startLocalStack,
   STATUS_CONTEXT,
   type LocalStack,
 } from '../../demo/local-stack';
 import { inspectDigest } from '../../demo/verify-registry';
 import { pushRandomImage } from '../support/images';
+import { startPresyncGate, type RunningGate } from '../support/presync-gate';
 
 interface Result {
   readonly state: string;
@@ -30,7 +40,7 @@ interface Result {
 }
 
 for (const mode of ['token', 'app'] as const) {
-  describe(`pull request -> merge end to end (local stack, ${mode === 'app' ? 'GitHub App: check runs' : 'token: commit statuses'})`, () => {
+  describe(`docs/deploy.md recipes end to end (local stack, ${mode === 'app' ? 'GitHub App: check runs' : 'token: commit statuses'})`, () => {
     let stack: LocalStack;
 
     before(async () => {
@@ -101,7 +111,25 @@ for (const mode of ['token', 'app'] as const) {
         .filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
         .map((r) => `${r.method} ${r.url}`);
 
-    it('the pull request head gets success before the merge; the merge push is a no-op success', async (t: TestContext) => {
+    /** The PreSync gate on `revision`, as the hook Job runs it when Argo CD syncs that commit. */
+    const gate = (revision: string): RunningGate =>
+      startPresyncGate({
+        GITHUB_API_URL: stack.github.url,
+        GITHUB_REPOSITORY: OVERLAYS_REPOSITORY,
+        PROMOTION_ENVIRONMENT: ENVIRONMENT,
+        GITHUB_TOKEN: stack.github.token,
+        REVISION: revision,
+        GATE_INTERVAL_SECONDS: '1',
+        GATE_TIMEOUT_SECONDS: '180',
+      });
+
+    /** Waits until the gate has polled at least once (it said what it waits for). */
+    const gateWaiting = async (running: RunningGate): Promise<void> => {
+      for (let i = 0; i < 600 && !/still waiting/.test(running.output()); i++) await sleep(50);
+      assert.match(running.output(), /still waiting: /);
+    };
+
+    it('recipe 1 + 3: the pull request head gets success before the merge; the merge push is a no-op success the gate lets through', async (t: TestContext) => {
       // Prepare: the image is in dev; a branch changes production's tag; main does not move.
       const tag = '2.1.0';
       const image = await pushRandomImage(`${stack.dev.host}/${IMAGE_REPOSITORY}:${tag}`, stack.dev);
@@ -171,8 +199,13 @@ for (const mode of ['token', 'app'] as const) {
         headRef: branch,
         merged: true,
       });
+      // Recipe 3: Argo CD syncs the merge commit as soon as main moved; the gate holds it until the
+      // push's result is there (the GitHub calls below include the gate's polls).
+      const mergeGate = gate(merge);
+      await gateWaiting(mergeGate);
       const pushed = await stack.deliver({ before: mainTip, after: merge });
       const onMerge = await waitForResult(merge);
+      const mergeGateRun = await mergeGate.done;
       const mergeCalls = apiCalls();
 
       // Assess 2: the merge push plans the same image again and finds it present: nothing uploaded
@@ -190,9 +223,54 @@ for (const mode of ['token', 'app'] as const) {
       assert.equal(present.length, 1);
       assert.equal((JSON.parse(present[0]!) as { bytes: unknown }).bytes, 0);
       if (mode === 'app') assert.match(onMerge.summary ?? '', /\| 0 B \| already present \|$/m);
-      t.diagnostic(
-        `[${mode}] merge (closed + push deliveries): GitHub API calls: ${mergeCalls.total} ${JSON.stringify(mergeCalls.byOperation)}`,
+      assert.equal(mergeGateRun.code, 0, mergeGateRun.output);
+      assert.match(
+        mergeGateRun.output,
+        /image-promotion\/production is success at [0-9a-f]{12} .*sync proceeds/,
       );
+      t.diagnostic(
+        `[${mode}] merge (closed + push deliveries, and the gate's polls): GitHub API calls: ${mergeCalls.total} ${JSON.stringify(mergeCalls.byOperation)}`,
+      );
+    });
+
+    it('recipe 2: a direct push; the gate holds the sync while the promotion is pending and lets it through on success', async () => {
+      // Prepare: main moves first (a direct push); Argo CD would sync it at once
+      const tag = '2.2.0';
+      const image = await pushRandomImage(`${stack.dev.host}/${IMAGE_REPOSITORY}:${tag}`, stack.dev);
+      const push = await stack.pushCommit(articleOverlayFiles({ productionTag: tag }), `production: ${tag}`);
+      const running = gate(push.after);
+      await gateWaiting(running);
+      // Act: the webhook delivery arrives while the gate holds the sync
+      const delivery = await stack.deliver(push);
+      const result = await waitForResult(push.after);
+      const run = await running.done;
+      // Assess
+      assert.equal(delivery.status, 202);
+      assert.equal(result.state, 'success');
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, /still waiting: /);
+      assert.match(run.output, /image-promotion\/production is success at [0-9a-f]{12} .*sync proceeds/);
+      assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:${tag}`), image.digest);
+    });
+
+    it('recipe 2: a direct push naming an image dev does not have; the gate stops the sync', async () => {
+      // Prepare
+      const push = await stack.pushCommit(
+        articleOverlayFiles({ productionTag: '9.9.9-missing' }),
+        'production: 9.9.9-missing',
+      );
+      const running = gate(push.after);
+      await gateWaiting(running);
+      // Act
+      await stack.deliver(push);
+      const result = await waitForResult(push.after);
+      const run = await running.done;
+      // Assess
+      assert.equal(result.state, 'failure');
+      assert.equal(run.code, 1, run.output);
+      assert.match(run.output, /image-promotion\/production failed at [0-9a-f]{12}: .*; sync stopped/);
+      if (mode === 'token') assert.match(run.output, /9\.9\.9-missing/);
+      assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:9.9.9-missing`), undefined);
     });
   });
 }
