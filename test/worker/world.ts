@@ -74,6 +74,12 @@ export interface WorldOptions {
         readonly source?: Partial<EcrModelOptions>;
         readonly destination?: Partial<EcrModelOptions>;
       };
+  /** The registry clients' retry policy (default: 2 attempts, 10-20 ms apart). */
+  readonly registryRetry?: {
+    readonly attempts: number;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+  };
 }
 
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
@@ -128,7 +134,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       config: validateConfig({ ...baseConfig, ...overrides }, 'test config'),
       env: process.env,
       registryCredentials,
-      registryRetry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+      registryRetry: options.registryRetry ?? { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
       logger: new Logger({ serviceName: 'image-promoter-worker-test', logLevel: 'INFO' }),
       metrics: new Metrics({ namespace: 'ImagePromoter', serviceName: 'image-promoter-worker-test' }),
     });

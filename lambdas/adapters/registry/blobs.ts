@@ -26,6 +26,7 @@ export async function hasBlob(
     repository,
     scopes: [pullScope(repository)],
     what: `blob ${describeRef(transport.registry, repository, digest)}`,
+    api: 'BatchCheckLayerAvailability',
     notFound: 'blob',
     accept: [404],
   });
@@ -59,6 +60,7 @@ export async function openBlob(
     repository,
     scopes: [pullScope(repository)],
     what: `blob ${where}`,
+    api: 'GetDownloadUrlForLayer',
     notFound: 'blob',
     timeoutMs: null,
     direct: descriptor.size < 0 || descriptor.size >= limits.directDownloadBytes,

@@ -19,6 +19,7 @@ import {
 import { formatImageRef, isDigest } from '../../core/image-ref';
 import { DownloadMessage, openDownload } from '../http-download';
 import { openExchange, type HttpAnswer, type HttpMessage } from '../http-exchange';
+import type { RateLane } from './throttle';
 
 export type RegistryMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -34,6 +35,8 @@ export interface RegistryRequest {
   readonly body?: Uint8Array | Readable;
   /** What the failure is about, for the one-line message: `manifest shop/api:1.0`. */
   readonly what: string;
+  /** The registry API it counts against, whose pace it keeps (throttle.ts). Default: other. */
+  readonly api?: RateLane;
   /** 404 means this kind of thing does not exist. */
   readonly notFound?: 'manifest' | 'blob';
   /** Statuses returned to the caller instead of thrown. */

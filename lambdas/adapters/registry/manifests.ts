@@ -82,6 +82,7 @@ function manifestRequest(
     scopes: [pullScope(repository)],
     headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
     what: `manifest ${describeRef(transport.registry, repository, reference)}`,
+    api: 'BatchGetImage',
     notFound: 'manifest',
   };
 }
@@ -130,6 +131,7 @@ export async function putManifest(
     headers: { 'content-type': mediaType },
     body: bytes,
     what: `manifest ${where}`,
+    api: 'PutImage',
     notFound: 'manifest',
   });
   const stored = response.header('docker-content-digest');

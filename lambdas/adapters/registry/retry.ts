@@ -1,9 +1,12 @@
 // The retry layer of the registry client (go-containerregistry's retry.go): runs an operation again
 // while it fails with a retryable PromoterError, with capped exponential backoff, and honours a
-// 429's Retry-After by pausing every request to that registry (a Throttle), not only the one that
-// was answered: ECR throttles per account and API, not per blob. It knows nothing of HTTP.
-import { setTimeout as sleep } from 'node:timers/promises';
+// 429's Retry-After by pausing every request to that registry (the Throttle), not only the one that
+// was answered. A 429 without one (ECR's) is sent again in its lane's pace (throttle.ts), apart
+// from the attempts. It knows nothing of HTTP.
 import { PromoterError, RateLimitedError } from '../../core/errors';
+import { pause, type Throttle } from './throttle';
+
+export { Throttle } from './throttle';
 
 export interface RetryPolicy {
   /** Total tries, the first included. */
@@ -18,36 +21,12 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDe
 export const MAX_RETRY_AFTER_MS = 30_000;
 
 /**
- * Until when no request is sent to one registry. One per client, shared by all its views
- * (withSignal); callers that want one pause across several clients of the same registry pass the
- * same Throttle to each.
+ * Times one request is sent again after a 429 without Retry-After, apart from `attempts`: such a
+ * 429 is the registry's rate (throttle.ts paces the request's lane), not a fault of the request,
+ * and a job of many copies meets several while the pace is found. Bounded all the same: a registry
+ * that answers nothing else ends the request after this many, at the lane's slowest pace ~20 s.
  */
-export class Throttle {
-  /** Ms since the epoch. */
-  private pausedUntil = 0;
-
-  /** No request goes out before `ms` from now (a later pause already set wins). */
-  pauseFor(ms: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
-  }
-
-  /** Resolves once the pause, if any, is over; undefined (nothing to await) when there is none. */
-  wait(signal: AbortSignal | undefined): Promise<void> | undefined {
-    const paused = this.pausedUntil - Date.now();
-    if (paused <= 0) return undefined;
-    return pause(paused, signal);
-  }
-}
-
-/** Waits `ms`; an abort rejects with the signal's reason (a deadline says it was the deadline). */
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await sleep(ms, undefined, signal ? { signal } : {});
-  } catch (e: unknown) {
-    signal?.throwIfAborted();
-    throw e;
-  }
-}
+export const MAX_THROTTLED_RETRIES = 10;
 
 /** Errors whose retries already ran out (see retry). */
 const exhausted = new WeakSet<PromoterError>();
@@ -56,7 +35,8 @@ const exhausted = new WeakSet<PromoterError>();
  * Runs `operation` again while it fails with a retryable error, with capped backoff. An error
  * that already ran out of retries in an inner `retry` (one request) is not retried again by an
  * outer one (a whole blob transfer): attempts add up instead of multiplying. A RateLimitedError
- * pauses `throttle` for its wait.
+ * with Retry-After pauses `throttle` for it; one without is tried again in its lane's pace, up to
+ * MAX_THROTTLED_RETRIES times more.
  */
 export async function retry<T>(
   policy: RetryPolicy,
@@ -64,12 +44,22 @@ export async function retry<T>(
   signal: AbortSignal | undefined,
   operation: (attempt: number) => Promise<T>,
 ): Promise<T> {
+  let throttled = 0;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
       return await operation(attempt);
     } catch (e: unknown) {
       if (!(e instanceof PromoterError) || !e.retryable || exhausted.has(e)) throw e;
+      if (e instanceof RateLimitedError && e.retryAfterMs === undefined) {
+        if (++throttled > MAX_THROTTLED_RETRIES) {
+          exhausted.add(e);
+          throw e;
+        }
+        // No wait here: the lane the request goes out in again holds it until its turn.
+        attempt--;
+        continue;
+      }
       // A wait longer than MAX_RETRY_AFTER_MS is better spent by the caller (SQS redelivery).
       const tooLong = e instanceof RateLimitedError && (e.retryAfterMs ?? 0) > MAX_RETRY_AFTER_MS;
       if (attempt >= policy.attempts || tooLong) {

@@ -17,8 +17,8 @@ import {
   type RegistryContext,
   type RegistryRequest,
 } from './exchange';
-import type { Throttle } from './retry';
 import { retry, type RetryPolicy } from './retry';
+import type { Throttle } from './throttle';
 
 /** What every view of one client shares: what it learnt about the registry. */
 export interface TransportState {
@@ -45,8 +45,15 @@ export class RegistryTransport {
       context,
       (operation) => this.retry(operation),
       async (request, url, headers) => {
-        await throttle.wait(context.signal);
-        return exchange(context, request, url, headers);
+        // Another origin (a presigned storage URL) is not the registry's to ration.
+        if (url.origin !== context.origin) {
+          await throttle.wait(context.signal);
+          return exchange(context, request, url, headers);
+        }
+        const ticket = await throttle.turn(request.api ?? 'other', context.signal);
+        const message = await exchange(context, request, url, headers);
+        throttle.settle(ticket, message.statusCode, message.headers['retry-after'] !== undefined);
+        return message;
       },
     );
   }

@@ -40,6 +40,7 @@ export async function uploadBlob(
       scopes:
         mountFrom === undefined ? [pushScope(repository)] : [pushScope(repository), pullScope(mountFrom)],
       what,
+      api: 'InitiateLayerUpload',
     });
     if (mountFrom !== undefined && started.status === 201) return 'mounted';
     location = uploadLocation(transport, started, repository);
@@ -113,6 +114,8 @@ async function streamUpload(
       },
       body,
       what,
+      // A one-request upload (PUT) is ECR's closing call; a PATCH is a part.
+      api: method === 'PUT' ? 'CompleteLayerUpload' : 'UploadLayerPart',
       replayable: false,
       timeoutMs: null,
     });
@@ -134,6 +137,7 @@ async function streamUpload(
     headers: { 'content-type': 'application/octet-stream' },
     body: new Uint8Array(0),
     what,
+    api: 'CompleteLayerUpload',
     replayable: false,
   });
 }

@@ -3,7 +3,12 @@
 // Throttle), not only the one it answered. Waits are a few ms: counts are asserted, never timings.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_RETRY_AFTER_MS, Throttle, retry } from '../../../lambdas/adapters/registry/retry';
+import {
+  MAX_RETRY_AFTER_MS,
+  MAX_THROTTLED_RETRIES,
+  Throttle,
+  retry,
+} from '../../../lambdas/adapters/registry/retry';
 import {
   RateLimitedError,
   RegistryRequestError,
@@ -67,6 +72,33 @@ describe('registry retry layer', () => {
       RateLimitedError,
     );
     assert.equal(tooLong, 1);
+  });
+
+  it('tries a 429 without Retry-After (a rate, paced by its lane) apart from the attempts, boundedly', async () => {
+    // Two 429s, then 503s: the attempts are all the 503s'.
+    let calls = 0;
+    await assert.rejects(
+      retry(POLICY, new Throttle(), undefined, () => {
+        calls++;
+        return Promise.reject(
+          calls <= 2
+            ? new RateLimitedError('429', DETAILS, undefined)
+            : new RegistryUnavailableError('503', DETAILS),
+        );
+      }),
+      RegistryUnavailableError,
+    );
+    assert.equal(calls, 2 + POLICY.attempts);
+    // Only 429s: given up after MAX_THROTTLED_RETRIES more.
+    let throttled = 0;
+    await assert.rejects(
+      retry(POLICY, new Throttle(), undefined, () => {
+        throttled++;
+        return Promise.reject(new RateLimitedError('429', DETAILS, undefined));
+      }),
+      RateLimitedError,
+    );
+    assert.equal(throttled, 1 + MAX_THROTTLED_RETRIES);
   });
 
   it('stops waiting when the signal aborts', async () => {
