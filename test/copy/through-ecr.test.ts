@@ -1,8 +1,11 @@
 // The copy engine between two ECR models (test/support/ecr-model.ts): quotas, 201 PATCHes, no blob
-// mounting, presigned blob reads, NAME_UNKNOWN, immutable tags and the 405 for a referrer of an
-// index, at both ends of a real copy. Images are pushed straight into the registries behind the
-// models (the set-up is not under test) and read back from them with skopeo.
+// mounting, presigned blob reads, the 405 for a referrer of an index, and each refusal the engine
+// can meet (NAME_UNKNOWN, immutable tags, refused manifest fields, size limits) as one line naming
+// ECR's code and message, at both ends of a real copy. Images are pushed straight into the
+// registries behind the models (the set-up is not under test) and read back from them with skopeo.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../lambdas/adapters/registry-client';
 import { copyImage, type CopyResult } from '../../lambdas/copy/copy-image';
@@ -27,6 +30,9 @@ describe('copyImage through ECR models', () => {
   let dstRegistry: RegistryServer;
   let src: EcrModel;
   let dst: EcrModel;
+  /** In front of the destination registry too: a tiny manifest limit, and a tiny layer limit. */
+  let smallManifests: EcrModel;
+  let smallLayers: EcrModel;
   before(async () => {
     [srcRegistry, dstRegistry] = await Promise.all([
       startRegistry({ password: '111111111111-auth-token' }),
@@ -37,13 +43,24 @@ describe('copyImage through ECR models', () => {
       startEcrModel({
         upstream: dstRegistry,
         accountId: '222222222222',
-        repositories: ['multi/app', 'signed/app', 'locked/app'],
+        repositories: ['multi/app', 'signed/app', 'locked/app', 'features/app', 'data/app'],
         immutableRepositories: ['locked/app'],
       }),
     ]);
+    [smallManifests, smallLayers] = await Promise.all([
+      startEcrModel({ upstream: dstRegistry, accountId: '222222222222', maxManifestBytes: 300 }),
+      startEcrModel({ upstream: dstRegistry, accountId: '222222222222', maxLayerBytes: 1000 }),
+    ]);
   });
   after(async () => {
-    await Promise.all([src?.stop(), dst?.stop(), srcRegistry?.stop(), dstRegistry?.stop()]);
+    await Promise.all([
+      src?.stop(),
+      dst?.stop(),
+      smallManifests?.stop(),
+      smallLayers?.stop(),
+      srcRegistry?.stop(),
+      dstRegistry?.stop(),
+    ]);
   });
 
   const client = (model: EcrModel): RegistryClient =>
@@ -52,13 +69,26 @@ describe('copyImage through ECR models', () => {
       credentials: { username: model.username, password: model.password },
     });
 
-  const copy = (repository: string, tag: string, to = repository): Promise<CopyResult> =>
+  const copyThrough = (
+    to: EcrModel,
+    repository: string,
+    tag: string,
+    toRepository = repository,
+    options: { readonly overwrite?: boolean } = {},
+  ): Promise<CopyResult> =>
     copyImage({
       source: parseImageRef(`${src.host}/${repository}:${tag}`),
-      destination: parseImageRef(`${dst.host}/${to}:${tag}`),
+      destination: parseImageRef(`${to.host}/${toRepository}:${tag}`),
       sourceRegistry: client(src),
-      destinationRegistry: client(dst),
+      destinationRegistry: client(to),
+      ...options,
     });
+  const copy = (
+    repository: string,
+    tag: string,
+    to = repository,
+    options: { readonly overwrite?: boolean } = {},
+  ): Promise<CopyResult> => copyThrough(dst, repository, tag, to, options);
 
   /** A three-platform OCI index pushed into the source's registry; its digest and its platforms'. */
   async function pushIndex(
@@ -144,27 +174,141 @@ describe('copyImage through ECR models', () => {
     assert.match(result.refusedReferrers?.[0] ?? '', /405.*UNSUPPORTED/);
   });
 
-  const refusals: readonly { readonly name: string; readonly to: string; readonly message: RegExp }[] = [
+  /** An index of two platforms pushed as bytes, its child descriptors passed through `edit` first
+   * (a field ECR refuses); the index's digest. */
+  async function pushEditedIndex(
+    repository: string,
+    tag: string,
+    edit: (descriptor: Descriptor) => Record<string, unknown> = (d) => ({ ...d }),
+  ): Promise<string> {
+    const layout = await ImageLayout.create();
+    try {
+      const images: Descriptor[] = [];
+      for (const architecture of ['amd64', 'arm64']) {
+        const image = await addImage(layout, { layers: [1500], platform: { architecture, os: 'linux' } });
+        images.push(image.descriptor);
+      }
+      const bytes = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociIndex,
+        manifests: images.map(edit),
+      });
+      await pushLayoutBlobsRaw(srcRegistry, repository, layout.dir);
+      for (const image of images) {
+        const hex = image.digest.slice('sha256:'.length);
+        const manifest = await readFile(join(layout.dir, 'blobs', 'sha256', hex));
+        await putManifestRaw(srcRegistry, repository, image.digest, manifest, MEDIA.ociManifest);
+      }
+      await putManifestRaw(srcRegistry, repository, tag, bytes, MEDIA.ociIndex);
+      return sha256(bytes);
+    } finally {
+      await layout.remove();
+    }
+  }
+
+  // Every refusal of the model the engine can meet, and the one line it fails with: ECR's code and
+  // message, as ECR said them (the model's header cites each). A refused referrer is above (reported,
+  // not failed); 429s are paced and retried (test/worker/throttled-job.test.ts); the engine never
+  // sends a part under 5 MiB before another (last case).
+  const refusals: readonly {
+    readonly name: string;
+    readonly prepare: () => Promise<void>;
+    readonly copy: () => Promise<CopyResult>;
+    readonly message: RegExp;
+  }[] = [
     {
-      name: 'a destination repository that does not exist: NAME_UNKNOWN in one line',
-      to: 'nowhere/app',
+      name: 'a destination repository that does not exist: NAME_UNKNOWN',
+      prepare: async () => void (await pushIndex('refused/app', '1.0')),
+      copy: () => copy('refused/app', '1.0', 'nowhere/app'),
       message:
-        /NAME_UNKNOWN.*The repository with name 'nowhere\/app' does not exist in the registry with id '222222222222'/,
+        /NAME_UNKNOWN: The repository with name 'nowhere\/app' does not exist in the registry with id '222222222222'/,
+    },
+    {
+      name: 'an immutable tag moved with overwrite: TAG_INVALID',
+      prepare: async () => {
+        await pushIndex('locked/app', '1.0');
+        await copy('locked/app', '1.0');
+        await pushIndex('locked/app', '1.0');
+      },
+      copy: () => copy('locked/app', '1.0', 'locked/app', { overwrite: true }),
+      message:
+        /TAG_INVALID: The image tag '1\.0' already exists in the 'locked\/app' repository and cannot be overwritten because the tag is immutable\./,
+    },
+    {
+      name: 'platform.features in an index: MANIFEST_INVALID',
+      prepare: async () =>
+        void (await pushEditedIndex('features/app', '1.0', (d) => ({
+          ...d,
+          platform: { ...d.platform, features: ['sse4'] },
+        }))),
+      copy: () => copy('features/app', '1.0'),
+      message: /MANIFEST_INVALID: Invalid parameter: platform field 'features' is not supported/,
+    },
+    {
+      name: "a descriptor's data field: MANIFEST_INVALID",
+      prepare: async () => void (await pushEditedIndex('data/app', '1.0', (d) => ({ ...d, data: 'e30=' }))),
+      copy: () => copy('data/app', '1.0'),
+      message: /MANIFEST_INVALID: Invalid parameter: descriptor field 'data' is not supported/,
+    },
+    {
+      name: 'a manifest over the size limit: MANIFEST_INVALID',
+      prepare: async () => void (await pushIndex('big-manifest/app', '1.0')),
+      copy: () => copyThrough(smallManifests, 'big-manifest/app', '1.0'),
+      message: /MANIFEST_INVALID: Manifest size exceeds the limit of 300 bytes/,
+    },
+    {
+      name: 'a layer over the size limit: BLOB_UPLOAD_INVALID',
+      prepare: async () => void (await pushIndex('big-layer/app', '1.0')),
+      copy: () => copyThrough(smallLayers, 'big-layer/app', '1.0'),
+      message: /BLOB_UPLOAD_INVALID: Layer size exceeds the limit of 1000 bytes/,
     },
   ];
   for (const c of refusals) {
-    it(`fails on ${c.name}`, async () => {
+    it(`fails in one line naming what ECR said on ${c.name}`, async () => {
       // Prepare
-      await pushIndex('refused/app', '1.0');
+      await c.prepare();
       // Act
-      const copied = copy('refused/app', '1.0', c.to);
+      const copied = c.copy();
       // Assess
       await assert.rejects(copied, (e: unknown) => {
-        assert.ok(e instanceof PromoterError);
+        assert.ok(e instanceof PromoterError, String(e));
         assert.equal(e.message.includes('\n'), false, 'one line');
         assert.match(e.message, c.message);
         return true;
       });
     });
   }
+
+  it('never sends a layer part under 5 MiB before another (LAYER_PART_TOO_SMALL is not met)', async () => {
+    // Prepare: every blob through a PATCH (no one-request PUT), and a 6 MiB layer
+    const layout = await ImageLayout.create();
+    let digest: string;
+    try {
+      const image = await addImage(layout, { layers: [6 * 1024 * 1024, 3000] });
+      digest = image.descriptor.digest;
+      layout.tag(image.descriptor, 'parts');
+      await pushLayout(layout, 'parts', `${srcRegistry.host}/parts/app:1.0`, srcRegistry);
+    } finally {
+      await layout.remove();
+    }
+    const parts = dst.calls('UploadLayerPart');
+    // Act
+    const result = await copyImage({
+      source: parseImageRef(`${src.host}/parts/app:1.0`),
+      destination: parseImageRef(`${dst.host}/multi/app:parts`),
+      sourceRegistry: client(src),
+      destinationRegistry: new RegistryClient({
+        registry: dst.host,
+        credentials: { username: dst.username, password: dst.password },
+        monolithicUploadBytes: 0,
+      }),
+    });
+    // Assess
+    assert.equal(result.digest, digest);
+    assert.equal(dst.calls('UploadLayerPart') - parts, 3, 'one PATCH per blob');
+    assert.deepEqual(
+      dst.refusals().filter((r) => r.code === 'LAYER_PART_TOO_SMALL'),
+      [],
+    );
+  });
 });
