@@ -9,7 +9,7 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { AwsServiceError } from '../core/errors';
+import { toAwsServiceError, type AwsServiceError } from '../core/errors';
 import {
   CLAIM_STALE_AFTER_MS,
   DELIVERY_TTL_SECONDS,
@@ -18,17 +18,8 @@ import {
 } from '../core/webhook-ports';
 
 export function createDynamoDeliveryStore(client: DynamoDBClient, tableName: string): DeliveryStore {
-  const fail = (what: string, e: unknown): AwsServiceError => {
-    const name = e instanceof Error ? e.name : 'Error';
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const retryable = status === undefined || status >= 500 || /Throttl|ProvisionedThroughput/i.test(name);
-    return new AwsServiceError(
-      `DynamoDB ${what} on table ${tableName} failed: ${e instanceof Error ? e.message : String(e)}`,
-      'dynamodb',
-      retryable,
-      { cause: e, awsCode: name },
-    );
-  };
+  const fail = (what: string, e: unknown): AwsServiceError =>
+    toAwsServiceError(e, 'dynamodb', `DynamoDB ${what} on table ${tableName}`);
   return {
     claim: async (deliveryId: string, now: Date): Promise<ClaimResult> => {
       try {

@@ -6,7 +6,8 @@
 // another provider). Never logs a token or puts one into an error message.
 import { ECRClient, GetAuthorizationTokenCommand, type ECRClientConfig } from '@aws-sdk/client-ecr';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { AwsServiceError } from '../core/errors';
+import { AwsServiceError, toAwsServiceError } from '../core/errors';
+import { createExpiringCache, type Expiring } from '../core/expiring-cache';
 import { parseEcrRegistry } from '../core/image-ref';
 import type { CredentialProvider, RegistryCredentials } from './registry-client';
 
@@ -22,15 +23,13 @@ export const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 /** How long a token whose announced expiry is already (nearly) past is reused: moto announces 2015. */
 const FALLBACK_TTL_MS = 60_000;
 
-interface CachedToken {
-  readonly credentials: Promise<RegistryCredentials>;
-  expiresAt: number;
-}
-
 export function createEcrCredentialProvider(options: EcrCredentialOptions = {}): CredentialProvider {
   const now = options.now ?? Date.now;
   const clients = new Map<string, ECRClient>();
-  const tokens = new Map<string, CachedToken>();
+  const tokens = createExpiringCache<string, RegistryCredentials>({
+    refreshBeforeMs: TOKEN_REFRESH_MARGIN_MS,
+    clock: now,
+  });
 
   const clientFor = (region: string): ECRClient => {
     let client = clients.get(region);
@@ -45,7 +44,7 @@ export function createEcrCredentialProvider(options: EcrCredentialOptions = {}):
     return client;
   };
 
-  const fetchToken = async (registry: string, region: string): Promise<RegistryCredentials> => {
+  const fetchToken = async (registry: string, region: string): Promise<Expiring<RegistryCredentials>> => {
     let token: string | undefined;
     let expiresAt: Date | undefined;
     try {
@@ -53,7 +52,12 @@ export function createEcrCredentialProvider(options: EcrCredentialOptions = {}):
       token = out.authorizationData?.[0]?.authorizationToken;
       expiresAt = out.authorizationData?.[0]?.expiresAt;
     } catch (e: unknown) {
-      throw toEcrTokenError(e, registry);
+      throw toAwsServiceError(
+        e,
+        'ecr',
+        `ECR GetAuthorizationToken for ${registry}`,
+        'check ecr:GetAuthorizationToken in the IAM policy of these credentials',
+      );
     }
     const decoded = token === undefined ? '' : Buffer.from(token, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -64,45 +68,18 @@ export function createEcrCredentialProvider(options: EcrCredentialOptions = {}):
         true,
       );
     }
-    const entry = tokens.get(registry);
-    if (entry !== undefined) {
-      const expiry = expiresAt?.getTime() ?? 0;
-      entry.expiresAt =
-        expiry - TOKEN_REFRESH_MARGIN_MS > now() ? expiry - TOKEN_REFRESH_MARGIN_MS : now() + FALLBACK_TTL_MS;
-    }
-    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+    const expiry = expiresAt?.getTime() ?? 0;
+    return {
+      value: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
+      // A token announced as (nearly) expired already is still reused for FALLBACK_TTL_MS.
+      expiresAt:
+        expiry - TOKEN_REFRESH_MARGIN_MS > now() ? expiry : now() + FALLBACK_TTL_MS + TOKEN_REFRESH_MARGIN_MS,
+    };
   };
 
   return async (registry: string): Promise<RegistryCredentials | undefined> => {
     const ecr = parseEcrRegistry(registry);
     if (ecr === undefined) return undefined;
-    const cached = tokens.get(registry);
-    if (cached !== undefined && now() < cached.expiresAt) return cached.credentials;
-    // In flight counts as fresh: concurrent callers share the request.
-    const entry: CachedToken = {
-      credentials: Promise.resolve().then(() => fetchToken(registry, ecr.region)),
-      expiresAt: Infinity,
-    };
-    tokens.set(registry, entry);
-    entry.credentials.catch(() => {
-      if (tokens.get(registry) === entry) tokens.delete(registry);
-    });
-    return entry.credentials;
+    return tokens.get(registry, () => fetchToken(registry, ecr.region));
   };
-}
-
-function toEcrTokenError(e: unknown, registry: string): AwsServiceError {
-  const name = e instanceof Error ? e.name : 'Error';
-  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const fault = (e as { $fault?: string }).$fault;
-  const permanent = fault === 'client' && status !== 429 && !/Throttl/i.test(name);
-  const hint = permanent
-    ? 'check ecr:GetAuthorizationToken in the IAM policy of these credentials'
-    : 'will retry';
-  return new AwsServiceError(
-    `ECR GetAuthorizationToken for ${registry} failed (${name}: ${e instanceof Error ? e.message : String(e)}); ${hint}`,
-    'ecr',
-    !permanent,
-    { awsCode: name, cause: e },
-  );
 }

@@ -13,7 +13,7 @@ import {
   type Repository,
 } from '@aws-sdk/client-ecr';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { AwsServiceError } from '../core/errors';
+import { toAwsServiceError, type AwsServiceError } from '../core/errors';
 import { formatRepository, parseEcrRegistry, type ImageRef } from '../core/image-ref';
 
 export type RepositoryState = 'exists' | 'created' | 'source-missing' | 'not-ecr';
@@ -133,17 +133,12 @@ async function createRepository(
   }
 }
 
+/** Permanent failures name the permissions to check. */
 function toEcrError(e: unknown, action: string): AwsServiceError {
-  const name = e instanceof Error ? e.name : 'Error';
-  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const fault = (e as { $fault?: string }).$fault;
-  const permanent = fault === 'client' && status !== 429 && !/Throttl/i.test(name);
-  const what = e instanceof Error ? e.message : String(e);
-  const hint = permanent
-    ? 'check the IAM permissions (ecr:DescribeRepositories on the source, ecr:CreateRepository on the destination)'
-    : 'will retry';
-  return new AwsServiceError(`ECR ${action} failed (${name}: ${what}); ${hint}`, 'ecr', !permanent, {
-    awsCode: name,
-    cause: e,
-  });
+  return toAwsServiceError(
+    e,
+    'ecr',
+    `ECR ${action}`,
+    'check the IAM permissions (ecr:DescribeRepositories on the source, ecr:CreateRepository on the destination)',
+  );
 }

@@ -4,6 +4,7 @@
 // returns in errors or otherwise reveals the private key or a token.
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { ConfigError, GitHubError } from '../core/errors';
+import { createExpiringCache, type Expiring } from '../core/expiring-cache';
 import { createGitHubClient, splitRepository, toGitHubError } from './github';
 
 export interface GitHubAppCredentials {
@@ -107,7 +108,10 @@ export function createInstallationTokenSource(options: InstallationTokenOptions)
   const key = parseAppPrivateKey(options.credentials.privateKey, where);
   const { owner, repo } = splitRepository(options.repository);
   let installationId = options.credentials.installationId;
-  let cached: { readonly token: Promise<string>; expiresAt: number } | undefined;
+  const cache = createExpiringCache<'token', string>({
+    refreshBeforeMs: INSTALLATION_TOKEN_REFRESH_MARGIN_MS,
+    clock,
+  });
   let calls = 0;
 
   const appClient = (): ReturnType<typeof createGitHubClient> =>
@@ -116,7 +120,7 @@ export function createInstallationTokenSource(options: InstallationTokenOptions)
       ...(options.apiUrl === undefined ? {} : { apiUrl: options.apiUrl }),
     });
 
-  const fetchToken = async (): Promise<{ token: string; expiresAt: number }> => {
+  const fetchToken = async (): Promise<Expiring<string>> => {
     const octokit = appClient();
     try {
       if (installationId === undefined) {
@@ -133,7 +137,7 @@ export function createInstallationTokenSource(options: InstallationTokenOptions)
       if (Number.isNaN(expiresAt)) {
         throw new GitHubError(`GitHub returned an installation token without a valid expires_at`, undefined);
       }
-      return { token: data.token, expiresAt };
+      return { value: data.token, expiresAt };
     } catch (e: unknown) {
       const error = toGitHubError(e, `installation token for ${where} on ${options.repository}`);
       // 401: the JWT (App id or key) is wrong; 404: the App is not installed on the repository.
@@ -152,22 +156,6 @@ export function createInstallationTokenSource(options: InstallationTokenOptions)
     get apiCalls(): number {
       return calls;
     },
-    token: (): Promise<string> => {
-      if (cached !== undefined && cached.expiresAt - clock() > INSTALLATION_TOKEN_REFRESH_MARGIN_MS) {
-        return cached.token;
-      }
-      const pending = fetchToken();
-      const entry = { token: pending.then((t) => t.token), expiresAt: Number.POSITIVE_INFINITY };
-      cached = entry;
-      pending.then(
-        (t) => {
-          entry.expiresAt = t.expiresAt;
-        },
-        () => {
-          if (cached === entry) cached = undefined;
-        },
-      );
-      return entry.token;
-    },
+    token: (): Promise<string> => cache.get('token', fetchToken),
   };
 }

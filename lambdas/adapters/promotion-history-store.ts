@@ -9,7 +9,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { AwsServiceError } from '../core/errors';
+import { toAwsServiceError, type AwsServiceError } from '../core/errors';
 import {
   historyKey,
   historyKeyPrefix,
@@ -21,16 +21,8 @@ import {
 const MAX_SCAN_PAGES = 100;
 
 export function createDynamoPromotionHistory(client: DynamoDBClient, tableName: string): PromotionHistory {
-  const fail = (what: string, e: unknown): AwsServiceError => {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const name = e instanceof Error ? e.name : 'Error';
-    return new AwsServiceError(
-      `DynamoDB ${what} on table ${tableName} failed: ${e instanceof Error ? e.message : String(e)}`,
-      'dynamodb',
-      status === undefined || status >= 500 || /Throttl|ProvisionedThroughput/i.test(name),
-      { cause: e, awsCode: name },
-    );
-  };
+  const fail = (what: string, e: unknown): AwsServiceError =>
+    toAwsServiceError(e, 'dynamodb', `DynamoDB ${what} on table ${tableName}`);
   return {
     record: async (entry) => {
       const item: Record<string, AttributeValue> = {

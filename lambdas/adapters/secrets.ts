@@ -6,7 +6,11 @@
 // installation token of the App (github-app.ts) and they win over a token. Never logs, returns in errors or
 // otherwise reveals a secret value: error messages name the ARN only.
 import { readFileSync } from 'node:fs';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { ENV } from '../core/contract';
 import {
   createEnvironmentReader,
@@ -14,7 +18,8 @@ import {
   type EnvironmentReader,
   type EnvironmentRecord,
 } from '../core/environment';
-import { AwsServiceError, ConfigError } from '../core/errors';
+import { AwsServiceError, ConfigError, toAwsServiceError } from '../core/errors';
+import { createExpiringCache, type Expiring } from '../core/expiring-cache';
 import {
   createInstallationTokenSource,
   parseAppCredentials,
@@ -78,36 +83,30 @@ export function createSecretReader(
   ttlMs: number = SECRET_CACHE_TTL_MS,
   clock: () => number = Date.now,
 ): SecretReader {
-  const cache = new Map<string, { readonly value: Promise<string>; readonly at: number }>();
-  return {
-    read: (arn: string): Promise<string> => {
-      const hit = cache.get(arn);
-      if (hit && clock() - hit.at < ttlMs) return hit.value;
-      const value = client.send(new GetSecretValueCommand({ SecretId: arn })).then(
-        (out) => {
-          if (out.SecretString === undefined) {
-            throw new AwsServiceError(
-              `secret ${arn} has no SecretString (binary secrets are not supported)`,
-              'secretsmanager',
-              false,
-            );
-          }
-          return out.SecretString;
-        },
-        (e: unknown) => {
-          const name = e instanceof Error ? e.name : 'Error';
-          const retryable =
-            !/ResourceNotFound|AccessDenied|InvalidParameter|InvalidRequest|DecryptionFailure/.test(name);
-          throw new AwsServiceError(`cannot read secret ${arn} (${name})`, 'secretsmanager', retryable, {
-            awsCode: name,
-          });
-        },
+  const cache = createExpiringCache<string, string>({ refreshBeforeMs: 0, clock });
+  const load = async (arn: string): Promise<Expiring<string>> => {
+    const readAt = clock();
+    let out: GetSecretValueCommandOutput;
+    try {
+      out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    } catch (e: unknown) {
+      throw toAwsServiceError(
+        e,
+        'secretsmanager',
+        `Secrets Manager GetSecretValue ${arn}`,
+        'check that the secret exists and this function may read it (secretsmanager:GetSecretValue)',
       );
-      cache.set(arn, { value, at: clock() });
-      value.catch(() => cache.delete(arn));
-      return value;
-    },
+    }
+    if (out.SecretString === undefined) {
+      throw new AwsServiceError(
+        `secret ${arn} has no SecretString (binary secrets are not supported)`,
+        'secretsmanager',
+        false,
+      );
+    }
+    return { value: out.SecretString, expiresAt: readAt + ttlMs };
   };
+  return { read: (arn: string): Promise<string> => cache.get(arn, () => load(arn)) };
 }
 
 export interface WebhookSecrets {

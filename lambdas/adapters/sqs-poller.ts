@@ -11,7 +11,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { AwsServiceError } from '../core/errors';
+import { AwsServiceError, toAwsServiceError } from '../core/errors';
 
 export interface ReceiveOptions {
   /** Long-polling wait, 0-20 s. */
@@ -82,7 +82,7 @@ export function createSqsPoller(client: SQSClient, queueUrl: string): SqsPoller 
             );
           }
         } catch (e: unknown) {
-          throw e instanceof AwsServiceError ? e : toSqsError(e, 'DeleteMessageBatch', queueUrl);
+          throw toSqsError(e, 'DeleteMessageBatch', queueUrl);
         }
       }
     },
@@ -147,13 +147,5 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 function toSqsError(e: unknown, action: string, queueUrl: string): AwsServiceError {
-  const name = e instanceof Error ? e.name : 'Error';
-  const fault = (e as { $fault?: string }).$fault;
-  const permanent = fault === 'client' && !/Throttl|OverLimit/i.test(name);
-  return new AwsServiceError(
-    `SQS ${action} on ${queueUrl} failed (${name}: ${e instanceof Error ? e.message : String(e)})`,
-    'sqs',
-    !permanent,
-    { awsCode: name, cause: e },
-  );
+  return toAwsServiceError(e, 'sqs', `SQS ${action} on ${queueUrl}`);
 }

@@ -7,7 +7,7 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { AwsServiceError } from '../core/errors';
+import { AwsServiceError, toAwsServiceError } from '../core/errors';
 import { serializePromotionJob, type PromotionJob } from '../core/job';
 import type { JobQueue } from '../core/webhook-ports';
 
@@ -63,17 +63,8 @@ async function sendBatch(
         senderFault: f.SenderFault === true,
       }));
     } catch (e: unknown) {
-      const name = e instanceof Error ? e.name : 'Error';
-      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const retryable = status === undefined || status >= 500 || status === 429 || /Throttl/i.test(name);
-      if (!retryable || attempt >= attempts) {
-        throw new AwsServiceError(
-          `SQS SendMessageBatch to ${queueUrl} failed: ${e instanceof Error ? e.message : String(e)}`,
-          'sqs',
-          retryable,
-          { cause: e, awsCode: name },
-        );
-      }
+      const error = toAwsServiceError(e, 'sqs', `SQS SendMessageBatch to ${queueUrl}`);
+      if (!error.retryable || attempt >= attempts) throw error;
       await delay(baseDelayMs * 2 ** (attempt - 1));
       continue;
     }

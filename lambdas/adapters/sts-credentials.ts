@@ -4,7 +4,8 @@
 // concurrent callers share one request. Must never log or put credentials into an error message.
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { AwsServiceError } from '../core/errors';
+import { AwsServiceError, toAwsServiceError } from '../core/errors';
+import { createExpiringCache } from '../core/expiring-cache';
 
 export interface AssumeRoleOptions {
   readonly roleArn: string;
@@ -24,12 +25,10 @@ export interface AssumeRoleOptions {
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 const MAX_CACHED = 256;
 
-interface Entry {
-  readonly credentials: Promise<AwsCredentialIdentity>;
-  expiresAt: number;
-}
-
-const cache = new Map<string, Entry>();
+const cache = createExpiringCache<string, AwsCredentialIdentity>({
+  refreshBeforeMs: REFRESH_MARGIN_MS,
+  maxEntries: MAX_CACHED,
+});
 let sharedClient: STSClient | undefined;
 
 /** A credential provider for the assumed role (cached per role, ExternalId and session name). */
@@ -47,24 +46,20 @@ export function clearAssumedRoleCache(): void {
   sharedClient = undefined;
 }
 
-async function assumeRoleCached(options: AssumeRoleOptions): Promise<AwsCredentialIdentity> {
+function assumeRoleCached(options: AssumeRoleOptions): Promise<AwsCredentialIdentity> {
   const now = options.now ?? Date.now;
   const key = `${options.roleArn}\n${options.externalId}\n${options.sessionName}`;
-  const cached = cache.get(key);
-  if (cached !== undefined && now() < cached.expiresAt - REFRESH_MARGIN_MS) return cached.credentials;
-
-  // Pending requests count as fresh: concurrent callers share them.
-  const entry: Entry = { credentials: assumeRole(options), expiresAt: Number.POSITIVE_INFINITY };
-  cache.set(key, entry);
-  evictOldest();
-  try {
-    const credentials = await entry.credentials;
-    entry.expiresAt = credentials.expiration?.getTime() ?? now() + REFRESH_MARGIN_MS * 2;
-    return credentials;
-  } catch (e: unknown) {
-    if (cache.get(key) === entry) cache.delete(key);
-    throw e;
-  }
+  return cache.get(
+    key,
+    async () => {
+      const credentials = await assumeRole(options);
+      return {
+        value: credentials,
+        expiresAt: credentials.expiration?.getTime() ?? now() + REFRESH_MARGIN_MS * 2,
+      };
+    },
+    now(),
+  );
 }
 
 async function assumeRole(options: AssumeRoleOptions): Promise<AwsCredentialIdentity> {
@@ -89,38 +84,12 @@ async function assumeRole(options: AssumeRoleOptions): Promise<AwsCredentialIden
       ...(c.Expiration === undefined ? {} : { expiration: c.Expiration }),
     };
   } catch (e: unknown) {
-    if (e instanceof AwsServiceError) throw e;
-    throw toStsError(e, options.roleArn);
-  }
-}
-
-/** AccessDenied and malformed requests are permanent (the role or its trust policy must change);
- * throttling, 5xx and network errors are transient. */
-function toStsError(e: unknown, roleArn: string): AwsServiceError {
-  const name = e instanceof Error ? e.name : 'Error';
-  const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const fault = (e as { $fault?: string }).$fault;
-  const permanent =
-    fault === 'client' && !/Throttl|RequestExpired|IDPCommunication/i.test(name) && status !== 429;
-  const what = e instanceof Error ? e.message : String(e);
-  const hint = permanent
-    ? `check that the role exists, trusts this function's role and expects this ExternalId`
-    : 'will retry';
-  return new AwsServiceError(
-    `STS AssumeRole ${roleArn} failed (${name}: ${what}); ${hint}`,
-    'sts',
-    !permanent,
-    {
-      awsCode: name,
-      cause: e,
-    },
-  );
-}
-
-function evictOldest(): void {
-  while (cache.size > MAX_CACHED) {
-    const oldest = cache.keys().next().value;
-    if (oldest === undefined) return;
-    cache.delete(oldest);
+    // AccessDenied and malformed requests are permanent (the role or its trust policy must change).
+    throw toAwsServiceError(
+      e,
+      'sts',
+      `STS AssumeRole ${options.roleArn}`,
+      "check that the role exists, trusts this function's role and expects this ExternalId",
+    );
   }
 }

@@ -271,15 +271,18 @@ export class DeadlineExceededError extends PromoterError {
 export class AwsServiceError extends PromoterError {
   readonly code: string;
   readonly retryable: boolean;
+  /** retryable, throttled (retryable, back off more) or permanent. */
+  readonly kind: AwsErrorKind;
   constructor(
     message: string,
     readonly service: string,
     retryable: boolean,
-    options: PromoterErrorOptions & { readonly awsCode?: string } = {},
+    options: PromoterErrorOptions & { readonly awsCode?: string; readonly kind?: AwsErrorKind } = {},
   ) {
     super(message, options);
     this.code = `AWS_${(options.awsCode ?? 'ERROR').toUpperCase()}`;
     this.retryable = retryable;
+    this.kind = options.kind ?? (retryable ? 'retryable' : 'permanent');
   }
 }
 
@@ -314,4 +317,72 @@ export function isRetryable(error: unknown): boolean {
 export function describeError(error: unknown): string {
   if (error instanceof Error) return oneLine(error.message) || error.name;
   return oneLine(String(error));
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS SDK errors, classified once for every AWS adapter.
+
+/** What a failed AWS call means for the caller: try again (`throttled` after backing off more),
+ * or give up until something changes (`permanent`: permissions, a missing resource, bad input). */
+export type AwsErrorKind = 'retryable' | 'throttled' | 'permanent';
+
+export interface AwsFailure {
+  readonly kind: AwsErrorKind;
+  /** The service's error code (the SDK error's name, e.g. `AccessDeniedException`), or `Error`. */
+  readonly code: string;
+  readonly status: number | undefined;
+  readonly message: string;
+}
+
+/** Throttling by any of its names: STS/ECR `Throttling(Exception)`, SQS `RequestThrottled` and
+ * `OverLimit`, DynamoDB `ProvisionedThroughputExceededException` and `RequestLimitExceeded`,
+ * Secrets Manager `LimitExceededException` (AWS SDK for JavaScript v3 service error shapes). */
+const THROTTLED =
+  /Throttl|TooManyRequests|OverLimit|ProvisionedThroughputExceeded|RequestLimitExceeded|SlowDown/i;
+/** Client-side (4xx) errors that pass with time: a request signed with a clock off (RequestExpired),
+ * an identity provider not answering (STS IDPCommunicationError). */
+const TRANSIENT_CLIENT = /RequestExpired|IDPCommunication/i;
+
+/** Reads an AWS SDK v3 error (`name`, `$fault`, `$metadata.httpStatusCode`) without importing the
+ * SDK: server faults, 5xx, network errors (no HTTP status) and throttling are worth retrying;
+ * any other client fault or 4xx is permanent. */
+export function classifyAwsError(e: unknown): AwsFailure {
+  const code = e instanceof Error ? e.name : 'Error';
+  const message = e instanceof Error ? e.message : String(e);
+  const sdk = typeof e === 'object' && e !== null ? (e as { $fault?: unknown; $metadata?: unknown }) : {};
+  const metadata = typeof sdk.$metadata === 'object' && sdk.$metadata !== null ? sdk.$metadata : {};
+  const rawStatus = (metadata as { httpStatusCode?: unknown }).httpStatusCode;
+  const status = typeof rawStatus === 'number' ? rawStatus : undefined;
+  const clientFault = sdk.$fault === 'client' || (status !== undefined && status >= 400 && status < 500);
+  const kind: AwsErrorKind =
+    status === 429 || THROTTLED.test(code)
+      ? 'throttled'
+      : clientFault && sdk.$fault !== 'server' && !TRANSIENT_CLIENT.test(code)
+        ? 'permanent'
+        : 'retryable';
+  return { kind, code, status, message };
+}
+
+/** The AwsServiceError of a failed call: "<what> failed (<code>: <message>); <what next>".
+ * `permanentHint` says what to change when retrying cannot help. */
+export function toAwsServiceError(
+  e: unknown,
+  service: string,
+  what: string,
+  permanentHint?: string,
+): AwsServiceError {
+  if (e instanceof AwsServiceError) return e;
+  const failure = classifyAwsError(e);
+  const next =
+    failure.kind === 'permanent'
+      ? (permanentHint ?? 'not retried')
+      : failure.kind === 'throttled'
+        ? 'throttled, will retry'
+        : 'will retry';
+  return new AwsServiceError(
+    `${what} failed (${failure.code}: ${failure.message}); ${next}`,
+    service,
+    failure.kind !== 'permanent',
+    { awsCode: failure.code, cause: e, kind: failure.kind },
+  );
 }
