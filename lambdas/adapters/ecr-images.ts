@@ -14,7 +14,7 @@ import {
   type ECRClientConfig,
 } from '@aws-sdk/client-ecr';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { AwsServiceError, PlanningLimitError } from '../core/errors';
+import { AwsServiceError, PlanningLimitError, toAwsServiceError } from '../core/errors';
 import { parseEcrRegistry } from '../core/image-ref';
 import { MANIFEST_MEDIA_TYPES, parseManifest } from '../core/manifest';
 import {
@@ -147,22 +147,11 @@ async function call<T>(action: string, what: string, send: () => Promise<T>): Pr
   try {
     return await send();
   } catch (e: unknown) {
-    const name = e instanceof Error ? e.name : 'Error';
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const fault = (e as { $fault?: string }).$fault;
-    const permanent = fault === 'client' && status !== 429 && !/Throttl/i.test(name);
-    const message = e instanceof Error ? e.message : String(e);
-    const hint = permanent
-      ? 'check the IAM permissions (ecr:DescribeRepositories, ecr:DescribeImages, ecr:BatchGetImage, ecr:BatchDeleteImage on the destination)'
-      : 'retry later';
-    throw new AwsServiceError(
-      `ECR ${action} ${what} failed (${name}: ${message}); ${hint}`,
+    throw toAwsServiceError(
+      e,
       'ecr',
-      !permanent,
-      {
-        awsCode: name,
-        cause: e,
-      },
+      `ECR ${action} ${what}`,
+      'check the IAM permissions (ecr:DescribeRepositories, ecr:DescribeImages, ecr:BatchGetImage, ecr:BatchDeleteImage on the destination)',
     );
   }
 }

@@ -373,12 +373,13 @@ export function toAwsServiceError(
 ): AwsServiceError {
   if (e instanceof AwsServiceError) return e;
   const failure = classifyAwsError(e);
+  // "try again later" holds for every caller: a Lambda's message comes back, a CLI user reruns.
   const next =
     failure.kind === 'permanent'
-      ? (permanentHint ?? 'not retried')
+      ? (permanentHint ?? 'retrying will not help')
       : failure.kind === 'throttled'
-        ? 'throttled, will retry'
-        : 'will retry';
+        ? 'throttled, try again later'
+        : 'try again later';
   return new AwsServiceError(
     `${what} failed (${failure.code}: ${failure.message}); ${next}`,
     service,

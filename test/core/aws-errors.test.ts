@@ -159,8 +159,8 @@ describe('AWS SDK error classifier', () => {
           c.kind === 'permanent'
             ? '; check the thing'
             : c.kind === 'throttled'
-              ? '; throttled, will retry'
-              : '; will retry',
+              ? '; throttled, try again later'
+              : '; try again later',
         ),
         error.message,
       );
