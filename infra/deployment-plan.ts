@@ -319,3 +319,27 @@ function collapsePatterns(patterns: readonly string[]): readonly string[] {
   const all = unique(patterns);
   return all.includes('*') ? ['*'] : all;
 }
+
+/** IMAGE_PROMOTER_CONFIG of the scheduled prune: the whole config (prune must see what every
+ * environment's overlay deploys, not only this registry's), checked against the same size limit. */
+export function configForPrune(config: Config, file = 'config'): string {
+  const open = config.environments.findIndex((env) => env.repositories === undefined);
+  if (open !== -1) {
+    throw new ConfigError(
+      `environments[${open}].repositories`,
+      'is required with prune.scheduled: without an allowlist prune would treat every repository of the registry as its own',
+      file,
+    );
+  }
+  const text = JSON.stringify(validateConfig(config, file));
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_LAMBDA_CONFIG_BYTES) {
+    throw new ConfigError(
+      'prune.scheduled',
+      `the whole config is ${bytes} bytes as JSON, over the ${MAX_LAMBDA_CONFIG_BYTES} a Lambda environment ` +
+        'leaves it: the scheduled prune needs every environment; run `image-promoter prune` instead',
+      file,
+    );
+  }
+  return text;
+}

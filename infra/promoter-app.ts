@@ -6,7 +6,7 @@ import { Duration, Tags, Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Config } from '../lambdas/core/config';
 import { ConfigError } from '../lambdas/core/errors';
-import { configForDestination, planDeployment, type AccountRegion } from './deployment-plan';
+import { configForDestination, configForPrune, planDeployment, type AccountRegion } from './deployment-plan';
 import { DestinationStack } from './stacks/destination-stack';
 import { SourceAccessStack } from './stacks/source-access-stack';
 
@@ -45,6 +45,14 @@ export function addPromoterStacks(app: App, config: Config, options: PromoterApp
       bundleAwsSdk: options.bundleAwsSdk,
       ...(config.reconcile.enabled
         ? { reconcile: { rate: Duration.minutes(config.reconcile.rateMinutes) } }
+        : {}),
+      ...(config.prune.scheduled
+        ? {
+            prune: {
+              rate: Duration.hours(config.prune.rateHours),
+              configJson: configForPrune(config, options.file),
+            },
+          }
         : {}),
     });
   });

@@ -25,7 +25,7 @@ export const RUNTIME_PROVIDED_MODULES: readonly string[] = ['@aws-sdk/*', '@smit
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __ipCreateRequire } from 'node:module'; const require = __ipCreateRequire(import.meta.url);";
 
-export type LambdaName = 'webhook' | 'worker' | 'reconcile';
+export type LambdaName = 'webhook' | 'worker' | 'reconcile' | 'prune';
 
 /** The handler module of a Lambda (exports `handler`). */
 export function entryOf(name: LambdaName): string {

@@ -13,6 +13,7 @@ import { PromoterDashboard } from '../constructs/promoter-dashboard';
 import { createLatestPromotionsWidget } from '../constructs/latest-promotions-widget';
 import { PromoterSecrets } from '../constructs/promoter-secrets';
 import { PromotionQueue } from '../constructs/promotion-queue';
+import { PruneSchedule } from '../constructs/prune-schedule';
 import { ReconcileSchedule } from '../constructs/reconcile-schedule';
 import { WebhookFunction } from '../constructs/webhook-function';
 import { WORKER_TIMEOUT, WorkerFunction } from '../constructs/worker-function';
@@ -32,6 +33,9 @@ export interface DestinationStackProps extends StackProps {
   readonly bundleAwsSdk?: boolean;
   /** config.reconcile: the scheduled drift check (none: not deployed). */
   readonly reconcile?: { readonly rate: Duration };
+  /** config.prune with scheduled: true (none: not deployed, the default). `configJson`: the whole
+   * config, so that prune sees every environment's overlay. */
+  readonly prune?: { readonly rate: Duration; readonly configJson: string };
 }
 
 /** AWS: an SQS event source's visibility timeout should be at least 6 x the function timeout. */
@@ -108,6 +112,17 @@ export class DestinationStack extends Stack {
             logRetention,
             bundleAwsSdk: props.bundleAwsSdk,
           });
+    if (props.prune !== undefined) {
+      new PruneSchedule(this, 'Prune', {
+        configJson: props.prune.configJson,
+        environments,
+        repositories: destination.pushable,
+        githubToken: secrets.githubToken,
+        rate: props.prune.rate,
+        logRetention,
+        bundleAwsSdk: props.bundleAwsSdk,
+      });
+    }
     const dashboard = new PromoterDashboard(this, 'Dashboard', {
       dashboardName: destination.dashboardName,
       title:

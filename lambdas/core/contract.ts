@@ -32,6 +32,8 @@ export const ENV = {
   githubAppInstallationId: 'GITHUB_APP_INSTALLATION_ID',
   /** GitHub's REST API root, over the configuration's github.apiUrl (tests, local servers). */
   githubApiUrl: 'GITHUB_API_URL',
+  /** The environments the scheduled prune prunes (comma-separated names): the stack's own. */
+  pruneEnvironments: 'PRUNE_ENVIRONMENTS',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   /** Read by node itself: source-mapped stack traces. */
@@ -97,6 +99,11 @@ export const FUNCTION_ENVIRONMENTS = {
     conditional: [],
     // It builds the worker's dependencies, which read DELIVERIES_TABLE; the CDK app leaves it unset.
     local: [ENV.configFile, ENV.deliveriesTable, ...GITHUB_LOCAL, ...RUNTIME],
+  },
+  prune: {
+    deployed: [ENV.config, ENV.serviceName, ENV.nodeOptions, ENV.githubTokenSecretArn, ENV.pruneEnvironments],
+    conditional: [],
+    local: [ENV.configFile, ...GITHUB_LOCAL, ...RUNTIME],
   },
 } as const satisfies Record<string, FunctionEnvironment>;
 

@@ -59,8 +59,10 @@ export interface PruneOptions {
   readonly history: CommitHistory;
   /** The head commit SHA. */
   readonly commit: string;
-  /** The other environments' registries, to learn the digests their tags name. */
-  readonly registries: RegistryAccess;
+  /** The other environments' registries, to learn the digests their tags name (none in the
+   * scheduled Lambda, whose role reaches only its own registry: then a tag another environment
+   * deploys elsewhere protects the same path and tag here). */
+  readonly registries?: RegistryAccess;
   /** The environment's destination registry, as prune reads and deletes there. */
   readonly destination: PruneRegistry;
   readonly keep: number;
@@ -222,8 +224,8 @@ async function digestsOfOtherEnvironments(
 ): Promise<readonly ProtectedDigest[]> {
   const { config, environment: env } = options;
   const clients = new Map<string, RegistryApi>();
-  for (const other of config.environments) {
-    const opened = options.registries.openEnvironment(other, options.commit);
+  for (const other of options.registries === undefined ? [] : config.environments) {
+    const opened = options.registries!.openEnvironment(other, options.commit);
     if (!clients.has(other.destination.registry)) clients.set(other.destination.registry, opened.destination);
     if (!clients.has(other.source.registry)) clients.set(other.source.registry, opened.source);
   }
@@ -259,6 +261,12 @@ async function digestsOfOtherEnvironments(
             const digest = byTag.get(`${ref.repository}:${tag}`);
             if (digest !== undefined) found.push({ digest, reason: `${reason} (${formatImageRef(ref)})` });
             return;
+          }
+          // Promotions keep path and tag: the same path and tag here is, in all likelihood, the
+          // image the other environment runs. Kept whatever its digest: keeping too much is safe.
+          const sameName = byTag.get(`${ref.repository}:${tag}`);
+          if (sameName !== undefined) {
+            found.push({ digest: sameName, reason: `${reason} (${formatImageRef(ref)}: same path and tag)` });
           }
           const client = clients.get(ref.registry);
           if (client === undefined) return;

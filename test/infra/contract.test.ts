@@ -25,16 +25,20 @@ environments:
     overlay: overlays/staging
     source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-a-0123456789abcdef }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
+    repositories: ['shop/**']
   - name: prod
     overlay: overlays/prod
     source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-b-0123456789abcdef }
     destination: { registry: 222222222222.dkr.ecr.us-east-1.amazonaws.com }
+    repositories: ['shop/**']
+prune: { scheduled: true }
 `;
 const STACK = 'ImagePromoter-222222222222-us-east-1';
 const FUNCTIONS: Readonly<Record<FunctionName, string>> = {
   webhook: 'WebhookFunction',
   worker: 'WorkerFunction',
   reconcile: 'ReconcileFunction',
+  prune: 'PruneFunction',
 };
 
 /** A metric as a query names it: namespace, name and the set of dimension names. */
