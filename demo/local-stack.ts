@@ -337,6 +337,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         `  ${PROD_REGISTRY}: ${prodProxy.url}`,
         'worker:',
         `  maxReceiveCount: ${maxReceiveCount}`,
+        'webhook:',
+        "  # GitHub Enterprise Server's 30 s budget, not github.com's 10 s (default 7): one machine runs",
+        '  # moto, two registries, a GitHub stand-in, the webhook and the worker at once, and may be busy.',
+        '  deadlineSeconds: 25',
         '',
       ].join('\n'),
     );

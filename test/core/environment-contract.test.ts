@@ -89,6 +89,9 @@ describe('environment contract: what the functions read', () => {
     config = validateConfig(
       {
         github: { repository: 'acme/deploy', apiUrl: github.url },
+        // The longest deadline the config allows: this test is about variables, not time, and runs
+        // beside the rest of the suite on 2 cores (test/webhook/deadline.test.ts is about time).
+        webhook: { deadlineSeconds: 25 },
         environments: [
           {
             name: 'prod',
