@@ -41,6 +41,28 @@ export function createGitHubClient(options: GitHubClientOptions): Octokit {
   });
 }
 
+/** The Octokit client of the current token, for both Lambdas and their local runners. `token()` is
+ * asked on every call (the secret reader caches it): a rotated secret or a renewed App installation
+ * token replaces the client, the same token keeps the same client. */
+export function createTokenRotatingGitHubClient(
+  token: () => Promise<string>,
+  options: Omit<GitHubClientOptions, 'token'> = {},
+): () => Promise<Octokit> {
+  let current: { readonly token: string; readonly client: Octokit } | undefined;
+  return async (): Promise<Octokit> => {
+    const value = await token();
+    if (current?.token !== value)
+      current = { token: value, client: createGitHubClient({ ...options, token: value }) };
+    return current.client;
+  };
+}
+
+/** How results reach the commit: an App reports check runs, a token commit statuses (the same name,
+ * so the same required check). */
+export function createGitHubReporter(octokit: Octokit, authKind: 'app' | 'token'): CommitStatusReporter {
+  return authKind === 'app' ? createGitHubCheckReporter(octokit) : createGitHubStatusReporter(octokit);
+}
+
 function fetchWithTimeout(timeoutMs: number): typeof fetch {
   return (input, init = {}) => {
     const timeout = AbortSignal.timeout(timeoutMs);

@@ -9,12 +9,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFromEnvironment } from '../adapters/config-source';
 import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
-import {
-  createGitHubCheckReporter,
-  createGitHubClient,
-  createGitHubStatusReporter,
-  GitHubFileSource,
-} from '../adapters/github';
+import type { Octokit } from '@octokit/rest';
+import { createGitHubReporter, createTokenRotatingGitHubClient, GitHubFileSource } from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import { createSqsJobQueue } from '../adapters/sqs-queue';
 import type { Config } from '../core/config';
@@ -24,7 +20,8 @@ import { describeError } from '../core/errors';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
 import { startDeliveryDeadline } from './delivery-deadline';
-import { processDelivery, type DeliveryLog, type WebhookRequest } from './process-delivery';
+import { processDelivery } from './process-delivery';
+import type { DeliveryLog, WebhookRequest } from './webhook-io';
 
 export interface WebhookHandlerOptions {
   /** The configuration; read from IMAGE_PROMOTER_CONFIG(_FILE) when absent. */
@@ -53,7 +50,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
   let config: Promise<Config> | undefined;
   let reader: SecretReader | undefined;
   let queue: JobQueue | undefined;
-  let octokit: { readonly token: string; readonly client: ReturnType<typeof createGitHubClient> } | undefined;
+  let octokit: (() => Promise<Octokit>) | undefined;
   const deliveriesTable = read.optional(ENV.deliveriesTable);
   const deliveries: DeliveryStore =
     deliveriesTable === undefined
@@ -76,17 +73,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
     config.catch(() => (config = undefined));
     return config;
   };
-  const github = async (cfg: Config): Promise<ReturnType<typeof createGitHubClient>> => {
-    // Re-read each time (cached by the secret reader): a rotated token replaces the client.
-    const token = await secrets.githubToken();
-    if (octokit?.token !== token) {
-      octokit = {
-        token,
-        client: createGitHubClient({ token, apiUrl: read.optional(ENV.githubApiUrl) ?? cfg.github.apiUrl }),
-      };
-    }
-    return octokit.client;
-  };
+  // Built once the config names the API; the token is asked on every call (rotation).
+  const github = (cfg: Config): Promise<Octokit> =>
+    (octokit ??= createTokenRotatingGitHubClient(() => secrets.githubToken(), {
+      apiUrl: read.optional(ENV.githubApiUrl) ?? cfg.github.apiUrl,
+    }))();
 
   return async (
     event: LambdaFunctionURLEvent,
@@ -138,10 +129,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
           read.required(ENV.queueUrl, 'the promotion jobs queue'),
         )),
       // An App reports check runs; a token, commit statuses (same name, same required check).
-      statusReporter: async () =>
-        (secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter)(
-          await github(cfg),
-        ),
+      statusReporter: async () => createGitHubReporter(await github(cfg), secrets.githubAuthKind()),
       deliveries,
       clock: () => new Date(),
       log,

@@ -6,11 +6,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import {
-  createGitHubCheckReporter,
-  createGitHubClient,
-  createGitHubStatusReporter,
-} from '../adapters/github';
+import type { Octokit } from '@octokit/rest';
+import { createGitHubReporter, createTokenRotatingGitHubClient } from '../adapters/github';
 import { createDynamoPromotionHistory } from '../adapters/promotion-history-store';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import type { CommitStatus, CommitStatusReporter, JobStart } from '../core/commit-status';
@@ -81,17 +78,17 @@ function createLazyGitHubReporter(config: Config, env: EnvironmentRecord): Commi
     () =>
       Promise.resolve({ repository: config.github.repository, ...(apiUrl === undefined ? {} : { apiUrl }) }),
   );
-  let current: { readonly token: string; readonly reporter: CommitStatusReporter } | undefined;
+  const github = createTokenRotatingGitHubClient(
+    () => secrets.githubToken(),
+    apiUrl === undefined ? {} : { apiUrl },
+  );
+  // A renewed token keeps the runs already started (their ids) only by lookup: the check reporter
+  // finds a run by its job id when it did not start it.
+  let current: { readonly client: Octokit; readonly reporter: CommitStatusReporter } | undefined;
   const reporter = async (): Promise<CommitStatusReporter> => {
-    const token = await secrets.githubToken();
-    if (current?.token !== token) {
-      const octokit = createGitHubClient({ token, ...(apiUrl === undefined ? {} : { apiUrl }) });
-      // An App reports check runs; a token, commit statuses (same name, same required check).
-      const create =
-        secrets.githubAuthKind() === 'app' ? createGitHubCheckReporter : createGitHubStatusReporter;
-      // A renewed token keeps the runs already started (their ids) only by lookup: the check reporter
-      // finds a run by its job id when it did not start it.
-      current = { token, reporter: create(octokit) };
+    const client = await github();
+    if (current?.client !== client) {
+      current = { client, reporter: createGitHubReporter(client, secrets.githubAuthKind()) };
     }
     return current.reporter;
   };

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { startWebhookServer } from '../../lambdas/cli/commands/webhook';
+import { startWebhookServer } from '../../lambdas/webhook/local-server';
 import { parseConfig, type Config } from '../../lambdas/core/config';
 import { createWebhookHandler, type InvocationContext } from '../../lambdas/webhook/handler';
 import type { DeliveryLog } from '../../lambdas/webhook/process-delivery';
