@@ -72,7 +72,12 @@ interface Load {
 }
 
 type Tool =
-  'image-promoter CLI' | 'skopeo' | 'engine (bundled child)' | 'engine (in-process)' | 'curl pipe (floor)';
+  | 'image-promoter CLI'
+  | 'image-promoter CLI (baseline)'
+  | 'skopeo'
+  | 'engine (bundled child)'
+  | 'engine (in-process)'
+  | 'curl pipe (floor)';
 
 interface Row {
   readonly shape: string;
@@ -91,9 +96,12 @@ const { values: flags } = parseArgs({
     'rtt-ms': { type: 'string' },
     'connection-mibps': { type: 'string' },
     'total-mibps': { type: 'string' },
+    // Another build of the CLI (its bin or dist/cli/entry.mjs), timed beside this one: before/after.
+    'baseline-cli': { type: 'string' },
   },
 });
 const quick = flags.quick === true;
+const baselineCli = flags['baseline-cli'];
 // The registries store on tmpfs instead of the disk: a registry fsyncs every blob it commits, and
 // on this VM's disk that is an I/O wait at the end of each cold copy, the same for every tool
 // (ECR stores elsewhere). Off by default: the issue's figures were taken on the disk.
@@ -199,11 +207,14 @@ async function copyWithCli(
   source: RegistryServer,
   repository: string,
   destination: RegistryServer,
+  bin?: string,
 ): Promise<Sample> {
-  const run = await runCliCopy(`${source.host}/${repository}:1`, `${destination.host}/${repository}:1`, {
-    source: { credentials: source },
-    destination: { credentials: destination },
-  });
+  const run = await runCliCopy(
+    `${source.host}/${repository}:1`,
+    `${destination.host}/${repository}:1`,
+    { source: { credentials: source }, destination: { credentials: destination } },
+    bin,
+  );
   return { ms: run.ms, rssKb: run.maxRssKb, cpuMs: run.cpuMs ?? Number.NaN, bytes: run.result.bytesCopied };
 }
 
@@ -253,6 +264,7 @@ async function copyInProcess(
 
 const TOOLS: readonly Tool[] = [
   'image-promoter CLI',
+  ...(baselineCli === undefined ? [] : (['image-promoter CLI (baseline)'] as const)),
   'skopeo',
   'engine (bundled child)',
   'engine (in-process)',
@@ -280,13 +292,15 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
         sample =
           tool === 'image-promoter CLI'
             ? await copyWithCli(source, repository, destination)
-            : tool === 'engine (bundled child)'
-              ? await copyWithProject(source, repository, destination)
-              : tool === 'skopeo'
-                ? await copyWithSkopeo(source, repository, destination, bytes)
-                : tool === 'curl pipe (floor)'
-                  ? await copyWithCurlPipe(source, repository, destination, image, bytes)
-                  : await copyInProcess(source, repository, destination);
+            : tool === 'image-promoter CLI (baseline)'
+              ? await copyWithCli(source, repository, destination, baselineCli)
+              : tool === 'engine (bundled child)'
+                ? await copyWithProject(source, repository, destination)
+                : tool === 'skopeo'
+                  ? await copyWithSkopeo(source, repository, destination, bytes)
+                  : tool === 'curl pipe (floor)'
+                    ? await copyWithCurlPipe(source, repository, destination, image, bytes)
+                    : await copyInProcess(source, repository, destination);
         const wall = performance.now() - before.at;
         load = {
           sourceCpuMs: processCpuMs(source.pid) - before.source,
@@ -306,7 +320,7 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
   return tools.map((tool) => ({ shape: shape.name, tool, samples: samples.get(tool)! }));
 }
 
-type NetworkTool = 'image-promoter CLI' | 'skopeo';
+type NetworkTool = 'image-promoter CLI' | 'image-promoter CLI (baseline)' | 'skopeo';
 
 interface NetworkSample {
   readonly ms: number;
@@ -338,10 +352,15 @@ async function benchNetworkShape(
   const image = await pushImage(source, repository, shape);
   const sizes = [image.config.size, ...image.layers.map((layer) => layer.size)];
   const bytes = sizes.reduce((sum, size) => sum + size, 0);
-  const tools: readonly NetworkTool[] = ['image-promoter CLI', 'skopeo'];
+  const tools: readonly NetworkTool[] = [
+    'image-promoter CLI',
+    ...(baselineCli === undefined ? [] : (['image-promoter CLI (baseline)'] as const)),
+    'skopeo',
+  ];
   const samples = new Map<NetworkTool, NetworkSample[]>(tools.map((tool) => [tool, []]));
   for (let run = 0; run < shape.runs; run++) {
-    for (const tool of run % 2 === 0 ? tools : [...tools].reverse()) {
+    const order = [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)];
+    for (const tool of order) {
       const destination = await startRegistry();
       const [from, to] = await Promise.all([
         startNetworkProxy(source.url, MODEL),
@@ -353,7 +372,9 @@ async function benchNetworkShape(
         const idle = machineIdleMs();
         const at = performance.now();
         const measured: Measured =
-          tool === 'skopeo' ? await runSkopeoCopy(...refs, sides) : await runCliCopy(...refs, sides);
+          tool === 'skopeo'
+            ? await runSkopeoCopy(...refs, sides)
+            : await runCliCopy(...refs, sides, tool === 'image-promoter CLI' ? undefined : baselineCli);
         const sample: NetworkSample = {
           ms: measured.ms,
           rssKb: measured.maxRssKb,
@@ -444,6 +465,12 @@ async function mainNetwork(): Promise<void> {
       '',
       renderNetwork(rows),
       '',
+      ...(baselineCli === undefined
+        ? []
+        : [
+            `"image-promoter CLI (baseline)": ${baselineCli}, run the same way (another build, for before/after).`,
+            '',
+          ]),
       'Targets:',
       ...rows.map(
         (row) =>

@@ -145,6 +145,8 @@ export async function runCliCopy(
   source: string,
   destination: string,
   sides: { readonly source: SkopeoSide; readonly destination: SkopeoSide },
+  /** Another build's bin or dist/cli/entry.mjs (a baseline to compare with). */
+  bin: string = CLI_BIN,
 ): Promise<CliRun> {
   const home = await mkdtemp(join(tmpdir(), 'ip-cli-home-'));
   try {
@@ -153,7 +155,7 @@ export async function runCliCopy(
     const measured = await runMeasured(
       process.execPath,
       [
-        CLI_BIN,
+        bin,
         'copy',
         source,
         destination,
