@@ -25,9 +25,9 @@ import { createProgressLine, formatBytes } from '../progress-line';
 
 export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
 export const DESTINATION_CREDS_ENV = 'IMAGE_PROMOTER_DEST_CREDS';
-/** Slots for blobs under 1 MiB (copyImage's smallBlobJobs) per --jobs slot: with 8, 32 small ones
+/** Slots for blobs under 1 MiB (copyImage's smallBlobJobs) per --jobs slot: with 8, 16 small ones
  * go at once, which over 20 ms round trips keeps the link busy (bench:copy --network). */
-const SMALL_BLOBS_PER_JOB = 4;
+const SMALL_BLOBS_PER_JOB = 2;
 
 const USAGE = `usage: image-promoter copy [options] SOURCE DESTINATION
 
@@ -41,7 +41,7 @@ options:
                            (default: refuse with TAG_CONFLICT)
   --no-referrers           copy the image only, not its signatures/attestations/SBOMs
   --jobs N                 blobs copied at once (default 8, or copy.blobJobs of --config),
-                           and 4 x N more of those under 1 MiB; --blob-jobs is the same
+                           and 2 x N more of those under 1 MiB; --blob-jobs is the same
   --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
   --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config
                            with its credHelpers/credsStore,
