@@ -44,7 +44,14 @@ for (const mode of ['token', 'app'] as const) {
     let stack: LocalStack;
 
     before(async () => {
-      stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3, githubApp: mode === 'app' });
+      // The longest planning deadline there is: the first delivery plans cold, and the machine running
+      // the tests may be loaded (a planning timeout is a failure status, not this test's subject).
+      stack = await startLocalStack({
+        retryDelaySeconds: 1,
+        maxReceiveCount: 3,
+        githubApp: mode === 'app',
+        webhookDeadlineSeconds: 25,
+      });
     });
     after(async () => {
       await stack?.stop();
@@ -159,7 +166,7 @@ for (const mode of ['token', 'app'] as const) {
 
       // Assess 1: promoted ahead of the merge, reported on the head commit
       assert.equal(opened.status, 202, JSON.stringify(opened.body));
-      assert.deepEqual(opened.body['environments'], { production: 'pending' });
+      assert.deepEqual(opened.body['environments'], { production: 'pending' }, JSON.stringify(onHead));
       assert.equal(onHead.state, 'success');
       assert.match(onHead.description, /^1 image promoted, /);
       assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:${tag}`), image.digest);
