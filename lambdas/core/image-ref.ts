@@ -164,23 +164,8 @@ export function formatRepository(ref: ImageRef): string {
   return `${ref.registry}/${ref.repository}`;
 }
 
-/** What to ask the registry for: the digest when pinned, else the tag, else `latest`. */
-export function manifestReference(ref: ImageRef): string {
-  return ref.digest ?? ref.tag ?? 'latest';
-}
-
-/** The tag to write at the destination: the tag, or `latest` when neither tag nor digest is given. */
-export function tagOf(ref: ImageRef): string | undefined {
-  if (ref.tag !== undefined) return ref.tag;
-  return ref.digest === undefined ? 'latest' : undefined;
-}
-
 export function withRegistry(ref: ImageRef, registry: string): ImageRef {
   return freeze({ registry, repository: ref.repository, tag: ref.tag, digest: ref.digest });
-}
-
-export function withRepository(ref: ImageRef, repository: string): ImageRef {
-  return freeze({ registry: ref.registry, repository, tag: ref.tag, digest: ref.digest });
 }
 
 export function withTag(ref: ImageRef, tag: string | undefined): ImageRef {
@@ -189,10 +174,6 @@ export function withTag(ref: ImageRef, tag: string | undefined): ImageRef {
 
 export function withDigest(ref: ImageRef, digest: string | undefined): ImageRef {
   return freeze({ registry: ref.registry, repository: ref.repository, tag: ref.tag, digest });
-}
-
-export function sameRepository(a: ImageRef, b: ImageRef): boolean {
-  return a.registry === b.registry && a.repository === b.repository;
 }
 
 /** ECR registry host `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` (also FIPS), or undefined. */

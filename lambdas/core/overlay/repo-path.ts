@@ -19,12 +19,6 @@ export function joinRepoPath(dir: string, relative: string): string | undefined 
   return parts.join('/');
 }
 
-/** The directory holding `path` ('' for a file at the root). */
-export function directoryOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? '' : path.slice(0, slash);
-}
-
 /** Normalizes a user-given overlay path (`./overlays/prod/`, `overlays//prod`) to repository form. */
 export function normalizeRepoPath(path: string): string | undefined {
   return joinRepoPath('', path);
