@@ -21,6 +21,7 @@ import {
   UsageError,
   type RegistryErrorDetails,
 } from '../core/errors';
+import type { Config } from '../core/config';
 import { createLimiter, type Limiter } from '../core/limiter';
 import { formatImageRef, withDigest, withTag, type ImageRef } from '../core/image-ref';
 import {
@@ -60,6 +61,21 @@ export interface RegistryApi {
   withSignal(signal: AbortSignal): RegistryApi;
 }
 
+/** The engine's settings from the configuration's `copy` block, as the worker copies a job's images
+ * (the CLI's flags override them one by one). `imageJobs` has one meaning wherever it applies:
+ * manifests in flight at once, i.e. the images of a job in the worker, and within one image its
+ * platform manifests and referrers. */
+export function copySettingsOf(
+  copy: Config['copy'],
+): Required<Pick<CopyImageOptions, 'overwrite' | 'referrers' | 'blobJobs' | 'imageJobs'>> {
+  return {
+    overwrite: copy.overwrite,
+    referrers: copy.referrers,
+    blobJobs: copy.blobJobs,
+    imageJobs: copy.imageJobs,
+  };
+}
+
 export interface CopyImageOptions {
   /** Tag and/or digest to copy (digest wins when both are given). */
   readonly source: ImageRef;
@@ -79,7 +95,8 @@ export interface CopyImageOptions {
    * of their own (they share the blobJobs slots).
    */
   readonly smallBlobJobs?: number;
-  /** Manifests (platforms, referrers) in flight at once. Default 4. */
+  /** Manifests of this image (the platforms of an index, referrers) in flight at once: the
+   * configuration's `copy.imageJobs`, which the worker also uses for the images of a job. Default 4. */
   readonly imageJobs?: number;
   readonly onEvent?: (event: CopyEvent) => void;
   /** Ends the copy (e.g. the Lambda's remaining time); it then rejects with the signal's reason. */

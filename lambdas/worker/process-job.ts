@@ -31,7 +31,7 @@ import {
   type PromotionDecision,
 } from '../core/promotion-summary';
 import { buildPromotionRecord, type PromotionHistory } from '../core/promotion-history';
-import { copyImage, type CopyResult } from '../copy/copy-image';
+import { copyImage, copySettingsOf, type CopyResult } from '../copy/copy-image';
 import { createLimiter } from '../core/limiter';
 import type { RegistryAccess } from './registry-access';
 
@@ -275,9 +275,7 @@ async function promoteImages(
             destination,
             sourceRegistry: registries.source,
             destinationRegistry: registries.destination,
-            overwrite: copy.overwrite,
-            referrers: copy.referrers,
-            blobJobs: copy.blobJobs,
+            ...copySettingsOf(copy),
             ...(signal === undefined ? {} : { signal }),
           });
           verifyDigest(source, destination, result);

@@ -196,6 +196,38 @@ for (const target of [
       assert.equal(typeof emf?.['PromotionDuration'], 'number');
     });
 
+    it('copies the platforms of an index copy.imageJobs at a time (the setting reaches the copy engine)', async () => {
+      // Prepare: every source manifest read by digest takes 150 ms, so reads allowed together overlap.
+      const web = await pushSourceIndex('shop/serial:1.0');
+      const job = world.job(await world.newCommit(), [
+        { source: `${SRC}/shop/serial:1.0`, destination: `${DST}/shop/serial:1.0` },
+      ]);
+      world.proxy.setRules([
+        {
+          name: 'slow-manifests',
+          methods: ['GET'],
+          path: /\/manifests\/sha256:/,
+          action: { kind: 'delay', ms: 150 },
+        },
+      ]);
+      // Act
+      const response = await world
+        .worker({ copy: { imageJobs: 1, blobJobs: 4 } })
+        .handleEvent(sqsEvent([{ body: JSON.stringify(job) }]));
+      const reads = world.proxy
+        .requests()
+        .filter((r) => r.method === 'GET' && /\/manifests\/sha256:/.test(r.url));
+      world.proxy.setRules([]);
+      // Assess
+      assert.deepEqual(response.batchItemFailures, []);
+      assert.equal(await destinationDigest('shop/serial:1.0'), web.index);
+      assert.ok(reads.length >= 2, `${reads.length} manifest reads by digest`);
+      const overlapping = reads.filter((a) =>
+        reads.some((b) => b !== a && b.arrivedAt < a.arrivedAt + a.ms && a.arrivedAt < b.arrivedAt + b.ms),
+      );
+      assert.deepEqual(overlapping, [], 'at most one manifest read at a time with imageJobs 1');
+    });
+
     it('reports "already present" when every image is already at the destination', async () => {
       // Prepare
       const digest = await pushSource('shop/again:1.0');

@@ -42,7 +42,7 @@ options:
   --no-referrers           copy the image only, not its signatures/attestations/SBOMs
   --jobs N                 blobs copied at once (default 8, or copy.blobJobs of --config),
                            and 2 x N more of those under 1 MiB; --blob-jobs is the same
-  --image-jobs N           manifests copied at once (default 4, or copy.imageJobs of --config)
+  --image-jobs N           platform manifests and referrers copied at once (default 4, or copy.imageJobs)
   --src-creds USER:PASS    source credentials (default: $${SOURCE_CREDS_ENV}, else docker config
                            with its credHelpers/credsStore,
                            else for ECR hosts a token from the AWS credentials in the environment)
