@@ -114,7 +114,7 @@ export class PlanningDeadlineError extends PromoterError {
   ) {
     super(
       `planning stopped after ${formatSeconds(deadlineMs)} s (${limit}): GitHub was slow or the overlay ` +
-        'is too large; push again or make it smaller',
+        'is too large; redeliver, or make it smaller',
     );
   }
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { statusDescription, type CommitStatus, type CommitStatusReporter } from '../core/commit-status';
 import type { Config } from '../core/config';
-import { describeError, isRetryable, PromoterError } from '../core/errors';
+import { describeError, isRetryable, PlanningDeadlineError, PromoterError } from '../core/errors';
 import { buildPushOutcome } from '../core/jobs-from-plan';
 import { createLimiter } from '../core/limiter';
 import { pullRequestAsPush, type PullRequestToPlan } from '../core/pull-request-event';
@@ -135,7 +135,14 @@ export async function handlePush(
         throw e;
       }
     }
-    await deps.deliveries.markEnqueued(claimKey, outcome.jobs.length, deps.clock());
+    // Stopped by the deadline: the claim is given back, so GitHub's "Redeliver" plans again once
+    // GitHub is faster (the failure status says so). Jobs queued for environments planned in time
+    // may then be queued twice: the worker finds their images present and copies nothing.
+    if (outcome.failures.some((f) => f.error instanceof PlanningDeadlineError)) {
+      await deps.deliveries.release(claimKey);
+    } else {
+      await deps.deliveries.markEnqueued(claimKey, outcome.jobs.length, deps.clock());
+    }
 
     const environments = Object.fromEntries(outcome.statuses.map((s) => [s.environment, s.state]));
     deps.log.info(pullRequest === undefined ? 'push planned' : 'pull request planned', {

@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { startWebhookServer } from '../../lambdas/webhook/local-server';
 import { parseConfig, type Config } from '../../lambdas/core/config';
@@ -243,9 +248,21 @@ describe('webhook deadline', () => {
     assert.equal(await queuedJobs(), 0);
   }
 
-  it('a slow GitHub: the reads in flight are aborted at the deadline, a failure status per environment, 202', async () => {
+  it('a slow GitHub: the reads in flight are aborted at the deadline, a failure status per environment, 202; a redelivery plans again', async () => {
     const handler = createWebhookHandler({ config: configOf(['prod', 'staging']), log, env });
     await slowGitHub(async (body) => handler(await functionUrlEvent(body, { secret: SECRET })), '', DEADLINE);
+
+    // GitHub's "Redeliver" (same body) once GitHub is fast again: the claim was given back.
+    const redelivered = await handler(await functionUrlEvent(pushBody(slowCommit), { secret: SECRET }));
+    assert.equal(redelivered.statusCode, 202);
+    assert.equal(JSON.parse(String(redelivered.body)).message, 'promotions enqueued');
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    assert.equal(out.Messages?.length, 2);
+    for (const message of out.Messages ?? []) {
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
+    }
   });
 
   it("the Lambda's remaining time shortens the deadline (less the margin for answering)", async () => {

@@ -55,7 +55,7 @@ describe('delivery deadline', () => {
     assert.equal(reason.retryable, false);
     assert.equal(
       reason.message,
-      'planning stopped after 0 s (webhook.deadlineSeconds): GitHub was slow or the overlay is too large; push again or make it smaller',
+      'planning stopped after 0 s (webhook.deadlineSeconds): GitHub was slow or the overlay is too large; redeliver, or make it smaller',
     );
   });
 
