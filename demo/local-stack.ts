@@ -142,9 +142,6 @@ export interface LocalStackOptions {
   readonly onProgress?: (line: string) => void;
   /** Aborting it while the stack starts stops what already runs and rejects (e.g. Ctrl-C). */
   readonly signal?: AbortSignal;
-  /** `webhook.deadlineSeconds` (default: the config's, 7 s): tests on a loaded machine give the
-   * webhook's first, cold planning more time; what the deadline does has its own tests. */
-  readonly webhookDeadlineSeconds?: number;
   /** Run the webhook and the worker as a GitHub App (GITHUB_APP_ID + key file): results are check
    * runs instead of commit statuses (default false: a token, statuses). */
   readonly githubApp?: boolean;
@@ -338,9 +335,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'registryEndpoints:',
         `  ${DEV_REGISTRY}: ${devProxy.url}`,
         `  ${PROD_REGISTRY}: ${prodProxy.url}`,
-        ...(options.webhookDeadlineSeconds === undefined
-          ? []
-          : ['webhook:', `  deadlineSeconds: ${options.webhookDeadlineSeconds}`]),
         'worker:',
         `  maxReceiveCount: ${maxReceiveCount}`,
         'webhook:',

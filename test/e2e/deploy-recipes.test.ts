@@ -44,13 +44,10 @@ for (const mode of ['token', 'app'] as const) {
     let stack: LocalStack;
 
     before(async () => {
-      // The longest planning deadline there is: the first delivery plans cold, and the machine running
-      // the tests may be loaded (a planning timeout is a failure status, not this test's subject).
       stack = await startLocalStack({
         retryDelaySeconds: 1,
         maxReceiveCount: 3,
         githubApp: mode === 'app',
-        webhookDeadlineSeconds: 25,
       });
     });
     after(async () => {
