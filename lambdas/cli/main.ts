@@ -5,19 +5,7 @@
 import { version } from '../../package.json';
 import { describeError, PromoterError, UsageError } from '../core/errors';
 import { describeAwsSetupProblem } from './aws-setup-hint';
-
-export interface CommandIo {
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly env: NodeJS.ProcessEnv;
-}
-
-export interface Command {
-  readonly summary: string;
-  readonly usage: string;
-  /** Returns the exit code. Throws PromoterError for failures the user must see. */
-  run(args: readonly string[], io: CommandIo): Promise<number>;
-}
+import type { Command, CommandIo } from './command';
 
 interface CommandEntry {
   /** The line `image-promoter --help` shows; test/cli/main.test.ts checks it equals the module's. */

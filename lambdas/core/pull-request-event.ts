@@ -7,7 +7,7 @@ import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { isBranchConfigured, type Config, type PullRequestMode } from './config';
 import { oneLine } from './errors';
-import type { PushToPlan } from './push-event';
+import type { PushToPlan } from './push-to-plan';
 
 /** Actions that change what a pull request would merge. `edited` only when its base branch changed. */
 const PLANNED_ACTIONS: ReadonlySet<string> = new Set(['opened', 'synchronize', 'reopened', 'edited']);

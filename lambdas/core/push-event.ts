@@ -8,25 +8,14 @@ import { isBranchConfigured, type Config } from './config';
 import { oneLine } from './errors';
 import { NULL_SHA } from './file-source';
 import { classifyPullRequest, type PullRequestToPlan } from './pull-request-event';
+import type { PushToPlan } from './push-to-plan';
 
 /** GitHub caps webhook payloads at 25 MB and drops larger ones; anything bigger is not GitHub. */
 export const MAX_WEBHOOK_PAYLOAD_BYTES = 25 * 1024 * 1024;
 
 const SHA = /^[0-9a-f]{40}$/;
 
-export interface PushToPlan {
-  /** `owner/name` as configured. */
-  readonly repository: string;
-  /** Full ref, e.g. `refs/heads/main`. */
-  readonly ref: string;
-  readonly branch: string;
-  /** NULL_SHA when the push created the branch. */
-  readonly before: string;
-  readonly after: string;
-  readonly pusher: string;
-  /** ISO 8601 with offset. */
-  readonly pushedAt: string;
-}
+export type { PushToPlan } from './push-to-plan';
 
 export type DeliveryDecision =
   | { readonly kind: 'ping' }

@@ -19,7 +19,7 @@ import {
   parseImageRef,
   type ImageRef,
 } from '../../core/image-ref';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 import { createProgressLine, formatBytes } from '../progress-line';
 

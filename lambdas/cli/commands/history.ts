@@ -7,7 +7,7 @@ import { createDynamoPromotionHistory } from '../../adapters/promotion-history-s
 import { UsageError } from '../../core/errors';
 import { selectHistory } from '../../core/promotion-history';
 import { formatTable } from '../format-table';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 import { formatBytes } from '../progress-line';
 

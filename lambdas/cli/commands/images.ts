@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { GitFileSource } from '../../adapters/git-file-source';
 import { UsageError } from '../../core/errors';
 import { resolveOverlayImages, type OverlayImages } from '../../core/overlay/resolve-overlay-images';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter images --overlay PATH [--repo DIR] [--ref REV] [--json]

@@ -13,7 +13,7 @@ import type { EnvironmentPlanResult } from '../../core/plan';
 import { planPush } from '../../core/plan';
 import { checkPromotions } from '../../reconcile/check-drift';
 import { formatTable } from '../format-table';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 import { createCliRegistryAccess } from './verify';
 

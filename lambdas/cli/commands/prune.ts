@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors';
 import type { PruneDecision } from '../../core/prune';
 import { openPruneRegistry, runPrune, type PruneAuditLine, type PruneOutcome } from '../../prune/run-prune';
 import { formatTable } from '../format-table';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { openOverlayRevision } from '../overlay-revision';
 import { parseCommandArgs } from '../parse-command-args';
 import { cliRegistryCredentials, createCliRegistryAccess, selectEnvironments } from './verify';

@@ -6,7 +6,7 @@ import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config
 import { UsageError } from '../../core/errors';
 import { createReconcileDependencies } from '../../reconcile/dependencies';
 import { runReconcile } from '../../reconcile/run-reconcile';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 import { cliRegistryCredentials } from './verify';
 

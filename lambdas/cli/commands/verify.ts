@@ -23,7 +23,7 @@ import {
 } from '../../worker/registry-access';
 import { StreamLogger, StreamMetrics } from '../stream-telemetry';
 import { formatTable } from '../format-table';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { openOverlayRevision } from '../overlay-revision';
 import { parseCommandArgs } from '../parse-command-args';
 

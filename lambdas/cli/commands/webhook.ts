@@ -5,7 +5,7 @@ import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config
 import { UsageError } from '../../core/errors';
 import { createWebhookHandler } from '../../webhook/handler';
 import { startWebhookServer } from '../../webhook/local-server';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter webhook --port PORT [--host HOST] [--config FILE]

@@ -9,7 +9,7 @@ import { UsageError } from '../../core/errors';
 import { createWorkerDependencies } from '../../worker/dependencies';
 import { runLocalWorker } from '../../worker/local-runner';
 import { createWorker } from '../../worker/worker';
-import type { Command, CommandIo } from '../main';
+import type { Command, CommandIo } from '../command';
 import { parseCommandArgs } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter worker --queue-url URL [--config FILE] [--once]
