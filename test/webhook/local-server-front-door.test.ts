@@ -9,29 +9,32 @@ import { startWebhookServer, type WebhookServer } from '../../lambdas/webhook/lo
 import { MAX_WEBHOOK_PAYLOAD_BYTES } from '../../lambdas/core/push-event';
 
 describe('image-promoter webhook: the local server front door', () => {
+  // Two servers: the drip-feed cases need short timeouts to end quickly; the 413 cases stream 25 MB
+  // and must not race those timeouts on a busy machine, so theirs are the defaults (10 s and 15 s).
   let server: WebhookServer;
-  let port: number;
+  let impatient: WebhookServer;
   const reached: LambdaFunctionURLEvent[] = [];
+  const handler = (event: LambdaFunctionURLEvent): Promise<APIGatewayProxyStructuredResultV2> => {
+    reached.push(event);
+    return Promise.resolve({ statusCode: 202, body: '{"message":"ok"}' });
+  };
 
   before(async () => {
-    server = await startWebhookServer({
-      port: 0,
-      handler: (event): Promise<APIGatewayProxyStructuredResultV2> => {
-        reached.push(event);
-        return Promise.resolve({ statusCode: 202, body: '{"message":"ok"}' });
-      },
-      // Small so the drip-feed cases end quickly; the defaults are 10 s and 15 s.
-      headersTimeoutMs: 300,
-      requestTimeoutMs: 600,
-    });
-    port = Number(new URL(server.url).port);
+    [server, impatient] = await Promise.all([
+      startWebhookServer({ port: 0, handler }),
+      startWebhookServer({ port: 0, handler, headersTimeoutMs: 300, requestTimeoutMs: 600 }),
+    ]);
   });
-  after(() => server?.stop());
+  after(() => Promise.all([server?.stop(), impatient?.stop()]));
 
   /** Opens a raw connection, writes `head`, and resolves with what came back when it closed. */
-  function rawExchange(head: string, write?: (socket: Socket) => void): Promise<string> {
+  function rawExchange(
+    head: string,
+    write?: (socket: Socket) => void,
+    to: WebhookServer = server,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => {
+      const socket = connect(Number(new URL(to.url).port), '127.0.0.1', () => {
         socket.write(head);
         write?.(socket);
       });
@@ -79,7 +82,7 @@ describe('image-promoter webhook: the local server front door', () => {
 
   it('disconnects a client that drips its headers', async () => {
     // Act: half a request line, then nothing
-    const answer = await rawExchange('POST / HT');
+    const answer = await rawExchange('POST / HT', undefined, impatient);
     // Assess: closed by the server (408 or a plain close), the handler never called
     assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
     assert.equal(reached.length, 0);
@@ -87,7 +90,11 @@ describe('image-promoter webhook: the local server front door', () => {
 
   it('disconnects a client that drips its body', async () => {
     // Act: headers announce 100 bytes, one arrives
-    const answer = await rawExchange('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{');
+    const answer = await rawExchange(
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{',
+      undefined,
+      impatient,
+    );
     // Assess
     assert.ok(answer === '' || /^HTTP\/1\.1 408 /.test(answer), answer);
     assert.equal(reached.length, 0);
