@@ -31,3 +31,14 @@ function describeParseError(e: unknown): string {
       return message.split('\n')[0]!;
   }
 }
+
+/** An integer option: digits only (no sign, exponent, hex or spaces), from `min` to `max`; else a
+ * UsageError `--flag must be a whole number from MIN to MAX, not "VALUE"`. The one integer parser
+ * of the CLI. */
+export function parseIntegerOption(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${value}"`);
+  }
+  return n;
+}

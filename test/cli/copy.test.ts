@@ -242,13 +242,24 @@ describe('image-promoter copy', () => {
   const usage: readonly { readonly args: readonly string[]; readonly message: RegExp }[] = [
     { args: [], message: /expected SOURCE and DESTINATION, got 0/ },
     { args: ['a:1'], message: /expected SOURCE and DESTINATION, got 1/ },
-    { args: ['a:1', 'b:1', '--blob-jobs', '0'], message: /--blob-jobs 0: expected a whole number/ },
+    {
+      args: ['a:1', 'b:1', '--blob-jobs', '0'],
+      message: /--blob-jobs must be a whole number from 1 to 64, not "0"/,
+    },
     { args: ['a:1', 'b:1', '--endpoint', 'nohost'], message: /--endpoint nohost: expected HOST=/ },
     {
       args: ['a:1', 'b:1', '--insecure', 'http://reg:5000'],
       message: /--insecure http:\/\/reg:5000: expected HOST\[:PORT\]/,
     },
-    { args: ['a:1', 'b:1', '--jobs', 'many'], message: /--jobs many: expected a whole number/ },
+    {
+      args: ['a:1', 'b:1', '--jobs', 'many'],
+      message: /--jobs must be a whole number from 1 to 64, not "many"/,
+    },
+    // One integer parser for every option: digits only (Number('1e1') is 10, and was accepted).
+    {
+      args: ['a:1', 'b:1', '--jobs', '1e1'],
+      message: /--jobs must be a whole number from 1 to 64, not "1e1"/,
+    },
     { args: ['a:1', 'b:1', '--frobnicate'], message: /unknown option --frobnicate/ },
     { args: ['a:1', 'b:1', '--src-creds', 'no-colon-secret'], message: /must be USER:PASSWORD/ },
     { args: ['Bad:1', 'b:1'], message: /invalid image reference "Bad:1"/ },

@@ -20,7 +20,7 @@ import {
   type ImageRef,
 } from '../../core/image-ref';
 import type { Command, CommandIo } from '../command';
-import { parseCommandArgs } from '../parse-command-args';
+import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';
 import { createProgressLine, formatBytes } from '../progress-line';
 
 export const SOURCE_CREDS_ENV = 'IMAGE_PROMOTER_SRC_CREDS';
@@ -237,13 +237,8 @@ function duration(value: unknown, flag: string): number | undefined {
   return n * ({ s: 1000, m: 60_000, h: 3_600_000 } as const)[(match[2] ?? 's') as 's' | 'm' | 'h'];
 }
 
-function wholeNumber(value: unknown, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`${flag} ${String(value)}: expected a whole number of at least 1`);
-  }
-  return n;
+function wholeNumber(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : parseIntegerOption(flag, value, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -322,13 +317,8 @@ function parseEndpointFlag(item: string): { host: string; url: string } {
   return { host, url: url.origin };
 }
 
-function jobs(value: unknown, flag: string, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new UsageError(`${flag} ${String(value)}: expected a whole number from 1 to ${max}`);
-  }
-  return n;
+function jobs(value: string | undefined, flag: string, max: number): number | undefined {
+  return value === undefined ? undefined : parseIntegerOption(flag, value, 1, max);
 }
 
 function parseCreds(value: string, envName: string): RegistryCredentials {

@@ -9,7 +9,7 @@ import { openPruneRegistry, runPrune, type PruneAuditLine, type PruneOutcome } f
 import { formatTable } from '../format-table';
 import type { Command, CommandIo } from '../command';
 import { openOverlayRevision } from '../overlay-revision';
-import { parseCommandArgs } from '../parse-command-args';
+import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';
 import { cliRegistryCredentials, createCliRegistryAccess, selectEnvironments } from './verify';
 
 const USAGE = `usage: image-promoter prune --config FILE --environment NAME [--keep N] [--repo DIR] [--ref REV] [--apply] [--json]
@@ -91,11 +91,7 @@ export const pruneCommand: Command = {
 };
 
 function parseKeep(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 1000) {
-    throw new UsageError(`--keep must be a whole number from 0 to 1000, not "${text}"`);
-  }
-  return n;
+  return parseIntegerOption('--keep', text, 0, 1000);
 }
 
 function toJson(outcome: PruneOutcome): Record<string, unknown> {

@@ -10,7 +10,7 @@ import { createWorkerDependencies } from '../../worker/dependencies';
 import { runLocalWorker } from '../../worker/local-runner';
 import { createWorker } from '../../worker/worker';
 import type { Command, CommandIo } from '../command';
-import { parseCommandArgs } from '../parse-command-args';
+import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter worker --queue-url URL [--config FILE] [--once]
                              [--wait-seconds N] [--retry-delay SECONDS]
@@ -113,10 +113,5 @@ function integerOption(
   min: number,
   max: number,
 ): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`${name} must be a whole number from ${min} to ${max}, not "${value}"`);
-  }
-  return n;
+  return value === undefined ? fallback : parseIntegerOption(name, value, min, max);
 }
