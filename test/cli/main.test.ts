@@ -62,6 +62,12 @@ describe('image-promoter (main)', () => {
       'image-promoter images: unexpected argument "extra" (see --help)',
     ],
     [['copy', 'a:1'], 'image-promoter copy: expected SOURCE and DESTINATION, got 1 argument(s) (see --help)'],
+    [['webhook'], 'image-promoter webhook: --port PORT is required (0-65535) (see --help)'],
+    // The CLI's one integer parser: Number('0x50') is 80, and was taken as port 80.
+    [
+      ['webhook', '--port', '0x50'],
+      'image-promoter webhook: --port must be a whole number from 0 to 65535, not "0x50" (see --help)',
+    ],
   ];
   for (const [args, line] of usageErrors) {
     it(`${JSON.stringify(args)}: one line, exit 2`, async () => {

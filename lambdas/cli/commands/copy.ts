@@ -190,14 +190,14 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
   }
   const endpoints: Record<string, string> = {};
   const endpointFlags: Record<string, string> = {};
-  for (const host of (values['insecure'] as string[] | undefined) ?? []) {
+  for (const host of values['insecure'] ?? []) {
     if (!/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:]+\](?::\d{1,5})?$/.test(host)) {
       throw new UsageError(`--insecure ${host}: expected HOST[:PORT], as in the image reference`);
     }
     endpoints[host] = `http://${host}`;
     endpointFlags[host] = `--insecure ${host}`;
   }
-  for (const item of (values['endpoint'] as string[] | undefined) ?? []) {
+  for (const item of values['endpoint'] ?? []) {
     const { host, url } = parseEndpointFlag(item);
     endpoints[host] = url;
     endpointFlags[host] = `--endpoint ${item}`;
@@ -213,15 +213,15 @@ function parseCopyArgs(args: readonly string[]): CopyArgs {
       64,
     ),
     imageJobs: jobs(values['image-jobs'], '--image-jobs', 32),
-    sourceCreds: values['src-creds'] as string | undefined,
-    destinationCreds: (values['dst-creds'] ?? values['dest-creds']) as string | undefined,
+    sourceCreds: values['src-creds'],
+    destinationCreds: values['dst-creds'] ?? values['dest-creds'],
     endpoints,
     endpointFlags,
-    config: values['config'] as string | undefined,
+    config: values['config'],
     json: values['json'] === true,
     quiet: values['quiet'] === true,
     timeoutMs: duration(values['timeout'], '--timeout'),
-    timeoutText: values['timeout'] as string | undefined,
+    timeoutText: values['timeout'],
     maxBlobBytes: wholeNumber(values['max-blob-bytes'], '--max-blob-bytes'),
   };
 }

@@ -6,7 +6,7 @@ import { UsageError } from '../../core/errors';
 import { createWebhookHandler } from '../../webhook/handler';
 import { startWebhookServer } from '../../webhook/local-server';
 import type { Command, CommandIo } from '../command';
-import { parseCommandArgs } from '../parse-command-args';
+import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';
 
 const USAGE = `usage: image-promoter webhook --port PORT [--host HOST] [--config FILE]
 
@@ -29,10 +29,8 @@ export const webhookCommand: Command = {
       strict: true,
       allowPositionals: false,
     });
-    const port = Number(values.port);
-    if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new UsageError('--port PORT is required (0-65535)');
-    }
+    if (values.port === undefined) throw new UsageError('--port PORT is required (0-65535)');
+    const port = parseIntegerOption('--port', values.port, 0, 65535);
     const config = values.config
       ? await loadConfigFile(values.config)
       : await loadConfigFromEnvironment(io.env);
