@@ -15,7 +15,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { startWebhookServer } from '../../lambdas/webhook/local-server';
+import { startWebhookServer } from '../../lambdas/local/webhook-server';
 import { parseConfig, type Config } from '../../lambdas/core/config';
 import { createWebhookHandler, type InvocationContext } from '../../lambdas/webhook/handler';
 import type { DeliveryLog } from '../../lambdas/webhook/process-delivery';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
-import { startWebhookServer, type WebhookServer } from '../../lambdas/webhook/local-server';
+import { startWebhookServer, type WebhookServer } from '../../lambdas/local/webhook-server';
 
 describe('local server Function URL events', () => {
   let server: WebhookServer;

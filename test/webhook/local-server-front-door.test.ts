@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
-import { startWebhookServer, type WebhookServer } from '../../lambdas/webhook/local-server';
+import { startWebhookServer, type WebhookServer } from '../../lambdas/local/webhook-server';
 import { MAX_WEBHOOK_PAYLOAD_BYTES } from '../../lambdas/core/push-event';
 
 describe('image-promoter webhook: the local server front door', () => {

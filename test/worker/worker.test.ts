@@ -14,7 +14,7 @@ import {
 import { createSqsPoller } from '../../lambdas/adapters/sqs-poller';
 import { METRICS, METRICS_NAMESPACE } from '../../lambdas/core/contract';
 import { createAssumeRoleCredentialProvider } from '../../lambdas/adapters/sts-credentials';
-import { runLocalWorker } from '../../lambdas/worker/local-runner';
+import { runLocalWorker } from '../../lambdas/local/worker-runner';
 import {
   addImage,
   addIndex,

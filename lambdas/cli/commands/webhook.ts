@@ -1,10 +1,10 @@
 // `image-promoter webhook --port PORT --config FILE`: the webhook Lambda served over plain HTTP for
-// local use (lambdas/webhook/local-server.ts). Wiring only: options, config, handler, server, stop on
+// local use (lambdas/local/webhook-server.ts). Wiring only: options, config, handler, server, stop on
 // a signal. Secrets come from WEBHOOK_SECRET / GITHUB_TOKEN (or their ARNs); it never prints them.
 import { loadConfigFile, loadConfigFromEnvironment } from '../../adapters/config-source';
 import { UsageError } from '../../core/errors';
 import { createWebhookHandler } from '../../webhook/handler';
-import { startWebhookServer } from '../../webhook/local-server';
+import { startWebhookServer } from '../../local/webhook-server';
 import type { Command, CommandIo } from '../command';
 import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';
 

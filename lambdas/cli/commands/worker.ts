@@ -7,7 +7,7 @@ import { createEcrCredentialProvider } from '../../adapters/ecr-credentials';
 import { createSqsPoller } from '../../adapters/sqs-poller';
 import { UsageError } from '../../core/errors';
 import { createWorkerDependencies } from '../../worker/dependencies';
-import { runLocalWorker } from '../../worker/local-runner';
+import { runLocalWorker } from '../../local/worker-runner';
 import { createWorker } from '../../worker/worker';
 import type { Command, CommandIo } from '../command';
 import { parseCommandArgs, parseIntegerOption } from '../parse-command-args';

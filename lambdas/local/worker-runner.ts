@@ -1,11 +1,11 @@
-// The worker outside Lambda: polls SQS and feeds each batch to the very same Worker the Lambda
+// The worker outside Lambda (beside webhook-server.ts, the webhook's local server): polls SQS and feeds each batch to the very same Worker the Lambda
 // handler uses, then does what the Lambda event source mapping would: deletes the acknowledged
 // messages and releases the failed ones (visible again after `retryDelaySeconds`, so SQS counts
 // the attempt and, past maxReceiveCount, moves the message to the dead-letter queue).
 // Stops between batches when `signal` aborts; never abandons a batch halfway.
 import type { SQSRecord } from 'aws-lambda';
 import type { SqsPoller } from '../adapters/sqs-poller';
-import type { Worker } from './worker';
+import type { Worker } from '../worker/worker';
 
 export interface LocalRunnerOptions {
   readonly poller: SqsPoller;

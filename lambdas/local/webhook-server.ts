@@ -1,5 +1,5 @@
 // The webhook Lambda served over plain HTTP for local use (`image-promoter webhook`, the demo), as
-// the worker's local runner (lambdas/worker/local-runner.ts) runs the worker Lambda outside AWS.
+// the worker's local runner beside it (worker-runner.ts) runs the worker Lambda outside AWS.
 // Each request becomes a Function URL event (payload 2.0) as AWS builds it and goes through the very
 // same handler, with an invocation context as the Lambda gets one (so the same deadline), and its
 // result is written back. Only the front door lives here: GitHub's 25 MiB cap answered 413 before
@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from 'aws-lambda';
 import { MAX_WEBHOOK_PAYLOAD_BYTES } from '../core/push-event';
-import type { WebhookHandler } from './handler';
+import type { WebhookHandler } from '../webhook/handler';
 
 export interface WebhookServer {
   readonly url: string;
