@@ -22,7 +22,7 @@ import type { DeliveryLog } from '../../lambdas/webhook/process-delivery';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer, type RecordedRequest } from '../support/github-server';
 import { startMoto, type MotoServer } from '../support/moto-server';
-import { functionUrlEvent, pushPayload, signBytes } from './fixtures';
+import { doublingDag, fileFlood, functionUrlEvent, podYaml, pushPayload, signBytes } from './fixtures';
 
 const SRC = '111111111111.dkr.ecr.us-east-1.amazonaws.com';
 const PROD = '222222222222.dkr.ecr.us-east-1.amazonaws.com';
@@ -47,33 +47,7 @@ const configOf = (environments: readonly string[]): Config =>
   );
 
 const pod = (name: string, registry = PROD, tag = '1.0'): string =>
-  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: ${registry}/shop/api:${tag}}]}\n`;
-
-/** 46 levels of two kustomizations, each listing both of the next level under its own name prefix:
- * 2^46 resources at the top if nothing stopped it. */
-function doublingDag(): Record<string, string> {
-  const files: Record<string, string> = {
-    'overlays/prod/kustomization.yaml': 'resources: [../../dag/a0, ../../dag/b0]\n',
-    'dag/base/kustomization.yaml': 'resources: [pod.yaml]\n',
-    'dag/base/pod.yaml': pod('p'),
-  };
-  for (let level = 0; level < 46; level++) {
-    for (const side of ['a', 'b']) {
-      const below = level < 45 ? `[../a${level + 1}, ../b${level + 1}]` : '[../base]';
-      files[`dag/${side}${level}/kustomization.yaml`] = `resources: ${below}\nnamePrefix: ${side}-\n`;
-    }
-  }
-  return files;
-}
-
-/** An overlay listing 4,000 small files. */
-function fileFlood(): Record<string, string> {
-  const names = Array.from({ length: 4000 }, (_, i) => `f${i}.yaml`);
-  return {
-    'overlays/prod/kustomization.yaml': `resources:\n${names.map((n) => `  - ${n}\n`).join('')}`,
-    ...Object.fromEntries(names.map((n, i) => [`overlays/prod/${n}`, pod(`p${i}`)])),
-  };
-}
+  podYaml(name, `${registry}/shop/api:${tag}`);
 
 describe('webhook deadline', () => {
   let repo: GitRepo;
@@ -157,14 +131,14 @@ describe('webhook deadline', () => {
   }[] = [
     {
       name: 'a 46-level DAG of shared bases doubling at each level',
-      files: doublingDag,
+      files: () => doublingDag(`${PROD}/shop/api:1.0`),
       description: new RegExp(
         `${DEADLINE.source}|^overlays/prod: dag/[ab]\\d+/kustomization\\.yaml: planning\\.maxResources reached`,
       ),
     },
     {
       name: 'an overlay of 4,000 files',
-      files: fileFlood,
+      files: () => fileFlood(`${PROD}/shop/api:1.0`),
       description: new RegExp(
         `${DEADLINE.source}|^overlays/prod/f\\d+\\.yaml: planning\\.maxGitHubCalls reached`,
       ),

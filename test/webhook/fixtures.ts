@@ -195,3 +195,34 @@ export async function functionUrlEvent(
     isBase64Encoded: options.base64 === true,
   } as LambdaFunctionURLEvent;
 }
+
+/** A Pod whose one container runs `image`. */
+export const podYaml = (name: string, image: string): string =>
+  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: ${image}}]}\n`;
+
+/** Hostile overlays at overlays/prod (the planning-bounds and deadline tests): 46 levels of two
+ * kustomizations, each listing both of the next level under its own name prefix (2^46 resources at
+ * the top if nothing stopped it). */
+export function doublingDag(image: string): Record<string, string> {
+  const files: Record<string, string> = {
+    'overlays/prod/kustomization.yaml': 'resources: [../../dag/a0, ../../dag/b0]\n',
+    'dag/base/kustomization.yaml': 'resources: [pod.yaml]\n',
+    'dag/base/pod.yaml': podYaml('p', image),
+  };
+  for (let level = 0; level < 46; level++) {
+    for (const side of ['a', 'b']) {
+      const below = level < 45 ? `[../a${level + 1}, ../b${level + 1}]` : '[../base]';
+      files[`dag/${side}${level}/kustomization.yaml`] = `resources: ${below}\nnamePrefix: ${side}-\n`;
+    }
+  }
+  return files;
+}
+
+/** An overlay at overlays/prod listing 4,000 small files. */
+export function fileFlood(image: string): Record<string, string> {
+  const names = Array.from({ length: 4000 }, (_, i) => `f${i}.yaml`);
+  return {
+    'overlays/prod/kustomization.yaml': `resources:\n${names.map((n) => `  - ${n}\n`).join('')}`,
+    ...Object.fromEntries(names.map((n, i) => [`overlays/prod/${n}`, podYaml(`p${i}`, image)])),
+  };
+}

@@ -9,7 +9,7 @@ import { createWebhookHandler, type WebhookHandler } from '../../lambdas/webhook
 import type { DeliveryLog } from '../../lambdas/webhook/process-delivery';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
-import { functionUrlEvent, pushPayload } from './fixtures';
+import { doublingDag, fileFlood, functionUrlEvent, podYaml, pushPayload } from './fixtures';
 
 const SRC = '111111111111.dkr.ecr.us-east-1.amazonaws.com';
 const PROD = '222222222222.dkr.ecr.us-east-1.amazonaws.com';
@@ -26,8 +26,7 @@ const config: Config = parseConfig(
   }),
 );
 
-const pod = (name: string): string =>
-  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}}\nspec: {containers: [{name: c, image: ${PROD}/shop/api:1.0}]}\n`;
+const pod = (name: string): string => podYaml(name, `${PROD}/shop/api:1.0`);
 
 /** "Billion laughs": 9 anchors, each a list of 9 aliases of the previous one (1.4 KB of YAML). */
 function aliasBomb(): string {
@@ -39,32 +38,6 @@ function aliasBomb(): string {
       .join(', ')}]\n`;
   }
   return text;
-}
-
-/** 46 levels of two kustomizations, each listing both of the next level under its own name prefix:
- * 2^46 resources at the top if nothing stopped it. */
-function doublingDag(): Record<string, string> {
-  const files: Record<string, string> = {
-    'overlays/prod/kustomization.yaml': 'resources: [../../dag/a0, ../../dag/b0]\n',
-    'dag/base/kustomization.yaml': 'resources: [pod.yaml]\n',
-    'dag/base/pod.yaml': pod('p'),
-  };
-  for (let level = 0; level < 46; level++) {
-    for (const side of ['a', 'b']) {
-      const below = level < 45 ? `[../a${level + 1}, ../b${level + 1}]` : '[../base]';
-      files[`dag/${side}${level}/kustomization.yaml`] = `resources: ${below}\nnamePrefix: ${side}-\n`;
-    }
-  }
-  return files;
-}
-
-/** An overlay listing 4,000 small files. */
-function fileFlood(): Record<string, string> {
-  const names = Array.from({ length: 4000 }, (_, i) => `f${i}.yaml`);
-  return {
-    'overlays/prod/kustomization.yaml': `resources:\n${names.map((n) => `  - ${n}\n`).join('')}`,
-    ...Object.fromEntries(names.map((n, i) => [`overlays/prod/${n}`, pod(`p${i}`)])),
-  };
 }
 
 describe('webhook planning within budgets', () => {
@@ -116,13 +89,13 @@ describe('webhook planning within budgets', () => {
     },
     {
       name: 'a 46-level DAG of shared bases doubling at each level',
-      files: doublingDag,
+      files: () => doublingDag(`${PROD}/shop/api:1.0`),
       description:
         /^overlays\/prod: dag\/[ab]\d+\/kustomization\.yaml: planning\.maxResources reached: more than 10000 resources/,
     },
     {
       name: 'an overlay of 4,000 files',
-      files: fileFlood,
+      files: () => fileFlood(`${PROD}/shop/api:1.0`),
       description:
         /^overlays\/prod\/f\d+\.yaml: planning\.maxGitHubCalls reached: more than 200 GitHub API calls/,
     },
