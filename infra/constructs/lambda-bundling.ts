@@ -5,7 +5,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  LogLevel,
+  OutputFormat,
+  type BundlingOptions,
+  type NodejsFunctionProps,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 
 /** Repository root (the directory holding package.json and package-lock.json). */
 export const PROJECT_ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -49,6 +54,23 @@ export function createBundlingOptions(choices: BundlingChoices = {}): BundlingOp
     banner: ESM_REQUIRE_BANNER,
     externalModules: choices.bundleAwsSdk === true ? [] : [...RUNTIME_PROVIDED_MODULES],
     logLevel: LogLevel.ERROR,
+  };
+}
+
+/** What every image-promoter function is built from: its handler module, the runtime and
+ * architecture, and the one bundling. Each function construct adds only what is its own (memory,
+ * timeout, role, environment). */
+export function functionBuildProps(
+  name: LambdaName,
+  choices: BundlingChoices = {},
+): Pick<NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'runtime' | 'architecture' | 'bundling'> {
+  return {
+    entry: entryOf(name),
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    runtime: LAMBDA_RUNTIME,
+    architecture: LAMBDA_ARCHITECTURE,
+    bundling: createBundlingOptions(choices),
   };
 }
 

@@ -14,13 +14,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/core/contract';
 import { FunctionRole } from './function-role';
-import {
-  createBundlingOptions,
-  entryOf,
-  LAMBDA_ARCHITECTURE,
-  LAMBDA_RUNTIME,
-  PROJECT_ROOT,
-} from './lambda-bundling';
+import { functionBuildProps } from './lambda-bundling';
 import { createFunctionEnvironment } from './lambda-environment';
 
 export interface PruneScheduleProps {
@@ -57,16 +51,11 @@ export class PruneSchedule extends Construct {
     this.function = new NodejsFunction(this, 'Function', {
       description:
         'image-promoter prune: delete what no overlay deploys and the rollback window does not keep',
-      entry: entryOf('prune'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...functionBuildProps('prune', { bundleAwsSdk: props.bundleAwsSdk }),
       memorySize: 512,
       timeout: PRUNE_TIMEOUT,
       role: this.role,
       logGroup,
-      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: createFunctionEnvironment('prune', props.configJson, {
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
         [ENV.pruneEnvironments]: props.environments.join(','),

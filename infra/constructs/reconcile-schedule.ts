@@ -23,13 +23,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  createBundlingOptions,
-  entryOf,
-  LAMBDA_ARCHITECTURE,
-  LAMBDA_RUNTIME,
-  PROJECT_ROOT,
-} from './lambda-bundling';
+import { functionBuildProps } from './lambda-bundling';
 import { ENV } from '../../lambdas/core/contract';
 import { createFunctionEnvironment } from './lambda-environment';
 import { createPromoterMetric } from './promoter-metrics';
@@ -64,16 +58,11 @@ export class ReconcileSchedule extends Construct {
     logGroup.grantWrite(props.workerRole);
     this.function = new NodejsFunction(this, 'Function', {
       description: 'image-promoter reconcile: enqueue what destination registries miss of their overlays',
-      entry: entryOf('reconcile'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...functionBuildProps('reconcile', { bundleAwsSdk: props.bundleAwsSdk }),
       memorySize: 512,
       timeout: RECONCILE_TIMEOUT,
       role: props.workerRole,
       logGroup,
-      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: createFunctionEnvironment('reconcile', props.configJson, {
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
         [ENV.queueUrl]: props.queue.queueUrl,

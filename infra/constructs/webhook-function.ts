@@ -12,13 +12,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FunctionRole } from './function-role';
-import {
-  createBundlingOptions,
-  entryOf,
-  LAMBDA_ARCHITECTURE,
-  LAMBDA_RUNTIME,
-  PROJECT_ROOT,
-} from './lambda-bundling';
+import { functionBuildProps } from './lambda-bundling';
 import { ENV } from '../../lambdas/core/contract';
 import { createFunctionEnvironment } from './lambda-environment';
 
@@ -55,11 +49,7 @@ export class WebhookFunction extends Construct {
     });
     this.function = new NodejsFunction(this, 'Function', {
       description: 'image-promoter webhook: verify GitHub pushes, plan promotions, enqueue jobs',
-      entry: entryOf('webhook'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...functionBuildProps('webhook', { bundleAwsSdk: props.bundleAwsSdk }),
       memorySize: WEBHOOK_MEMORY_MB,
       timeout: WEBHOOK_TIMEOUT,
       // Reserved concurrency is both the cap and a reservation; Lambda keeps at least 100 of the
@@ -70,7 +60,6 @@ export class WebhookFunction extends Construct {
         : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role,
       logGroup: this.logGroup,
-      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: createFunctionEnvironment('webhook', props.configJson, {
         [ENV.queueUrl]: props.queue.queueUrl,
         [ENV.deliveriesTable]: props.deliveriesTable.tableName,

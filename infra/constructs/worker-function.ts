@@ -14,13 +14,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PROMOTION_KEY_PREFIX } from '../../lambdas/core/promotion-history';
 import { FunctionRole } from './function-role';
-import {
-  createBundlingOptions,
-  entryOf,
-  LAMBDA_ARCHITECTURE,
-  LAMBDA_RUNTIME,
-  PROJECT_ROOT,
-} from './lambda-bundling';
+import { functionBuildProps } from './lambda-bundling';
 import { ENV } from '../../lambdas/core/contract';
 import { createFunctionEnvironment } from './lambda-environment';
 
@@ -87,16 +81,11 @@ export class WorkerFunction extends Construct {
     const timeout = props.timeout ?? WORKER_TIMEOUT;
     this.function = new NodejsFunction(this, 'Function', {
       description: 'image-promoter worker: copy images byte-identically into this registry, report status',
-      entry: entryOf('worker'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...functionBuildProps('worker', { bundleAwsSdk: props.bundleAwsSdk }),
       memorySize: props.memorySize ?? WORKER_MEMORY_MB,
       timeout,
       role,
       logGroup: this.logGroup,
-      bundling: createBundlingOptions({ bundleAwsSdk: props.bundleAwsSdk }),
       environment: createFunctionEnvironment('worker', props.configJson, {
         [ENV.githubTokenSecretArn]: props.githubToken.secretArn,
         ...(props.deliveriesTable === undefined
