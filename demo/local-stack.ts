@@ -4,7 +4,10 @@
 // with the tokens moto issues), a pass-through proxy in front of each (fault injection on dev,
 // request counting on prod), the GitHub REST test server over a real git repository laid out like
 // the original article, and the shipped commands as child processes: `image-promoter webhook` and
-// `image-promoter worker`. Everything listens on free 127.0.0.1 ports and stop() tears all of it down.
+// `image-promoter worker`. With `ecr`, an ECR model (test/support/ecr-model.ts: ECR's quotas, 201
+// PATCHes, no blob mounting, presigned blob reads) stands between each proxy and its registry, and a
+// fault proxy in front of dev's presigned storage sees the blob bytes. Everything listens on free
+// 127.0.0.1 ports and stop() tears all of it down.
 // It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +24,7 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs';
+import { startEcrModel, type EcrModel } from '../test/support/ecr-model';
 import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy';
 import { createGitRepo, type FileChanges, type GitRepo } from '../test/support/git-repo';
 import { startGitHubServer, type GitHubServer, type ReceivedStatus } from '../test/support/github-server';
@@ -145,6 +149,8 @@ export interface LocalStackOptions {
   /** Run the webhook and the worker as a GitHub App (GITHUB_APP_ID + key file): results are check
    * runs instead of commit statuses (default false: a token, statuses). */
   readonly githubApp?: boolean;
+  /** An ECR model in front of each registry (default false: the registries answer themselves). */
+  readonly ecr?: boolean;
 }
 
 /** A pull request event as GitHub delivers it (fields of its `pull_request` payload). */
@@ -178,6 +184,11 @@ export interface LocalStack {
   readonly devProxy: FaultProxy;
   /** In front of prod: where the worker writes (its request log counts manifest PUTs). */
   readonly prodProxy: FaultProxy;
+  /** Where the worker reads dev's blob bytes: devProxy, or with `ecr` the proxy in front of the
+   * presigned storage the dev model redirects blob reads to (paths `/sha256/<hex>` there). */
+  readonly devBlobProxy: FaultProxy;
+  /** The ECR models (with `ecr`), between the proxies and the registries. */
+  readonly ecr: { readonly dev: EcrModel; readonly prod: EcrModel } | undefined;
   readonly github: GitHubServer;
   readonly repo: GitRepo;
   readonly configFile: string;
@@ -249,10 +260,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }),
     ]);
     const initialCommit = (await repo.git('rev-parse', 'HEAD')).trim();
-    const devProxy = await startFaultProxy({ upstream: dev.url });
+    const startModel = async (upstream: RegistryServer, accountId: string): Promise<EcrModel> => {
+      const model = await startEcrModel({ upstream, accountId });
+      cleanups.push(() => model.stop());
+      return model;
+    };
+    const ecr =
+      options.ecr === true
+        ? { dev: await startModel(dev, DEV_ACCOUNT), prod: await startModel(prod, PROD_ACCOUNT) }
+        : undefined;
+    const devProxy = await startFaultProxy({ upstream: ecr?.dev.url ?? dev.url });
     cleanups.push(() => devProxy.stop());
-    const prodProxy = await startFaultProxy({ upstream: prod.url });
+    const prodProxy = await startFaultProxy({ upstream: ecr?.prod.url ?? prod.url });
     cleanups.push(() => prodProxy.stop());
+    const devBlobProxy =
+      ecr === undefined ? devProxy : await startFaultProxy({ upstream: ecr.dev.storageUpstream });
+    if (ecr !== undefined) {
+      cleanups.push(() => devBlobProxy.stop());
+      ecr.dev.presignThrough(devBlobProxy.url);
+    }
     // An App's key pair: the test server verifies the App's JWTs with the public half.
     const appKeys = options.githubApp
       ? generateKeyPairSync('rsa', {
@@ -466,6 +492,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       prod,
       devProxy,
       prodProxy,
+      devBlobProxy,
+      ecr,
       github,
       repo,
       configFile,

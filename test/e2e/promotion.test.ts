@@ -2,7 +2,9 @@
 // the `image-promoter webhook` process, jobs on moto's SQS, the worker process copying between two
 // real registries, statuses recorded by the GitHub test server. Every case asserts the exact
 // statuses on its commit, the queue and dead-letter queue, and what the registries hold (read with
-// skopeo). One stack for the file; each case pushes its own commit on top of the previous one.
+// skopeo). Twice: the registries answering themselves, and through an ECR model in front of each
+// (ECR's quotas, 201 PATCHes, no blob mounting, blob reads redirected to presigned storage). One
+// stack per target; each case pushes its own commit on top of the previous one.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,15 +18,22 @@ import {
 } from '../../demo/local-stack';
 import { pushSampleImage } from '../../demo/sample-image';
 import { inspectDigest, listRegistry } from '../../demo/verify-registry';
+import type { FaultRule } from '../support/fault-proxy';
 import { pushRandomImage } from '../support/images';
 
-describe('image-promoter end to end (local stack)', () => {
+for (const target of [
+  { name: 'docker-registry', ecr: false },
+  { name: 'through ECR models', ecr: true },
+] as const)
+  describe(`image-promoter end to end (local stack, ${target.name})`, () => promotionCases(target.ecr));
+
+function promotionCases(ecr: boolean): void {
   let stack: LocalStack;
   let replicas = 3;
   let productionTag = INITIAL_PRODUCTION_TAG;
 
   before(async () => {
-    stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3 });
+    stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3, ecr });
   });
   after(async () => {
     await stack?.stop();
@@ -151,22 +160,27 @@ describe('image-promoter end to end (local stack)', () => {
   it('retries through source registry faults (503 bursts, reset blob reads), then succeeds', async () => {
     // Prepare
     const image = await pushSampleImage(stack.dev, IMAGE_REPOSITORY, '4.0.0');
-    stack.devProxy.setRules([
-      {
-        name: 'manifest-503',
-        methods: ['GET'],
-        path: /\/manifests\//,
-        times: 2,
-        action: { kind: 'status', status: 503 },
-      },
-      {
-        name: 'blob-reset',
-        methods: ['GET'],
-        path: /\/blobs\/sha256:/,
-        times: 2,
-        action: { kind: 'reset-response', afterBytes: 1000 },
-      },
-    ]);
+    const manifest503: FaultRule = {
+      name: 'manifest-503',
+      methods: ['GET'],
+      path: /\/manifests\//,
+      times: 2,
+      action: { kind: 'status', status: 503 },
+    };
+    // Where the blob bytes come from: the registry (`/blobs/sha256:<hex>`), or through ECR the
+    // presigned storage its 307 names (`/sha256/<hex>`).
+    const blobReset: FaultRule = {
+      name: 'blob-reset',
+      methods: ['GET'],
+      path: /\/sha256[:/][a-f0-9]{64}$/,
+      times: 2,
+      action: { kind: 'reset-response', afterBytes: 1000 },
+    };
+    if (stack.devBlobProxy === stack.devProxy) stack.devProxy.setRules([manifest503, blobReset]);
+    else {
+      stack.devProxy.setRules([manifest503]);
+      stack.devBlobProxy.setRules([blobReset]);
+    }
     const push = await promote('4.0.0');
     try {
       // Act
@@ -174,7 +188,7 @@ describe('image-promoter end to end (local stack)', () => {
       const final = await stack.waitForFinalStatus(push.after);
       // Assess
       assert.equal(stack.devProxy.stats('manifest-503').injected, 2);
-      assert.equal(stack.devProxy.stats('blob-reset').injected, 2);
+      assert.equal(stack.devBlobProxy.stats('blob-reset').injected, 2);
       assert.equal(final.state, 'success', final.description ?? '');
       assert.equal(states(push.after).at(-1)?.[0], 'success');
       assert.equal(await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:4.0.0`), image.indexDigest);
@@ -182,6 +196,7 @@ describe('image-promoter end to end (local stack)', () => {
       await assertDeadLetterQueueEmpty();
     } finally {
       stack.devProxy.setRules([]);
+      stack.devBlobProxy.setRules([]);
     }
   });
 
@@ -340,4 +355,4 @@ describe('image-promoter end to end (local stack)', () => {
       stack.devProxy.setRules([]);
     }
   });
-});
+}

@@ -15,12 +15,19 @@ import { pushSampleImage } from '../../demo/sample-image';
 import { inspectDigest } from '../../demo/verify-registry';
 import { runCli } from '../support/run-cli';
 
-describe('scheduled reconcile (local stack)', () => {
+// Twice: the registries answering themselves, and through an ECR model in front of each.
+for (const target of [
+  { name: 'docker-registry', ecr: false },
+  { name: 'through ECR models', ecr: true },
+] as const)
+  describe(`scheduled reconcile (local stack, ${target.name})`, () => reconcileCases(target.ecr));
+
+function reconcileCases(ecr: boolean): void {
   let stack: LocalStack;
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
-    stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3 });
+    stack = await startLocalStack({ retryDelaySeconds: 1, maxReceiveCount: 3, ecr });
     env = {
       ...stack.moto.env(),
       QUEUE_URL: stack.queueUrl,
@@ -93,4 +100,4 @@ describe('scheduled reconcile (local stack)', () => {
     const again = await runCli(['reconcile', '--config', stack.configFile], { env });
     assert.match(again.stderr, /0 not in place, 0 enqueued/);
   });
-});
+}

@@ -109,6 +109,11 @@ export interface EcrModel {
   createRepository(name: string, options?: { readonly immutable?: boolean }): void;
   /** The presigned-URL storage (its request log shows which blob reads went there). */
   readonly storage: ObjectStorage;
+  /** The storage's address on 127.0.0.1 (what a fault proxy in front of it forwards to). */
+  readonly storageUpstream: string;
+  /** Presigned URLs name `origin` (a fault proxy in front of storageUpstream) instead of the
+   * storage itself, so a test can break the S3 side of a blob read; undefined: the storage again. */
+  presignThrough(origin: string | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -210,6 +215,13 @@ export async function startEcrModel(options: EcrModelOptions): Promise<EcrModel>
   const throttled = new Map<EcrApi, number>();
   const refusals: EcrRefusal[] = [];
   const sessions = new Map<string, UploadSession>();
+  let presignedOrigin: string | undefined;
+  const presign = (path: string): string => {
+    const presigned = storage.presign(path);
+    if (presignedOrigin === undefined) return presigned;
+    const url = new URL(presigned);
+    return `${presignedOrigin}${url.pathname}${url.search}`;
+  };
 
   /** The upstream's answer to a request of our own (HEAD of a tag, for immutability). */
   const ask = (method: string, path: string, headers: IncomingMessage['headers']): Promise<number> =>
@@ -323,7 +335,7 @@ export async function startEcrModel(options: EcrModelOptions): Promise<EcrModel>
       case 'blob':
         if (options.presignedBlobReads === false) break;
         req.resume();
-        res.writeHead(307, { location: storage.presign(path), 'content-length': '0' }).end();
+        res.writeHead(307, { location: presign(path), 'content-length': '0' }).end();
         return;
       case 'upload-start': {
         const target = new URL(url);
@@ -428,6 +440,10 @@ export async function startEcrModel(options: EcrModelOptions): Promise<EcrModel>
       if (repositoryOptions.immutable === true) immutable.add(name);
     },
     storage,
+    storageUpstream: storage.url.replace('//localhost:', '//127.0.0.1:'),
+    presignThrough: (origin) => {
+      presignedOrigin = origin?.replace(/\/+$/, '');
+    },
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
