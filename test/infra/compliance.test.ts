@@ -22,9 +22,10 @@ import {
   scratchDirectory,
 } from './synth-app';
 
-// Every shape that changes IAM: allowlists with ** and literal names, none at all, repository
-// creation, a named role with a path, ExternalIds, one source account serving two destination
-// accounts (a role each), an alarm topic, the default webhook reserved concurrency.
+// Every shape that changes IAM: allowlists with ** and literal names, repository creation, a named
+// role with a path, ExternalIds, one source account serving two destination accounts (a role
+// each), an alarm topic, the default webhook reserved concurrency, and the scheduled prune (its
+// function, rule and delete grant; it needs an allowlist on every environment, so each has one).
 const CONFIG = `
 github:
   repository: acme/overlays
@@ -41,11 +42,13 @@ environments:
       roleArn: arn:aws:iam::222222222222:role/ci/promoter-read
       externalId: ext-b-0123456789abcdef
     destination: { registry: 333333333333.dkr.ecr.eu-west-1.amazonaws.com }
+    repositories: ['payments/**']
   - name: qa
     overlay: overlays/qa
     source: { registry: 111111111111.dkr.ecr.us-east-1.amazonaws.com, externalId: ext-c-0123456789abcdef }
     destination: { registry: 444444444444.dkr.ecr.us-east-1.amazonaws.com }
     repositories: ['shop/cart']
+prune: { scheduled: true }
 `;
 
 /** cfn-lint findings we accept, each with its reason. */
@@ -151,6 +154,17 @@ describe('cdk synth (CLI, offline)', () => {
         Description: Match.stringLikeRegexp('^image-promoter webhook'),
         ReservedConcurrentExecutions: 10,
       });
+  });
+
+  it('has the scheduled prune in every destination stack, so cdk-nag and cfn-lint check it too', () => {
+    for (const stack of synth.stacks.destinations) {
+      const template = synth.templates.get(stack.stackName)!;
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.stringLikeRegexp('^image-promoter prune'),
+      });
+      template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 day)' });
+    }
+    assert.equal(synth.stacks.destinations.length, 3);
   });
 
   it('ran the AwsSolutions checks with nothing to report', () => {
