@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RegistryClient } from '../../lambdas/adapters/registry-client';
+import { RegistryClient, Throttle } from '../../lambdas/adapters/registry-client';
 import { copyImage, type CopyResult } from '../../lambdas/copy/copy-image';
-import { PromoterError } from '../../lambdas/core/errors';
+import { PromoterError, RateLimitedError } from '../../lambdas/core/errors';
 import { parseImageRef } from '../../lambdas/core/image-ref';
 import { startEcrModel, type EcrModel } from '../support/ecr-model';
 import {
@@ -19,6 +19,7 @@ import {
   inspectRaw,
   MEDIA,
   pushLayout,
+  pushRandomImage,
   sha256,
   type Descriptor,
 } from '../support/images';
@@ -30,9 +31,11 @@ describe('copyImage through ECR models', () => {
   let dstRegistry: RegistryServer;
   let src: EcrModel;
   let dst: EcrModel;
-  /** In front of the destination registry too: a tiny manifest limit, and a tiny layer limit. */
+  /** In front of the destination registry too: a tiny manifest limit, a tiny layer limit, and a
+   * PutImage quota of 0 (every manifest PUT answered 429 without Retry-After). */
   let smallManifests: EcrModel;
   let smallLayers: EcrModel;
+  let noPuts: EcrModel;
   before(async () => {
     [srcRegistry, dstRegistry] = await Promise.all([
       startRegistry({ password: '111111111111-auth-token' }),
@@ -47,9 +50,10 @@ describe('copyImage through ECR models', () => {
         immutableRepositories: ['locked/app'],
       }),
     ]);
-    [smallManifests, smallLayers] = await Promise.all([
+    [smallManifests, smallLayers, noPuts] = await Promise.all([
       startEcrModel({ upstream: dstRegistry, accountId: '222222222222', maxManifestBytes: 300 }),
       startEcrModel({ upstream: dstRegistry, accountId: '222222222222', maxLayerBytes: 1000 }),
+      startEcrModel({ upstream: dstRegistry, accountId: '222222222222', quotas: { PutImage: 0 } }),
     ]);
   });
   after(async () => {
@@ -58,6 +62,7 @@ describe('copyImage through ECR models', () => {
       dst?.stop(),
       smallManifests?.stop(),
       smallLayers?.stop(),
+      noPuts?.stop(),
       srcRegistry?.stop(),
       dstRegistry?.stop(),
     ]);
@@ -278,6 +283,34 @@ describe('copyImage through ECR models', () => {
       });
     });
   }
+
+  it('fails in one line naming what ECR said once a PUT throttled without Retry-After used its retries', async () => {
+    // Prepare: one manifest PUT to make (a single-platform image), into a registry that answers every
+    // PutImage 429 TOOMANYREQUESTS; the lane's floor is high and its cap 3, so the retries are spent
+    // at once (the defaults, 0.5/s and 10, would take ~20 s).
+    await pushRandomImage(`${srcRegistry.host}/throttled/app:1.0`, srcRegistry);
+    const calls = noPuts.calls('PutImage');
+    // Act
+    const copied = copyImage({
+      source: parseImageRef(`${src.host}/throttled/app:1.0`),
+      destination: parseImageRef(`${noPuts.host}/throttled/app:1.0`),
+      sourceRegistry: client(src),
+      destinationRegistry: new RegistryClient({
+        registry: noPuts.host,
+        credentials: { username: noPuts.username, password: noPuts.password },
+        throttle: new Throttle({ minRate: 1000, maxThrottledRetries: 3 }),
+      }),
+    });
+    // Assess: the first PUT and 3 retries, each answered 429; then a retryable one-line error
+    await assert.rejects(copied, (e: unknown) => {
+      assert.ok(e instanceof RateLimitedError, String(e));
+      assert.equal(e.retryable, true);
+      assert.equal(e.message.includes('\n'), false, 'one line');
+      assert.match(e.message, /answered 429 \(TOOMANYREQUESTS: Rate exceeded\); rate limited, retry later/);
+      return true;
+    });
+    assert.equal(noPuts.calls('PutImage') - calls, 1 + 3);
+  });
 
   it('never sends a layer part under 5 MiB before another (LAYER_PART_TOO_SMALL is not met)', async () => {
     // Prepare: every blob through a PATCH (no one-request PUT), and a 6 MiB layer

@@ -6,7 +6,7 @@
 import { PromoterError, RateLimitedError } from '../../core/errors';
 import { pause, type Throttle } from './throttle';
 
-export { Throttle } from './throttle';
+export { MAX_THROTTLED_RETRIES, Throttle, type LanePolicy } from './throttle';
 
 export interface RetryPolicy {
   /** Total tries, the first included. */
@@ -20,14 +20,6 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDe
 /** Longest Retry-After honoured by waiting in-process. */
 export const MAX_RETRY_AFTER_MS = 30_000;
 
-/**
- * Times one request is sent again after a 429 without Retry-After, apart from `attempts`: such a
- * 429 is the registry's rate (throttle.ts paces the request's lane), not a fault of the request,
- * and a job of many copies meets several while the pace is found. Bounded all the same: a registry
- * that answers nothing else ends the request after this many, at the lane's slowest pace ~20 s.
- */
-export const MAX_THROTTLED_RETRIES = 10;
-
 /** Errors whose retries already ran out (see retry). */
 const exhausted = new WeakSet<PromoterError>();
 
@@ -36,7 +28,7 @@ const exhausted = new WeakSet<PromoterError>();
  * that already ran out of retries in an inner `retry` (one request) is not retried again by an
  * outer one (a whole blob transfer): attempts add up instead of multiplying. A RateLimitedError
  * with Retry-After pauses `throttle` for it; one without is tried again in its lane's pace, up to
- * MAX_THROTTLED_RETRIES times more.
+ * its lane policy's maxThrottledRetries times more (MAX_THROTTLED_RETRIES by default).
  */
 export async function retry<T>(
   policy: RetryPolicy,
@@ -52,7 +44,7 @@ export async function retry<T>(
     } catch (e: unknown) {
       if (!(e instanceof PromoterError) || !e.retryable || exhausted.has(e)) throw e;
       if (e instanceof RateLimitedError && e.retryAfterMs === undefined) {
-        if (++throttled > MAX_THROTTLED_RETRIES) {
+        if (++throttled > throttle.lanePolicy.maxThrottledRetries) {
           exhausted.add(e);
           throw e;
         }

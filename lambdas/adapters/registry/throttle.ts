@@ -36,6 +36,21 @@ export type RateLane =
 
 /** Slowest pace a lane falls to: one request every 2 s still finishes a 50-manifest job. */
 export const MIN_LANE_RATE = 0.5;
+/**
+ * Times one request is sent again after a 429 without Retry-After, apart from the retry policy's
+ * `attempts` (retry.ts): such a 429 is the registry's rate, not a fault of the request, and a job of
+ * many copies meets several while the pace is found. Bounded all the same: a registry that answers
+ * nothing else ends the request after this many, at the lane's slowest pace ~20 s.
+ */
+export const MAX_THROTTLED_RETRIES = 10;
+
+/** How a Throttle's lanes give way (the defaults above; tests set others to spend them quickly). */
+export interface LanePolicy {
+  /** Requests per second a lane's pace never falls below. */
+  readonly minRate: number;
+  /** Retries of one request answered 429 without Retry-After, before it fails. */
+  readonly maxThrottledRetries: number;
+}
 /** At most this rate is taken from the sends seen before the first 429 (requests per second). */
 const MAX_FIRST_RATE = 1000;
 /** Requests per second a paced lane gains per second of answers that are not 429. */
@@ -105,7 +120,7 @@ class LaneState {
     const now = Date.now();
     const seen = this.recent.filter((t) => t > now - 1000).length;
     this.rate = Math.max(
-      MIN_LANE_RATE,
+      this.throttle.lanePolicy.minRate,
       this.rate === undefined ? Math.min(MAX_FIRST_RATE, seen) / 2 : this.rate / 2,
     );
     this.cutAt = now;
@@ -160,7 +175,15 @@ class LaneState {
 export class Throttle {
   /** Ms since the epoch: a Retry-After. */
   pausedUntil = 0;
+  readonly lanePolicy: LanePolicy;
   private readonly lanes = new Map<RateLane, LaneState>();
+
+  constructor(lanePolicy: Partial<LanePolicy> = {}) {
+    this.lanePolicy = {
+      minRate: lanePolicy.minRate ?? MIN_LANE_RATE,
+      maxThrottledRetries: lanePolicy.maxThrottledRetries ?? MAX_THROTTLED_RETRIES,
+    };
+  }
 
   /** No request goes out before `ms` from now (a later pause already set wins). */
   pauseFor(ms: number): void {

@@ -37,6 +37,19 @@ describe('registry throttle', () => {
     assert.equal(throttle.rate('CompleteLayerUpload'), undefined);
   });
 
+  it('never paces a lane below the floor it was given', async () => {
+    // Prepare: a floor of 50/s (the default is MIN_LANE_RATE)
+    const throttle = new Throttle({ minRate: 50 });
+    // Act: one send seen, then 429s to it and to a later one
+    throttle.settle(await throttle.turn('PutImage', undefined), 429, false);
+    const cutAt = throttle.rate('PutImage');
+    throttle.settle(await throttle.turn('PutImage', undefined), 429, false);
+    // Assess: half of one send would be 0.5/s, and halving again 0.25/s
+    assert.equal(cutAt, 50);
+    assert.equal(throttle.rate('PutImage'), 50);
+    assert.equal(new Throttle().lanePolicy.minRate, MIN_LANE_RATE);
+  });
+
   it('lets held turns go one at a time, in order, at the lane pace; an abort frees its turn', async () => {
     // Prepare: forty sends seen, then a 429: 20 per second, 50 ms apart
     const throttle = new Throttle();
