@@ -26,7 +26,8 @@ export interface CommitStatus {
   readonly images?: readonly ImageReport[];
 }
 
-export const IMAGE_RESULTS = ['promoted', 'already present', 'failed'] as const;
+/** `to copy`: the webhook's pending status, before the worker began. */
+export const IMAGE_RESULTS = ['promoted', 'already present', 'to copy', 'failed'] as const;
 export type ImageResult = (typeof IMAGE_RESULTS)[number];
 
 /** One image of a job, as the worker saw it. */

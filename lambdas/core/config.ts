@@ -55,6 +55,13 @@ export const DEFAULT_WEBHOOK_RESERVED_CONCURRENCY = 10;
 export const DEFAULT_WEBHOOK_DEADLINE_SECONDS = 7;
 export const MAX_WEBHOOK_DEADLINE_SECONDS = 25;
 
+/** Manifest HEADs the webhook may make in the destination registry per delivery
+ * (`webhook.maxRegistryChecks`), eight at a time: a push changes a handful of images, and 50 HEADs
+ * take about 7 rounds of one in-region round trip (well under a second) of the 7 s deadline. The
+ * images past it are not checked: their job goes to the worker as before. */
+export const DEFAULT_WEBHOOK_MAX_REGISTRY_CHECKS = 50;
+export const MAX_WEBHOOK_REGISTRY_CHECKS = 500;
+
 const registryHost = z
   .string()
   .check(
@@ -173,10 +180,19 @@ const configSchema = z.strictObject({
         z.number().check(z.gt(0), z.lte(MAX_WEBHOOK_DEADLINE_SECONDS)),
         DEFAULT_WEBHOOK_DEADLINE_SECONDS,
       ),
+      // Before enqueuing, HEAD each planned image in the destination registry (the webhook's own
+      // account, read-only): already present / conflict / would copy (core/destination-check.ts).
+      checkRegistries: z._default(z.boolean(), true),
+      maxRegistryChecks: z._default(
+        z.number().check(z.int(), z.gte(1), z.lte(MAX_WEBHOOK_REGISTRY_CHECKS)),
+        DEFAULT_WEBHOOK_MAX_REGISTRY_CHECKS,
+      ),
     }),
     {
       reservedConcurrency: DEFAULT_WEBHOOK_RESERVED_CONCURRENCY,
       deadlineSeconds: DEFAULT_WEBHOOK_DEADLINE_SECONDS,
+      checkRegistries: true,
+      maxRegistryChecks: DEFAULT_WEBHOOK_MAX_REGISTRY_CHECKS,
     },
   ),
   planning: z._default(

@@ -76,7 +76,12 @@ describe('parseConfig', () => {
       maxBlobBytes: 4 * 1024 * 1024 * 1024,
     });
     assert.deepEqual(config.worker, { maxReceiveCount: 5 });
-    assert.deepEqual(config.webhook, { reservedConcurrency: 10, deadlineSeconds: 7 });
+    assert.deepEqual(config.webhook, {
+      reservedConcurrency: 10,
+      deadlineSeconds: 7,
+      checkRegistries: true,
+      maxRegistryChecks: 50,
+    });
     assert.deepEqual(config.reconcile, { enabled: true, rateMinutes: 60 });
     assert.equal(config.environments[0]!.destination.createRepositories, false);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.environments[0]!.source));
@@ -256,6 +261,11 @@ describe('parseConfig', () => {
       'a webhook deadline of 0 s (nothing could be planned)',
       `${MINIMAL}webhook:\n  deadlineSeconds: 0\n`,
       'image-promoter.yaml:11: webhook.deadlineSeconds:',
+    ],
+    [
+      'no registry checks at all (false says that)',
+      `${MINIMAL}webhook:\n  maxRegistryChecks: 0\n`,
+      'image-promoter.yaml:11: webhook.maxRegistryChecks:',
     ],
     [
       'a webhook deadline past the Lambda (30 s) less the time to answer',
