@@ -27,6 +27,8 @@ import {
   DEFAULT_NETWORK_MODEL,
   physicalLimitMs,
   startNetworkProxy,
+  summarizeTimeline,
+  type TimelineSummary,
   UNAVOIDABLE_ROUND_TRIPS,
   type NetworkModel,
   type NetworkStats,
@@ -328,8 +330,12 @@ interface NetworkSample {
   readonly cpuMs: number;
   /** Share of all cores' time not idle over the copy, 0..1 (everything on the machine counts). */
   readonly busy: number;
+  /** CPU the two registries used over the copy, and this process (the two proxies). */
+  readonly registriesCpuMs: number;
+  readonly proxiesCpuMs: number;
   readonly source: NetworkStats;
   readonly destination: NetworkStats;
+  readonly timeline: TimelineSummary;
 }
 
 interface NetworkRow {
@@ -361,27 +367,39 @@ async function benchNetworkShape(
   for (let run = 0; run < shape.runs; run++) {
     const order = [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)];
     for (const tool of order) {
-      const destination = await startRegistry();
+      // Authentication at the proxies, not in the registries (see NetworkProxyOptions).
+      const destination = await startRegistry({ auth: false });
       const [from, to] = await Promise.all([
-        startNetworkProxy(source.url, MODEL),
-        startNetworkProxy(destination.url, MODEL),
+        startNetworkProxy(source.url, MODEL, { credentials: source }),
+        startNetworkProxy(destination.url, MODEL, { credentials: destination }),
       ]);
       try {
         const refs = [`${from.host}/${repository}:1`, `${to.host}/${repository}:1`] as const;
         const sides = { source: { credentials: source }, destination: { credentials: destination } };
-        const idle = machineIdleMs();
+        const before = {
+          idle: machineIdleMs(),
+          source: processCpuMs(source.pid),
+          destination: processCpuMs(destination.pid),
+          proxies: process.cpuUsage(),
+        };
         const at = performance.now();
         const measured: Measured =
           tool === 'skopeo'
             ? await runSkopeoCopy(...refs, sides)
             : await runCliCopy(...refs, sides, tool === 'image-promoter CLI' ? undefined : baselineCli);
+        const wall = performance.now() - at;
+        const proxies = process.cpuUsage(before.proxies);
         const sample: NetworkSample = {
           ms: measured.ms,
           rssKb: measured.maxRssKb,
           cpuMs: measured.cpuMs ?? Number.NaN,
-          busy: 1 - (machineIdleMs() - idle) / (cpus().length * (performance.now() - at)),
+          busy: 1 - (machineIdleMs() - before.idle) / (cpus().length * wall),
+          registriesCpuMs:
+            processCpuMs(source.pid) - before.source + processCpuMs(destination.pid) - before.destination,
+          proxiesCpuMs: (proxies.user + proxies.system) / 1000,
           source: from.stats(),
           destination: to.stats(),
+          timeline: summarizeTimeline(from.timeline(), to.timeline(), at, MODEL.rttMs),
         };
         samples.get(tool)!.push(sample);
         process.stderr.write(
@@ -426,10 +444,42 @@ function renderNetwork(rows: readonly NetworkRow[]): string {
   return lines.join('\n');
 }
 
+/**
+ * Where the time of the copies went (medians over the runs): the CPU every process of the copy
+ * used (the copier, the two registries, the two proxies in this process) over the cores is a floor
+ * no copy can beat on this machine, whatever the model allows; the proxies' timelines say when
+ * the copier's first request came, when the blobs moved, and whether the registries and proxies
+ * answered late (CPU-starved) rather than as the model says.
+ */
+function renderNetworkTime(rows: readonly NetworkRow[]): string {
+  const lines = [
+    '| shape | tool | median s | CPU floor s | CPU s: copier / registries / proxies | first request ms | blobs from / to ms | last answer ms | in flight (peak) | handshakes | registries answer ms (median / p90) | proxies late ms (median / p90) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const ms = (value: number): string => value.toFixed(0);
+  for (const row of rows) {
+    for (const [tool, samples] of row.samples) {
+      const med = (pick: (s: NetworkSample) => number): number => median(samples.map(pick));
+      const floor = med((s) => (s.cpuMs + s.registriesCpuMs + s.proxiesCpuMs) / cpus().length);
+      lines.push(
+        `| ${row.shape.name} | ${tool} | ${seconds(med((s) => s.ms))} | ${seconds(floor)} | ` +
+          `${seconds(med((s) => s.cpuMs))} / ${seconds(med((s) => s.registriesCpuMs))} / ` +
+          `${seconds(med((s) => s.proxiesCpuMs))} | ${ms(med((s) => s.timeline.firstRequestMs))} | ` +
+          `${ms(med((s) => s.timeline.blobsFromMs))} / ${ms(med((s) => s.timeline.blobsToMs))} | ` +
+          `${ms(med((s) => s.timeline.lastAnswerMs))} | ${med((s) => s.timeline.peakInFlight)} | ` +
+          `${med((s) => s.timeline.handshakes)} | ${ms(med((s) => s.timeline.registryMs.median))} / ` +
+          `${ms(med((s) => s.timeline.registryMs.p90))} | ${ms(med((s) => s.timeline.lateMs.median))} / ` +
+          `${ms(med((s) => s.timeline.lateMs.p90))} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
 async function mainNetwork(): Promise<void> {
   const started = new Date();
   await buildCli();
-  const source = await startRegistry();
+  const source = await startRegistry({ auth: false });
   try {
     const rows: NetworkRow[] = [];
     for (const [i, shape] of SHAPES.entries()) {
@@ -451,8 +501,9 @@ async function mainNetwork(): Promise<void> {
           .map((l) => l.toFixed(2))
           .join(
             ' ',
-          )} (shared with other work). Both registries (docker-registry, basic auth, on loopback, storing on tmpfs) sit ` +
-        `behind bench/support/network-model.ts: ${MODEL.rttMs} ms round trip per request (one more for each ` +
+          )} (shared with other work). Both registries (docker-registry, on loopback, storing on tmpfs) sit ` +
+        `behind bench/support/network-model.ts, which asks for the basic-auth credentials itself (the registries ` +
+        `run without htpasswd: its bcrypt per request is this machine's CPU, not the network's): ${MODEL.rttMs} ms round trip per request (one more for each ` +
         `new connection), at most ${mibps(MODEL.connectionBytesPerSecond)} per connection and ` +
         `${mibps(MODEL.totalBytesPerSecond)} per registry in total, each way. A fresh destination registry ` +
         `and fresh proxies for every copy; the CLI (\`node bin/image-promoter.mjs copy --json\`, built at ` +
@@ -464,6 +515,16 @@ async function mainNetwork(): Promise<void> {
         `(the registries and the two proxies included): near 100% means the CPU, not the model, bounded it.`,
       '',
       renderNetwork(rows),
+      '',
+      'Where the time went (medians): CPU floor = the CPU of the copier, both registries and both ' +
+        `proxies over the ${cpus().length} cores, which no copy beats on this machine whatever the model allows ` +
+        '(a median wall time near it means the machine, not the model or the copier, bounded the copy); ' +
+        "first request = the copier's start-up; blobs from / to = first blob read arrived, last blob " +
+        'upload answered; handshakes = exchanges that opened a connection; registries answer = from a ' +
+        "request's arrival to the registry's answer (near 0 with CPU to spare); proxies late = how much " +
+        'later than the model a head left (near 0 with CPU to spare). All times in ms after the spawn.',
+      '',
+      renderNetworkTime(rows),
       '',
       ...(baselineCli === undefined
         ? []

@@ -36,11 +36,45 @@ export interface NetworkStats {
   readonly methods: Readonly<Record<string, number>>;
 }
 
+/** One exchange through the proxy, times in ms of performance.now() (this process's clock). */
+export interface TimelineEntry {
+  /** Which connection it came on, numbered from 1 in the order they were opened. */
+  readonly connection: number;
+  /** Whether it was the first on its connection (it paid the handshake round trip). */
+  readonly first: boolean;
+  readonly method: string;
+  /** The path, with digests and upload ids shortened to their first characters. */
+  readonly path: string;
+  readonly status: number;
+  /** Its head arrived at the proxy. */
+  readonly arrived: number;
+  /** The registry's answer head arrived (the request body was through by then, usually). */
+  readonly upstream: number;
+  /** The answer's head left the proxy (after the modelled round trip). */
+  readonly head: number;
+  /** The answer's last byte left the proxy. */
+  readonly done: number;
+}
+
+/** What the proxy itself checks before anything reaches the registry. */
+export interface NetworkProxyOptions {
+  /**
+   * Basic credentials the proxy asks for (401 with a Basic challenge, after the modelled round
+   * trip, to a request without them), so that the registry behind it can run without any: ECR
+   * checks a token per request, docker-registry's htpasswd runs a bcrypt per request (~1.5 ms of
+   * CPU here), which on a shared 2-core machine is the machine's cost, not the network's. The
+   * Authorization header is not forwarded.
+   */
+  readonly credentials?: { readonly username: string; readonly password: string };
+}
+
 export interface NetworkProxy {
   /** `127.0.0.1:PORT`: the registry part of references that go through the model. */
   readonly host: string;
   readonly url: string;
   stats(): NetworkStats;
+  /** Every finished exchange so far, in the order they arrived. */
+  timeline(): readonly TimelineEntry[];
   stop(): Promise<void>;
 }
 
@@ -118,7 +152,11 @@ function pace(
   return body.pipe(paced);
 }
 
-export async function startNetworkProxy(upstream: string, model: NetworkModel): Promise<NetworkProxy> {
+export async function startNetworkProxy(
+  upstream: string,
+  model: NetworkModel,
+  options: NetworkProxyOptions = {},
+): Promise<NetworkProxy> {
   const target = new URL(upstream);
   if (target.protocol !== 'http:' || target.hostname !== '127.0.0.1') {
     throw new Error(`network model forwards to http://127.0.0.1 only, not ${upstream}`);
@@ -133,8 +171,15 @@ export async function startNetworkProxy(upstream: string, model: NetworkModel): 
   const sliceBytes = slice(model.connectionBytesPerSecond);
   const totalUp = new Budget(model.totalBytesPerSecond);
   const totalDown = new Budget(model.totalBytesPerSecond);
-  const links = new WeakMap<Socket, { up: Budget; down: Budget; answered: boolean }>();
+  const links = new WeakMap<Socket, { id: number; up: Budget; down: Budget; answered: boolean }>();
+  const timeline: { entry: TimelineEntry; order: number }[] = [];
+  let arrivals = 0;
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const { credentials } = options;
+  const expected =
+    credentials === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
   const stats = { requests: 0, connections: 0, bytesUp: 0, bytesDown: 0 };
   const methods: Record<string, number> = {};
 
@@ -143,15 +188,48 @@ export async function startNetworkProxy(upstream: string, model: NetworkModel): 
     stats.requests++;
     methods[method] = (methods[method] ?? 0) + 1;
     const link = links.get(req.socket)!;
+    const arrived = performance.now();
+    const order = arrivals++;
+    const first = !link.answered;
     // The first answer on a connection also waits for the handshake.
     const delay = model.rttMs * (link.answered ? 1 : 2);
     link.answered = true;
+    let upstream = Number.NaN;
+    let head = Number.NaN;
+    let status = 0;
+    res.once('finish', () => {
+      const path = shortPath(req.url ?? '/');
+      const entry = { connection: link.id, first, method, path, status, arrived, upstream, head };
+      timeline.push({ entry: { ...entry, done: performance.now() }, order });
+    });
+    if (expected !== undefined && req.headers.authorization !== expected) {
+      // What docker-registry's htpasswd answers (and ECR: Basic, realm the registry's).
+      req.resume();
+      setTimeout(() => {
+        // Answered here at once: no registry time; the head leaves after the modelled round trip.
+        upstream = arrived;
+        head = performance.now();
+        status = 401;
+        if (res.destroyed) return;
+        const body =
+          '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}\n';
+        res.writeHead(401, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': String(Buffer.byteLength(body)),
+          'docker-distribution-api-version': 'registry/2.0',
+          'www-authenticate': 'Basic realm="network-model"',
+        });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      }, delay);
+      return;
+    }
+    const { authorization: _authorization, ...forwarded } = req.headers;
     const outgoing = forwardRequest({
       host: target.hostname,
       port: target.port,
       method,
       path: req.url ?? '/',
-      headers: req.headers,
+      headers: expected === undefined ? req.headers : forwarded,
       agent,
     });
     outgoing.once('error', () => {
@@ -164,12 +242,15 @@ export async function startNetworkProxy(upstream: string, model: NetworkModel): 
     });
     pace(req, [link.up, totalUp], sliceBytes, (n) => (stats.bytesUp += n)).pipe(outgoing);
     outgoing.once('response', (answer: IncomingMessage) => {
+      upstream = performance.now();
+      status = answer.statusCode ?? 502;
       // Not flowing until piped: the body waits in the stream while the head is on its way.
       setTimeout(() => {
         if (res.destroyed) {
           answer.destroy();
           return;
         }
+        head = performance.now();
         res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
         pace(answer, [link.down, totalDown], sliceBytes, (n) => (stats.bytesDown += n)).pipe(res);
       }, delay);
@@ -179,6 +260,7 @@ export async function startNetworkProxy(upstream: string, model: NetworkModel): 
     stats.connections++;
     socket.setNoDelay(true);
     links.set(socket, {
+      id: stats.connections,
       up: new Budget(model.connectionBytesPerSecond),
       down: new Budget(model.connectionBytesPerSecond),
       answered: false,
@@ -196,12 +278,85 @@ export async function startNetworkProxy(upstream: string, model: NetworkModel): 
     host,
     url: `http://${host}`,
     stats: () => ({ ...stats, methods: { ...methods } }),
+    timeline: () => [...timeline].sort((a, b) => a.order - b.order).map((t) => t.entry),
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       agent.destroy();
     },
   };
+}
+
+/** Where the time of one copy went, from the two proxies' timelines. Times in ms after `start`. */
+export interface TimelineSummary {
+  readonly requests: number;
+  /** The first request's arrival: the copier's start-up (process start, before any round trip). */
+  readonly firstRequestMs: number;
+  /** The first blob read (source GET of a blob) arrived, and the last blob upload was answered. */
+  readonly blobsFromMs: number;
+  readonly blobsToMs: number;
+  /** The last answer's last byte left a proxy. */
+  readonly lastAnswerMs: number;
+  /** Most exchanges in flight at once, both registries together. */
+  readonly peakInFlight: number;
+  /** Exchanges that were the first on their connection (paid the handshake round trip). */
+  readonly handshakes: number;
+  /** How long the registries took to answer a head (arrival to their answer), median and 90th
+   * percentile: near 0 on a machine with CPU to spare. */
+  readonly registryMs: { readonly median: number; readonly p90: number };
+  /** How much later than the model a head left the proxy (the proxies' own CPU share), median and
+   * 90th percentile: near 0 on a machine with CPU to spare. */
+  readonly lateMs: { readonly median: number; readonly p90: number };
+}
+
+function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * q))]!;
+}
+
+/** Sums up the timelines of the two proxies of one copy started at `start` (performance.now()). */
+export function summarizeTimeline(
+  source: readonly TimelineEntry[],
+  destination: readonly TimelineEntry[],
+  start: number,
+  rttMs: number,
+): TimelineSummary {
+  const all = [...source, ...destination];
+  const blobReads = source.filter((e) => e.method === 'GET' && e.path.includes('/blobs/'));
+  const uploads = destination.filter((e) => e.method === 'PUT' && e.path.includes('/blobs/uploads/'));
+  const events = all.flatMap((e) => [
+    { at: e.arrived, step: 1 },
+    { at: e.done, step: -1 },
+  ]);
+  events.sort((a, b) => a.at - b.at || a.step - b.step);
+  let inFlight = 0;
+  let peakInFlight = 0;
+  for (const { step } of events) peakInFlight = Math.max(peakInFlight, (inFlight += step));
+  const since = (at: number): number => (Number.isFinite(at) ? at - start : Number.NaN);
+  const registry = all.map((e) => e.upstream - e.arrived);
+  const late = all.map((e) => e.head - e.upstream - rttMs * (e.first ? 2 : 1));
+  return {
+    requests: all.length,
+    firstRequestMs: since(Math.min(...all.map((e) => e.arrived))),
+    blobsFromMs: since(Math.min(...blobReads.map((e) => e.arrived))),
+    blobsToMs: since(Math.max(...uploads.map((e) => e.done))),
+    lastAnswerMs: since(Math.max(...all.map((e) => e.done))),
+    peakInFlight,
+    handshakes: all.filter((e) => e.first).length,
+    registryMs: { median: quantile(registry, 0.5), p90: quantile(registry, 0.9) },
+    lateMs: { median: quantile(late, 0.5), p90: quantile(late, 0.9) },
+  };
+}
+
+/** `/v2/repo/blobs/sha256:0123…` → `/v2/repo/blobs/sha256:0123456789ab`; upload ids likewise. */
+function shortPath(url: string): string {
+  return url
+    .replace(/\?.*$/, (query) =>
+      query.includes('digest=') ? '?digest' : query.includes('mount=') ? '?mount' : '',
+    )
+    .replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')
+    .replace(/(uploads\/[0-9a-f-]{8})[0-9a-f-]+/g, '$1');
 }
 
 /**

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   physicalLimitMs,
   startNetworkProxy,
+  summarizeTimeline,
   UNAVOIDABLE_ROUND_TRIPS,
   type NetworkModel,
 } from '../../bench/support/network-model';
@@ -20,7 +21,12 @@ const BODY = randomBytes(MiB);
 function startUpstream(): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     if ((req.method === 'GET' || req.method === 'HEAD') && req.url === '/blob') {
-      res.writeHead(200, { 'content-length': String(BODY.length) }).end(BODY);
+      res
+        .writeHead(200, {
+          'content-length': String(BODY.length),
+          'x-authorization': req.headers.authorization ?? 'none',
+        })
+        .end(BODY);
       return;
     }
     let length = 0;
@@ -42,10 +48,17 @@ function exchange(
   method: string,
   agent: Agent,
   body?: Buffer,
-): Promise<{ status: number; received: string | undefined; length: number; ms: number }> {
+  headers: Record<string, string> = {},
+): Promise<{
+  status: number;
+  received: string | undefined;
+  length: number;
+  ms: number;
+  headers: Record<string, string | string[] | undefined>;
+}> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent }, (res) => {
+    const req = request(url, { method, agent, headers }, (res) => {
       let length = 0;
       res.on('data', (chunk: Buffer) => (length += chunk.length));
       res.on('end', () =>
@@ -54,6 +67,7 @@ function exchange(
           received: res.headers['x-received'] as string | undefined,
           length,
           ms: performance.now() - started,
+          headers: res.headers,
         }),
       );
     });
@@ -160,6 +174,76 @@ describe('network model', () => {
     } finally {
       agent.destroy();
       await Promise.all([perConnection.stop(), shared.stop()]);
+    }
+  });
+
+  it('records every exchange in a timeline: its connection, whether it opened it, and when', async () => {
+    // Prepare
+    const proxy = await startNetworkProxy(upstream.url, {
+      rttMs: 5,
+      connectionBytesPerSecond: 1000 * MiB,
+      totalBytesPerSecond: 1000 * MiB,
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const other = new Agent({ keepAlive: false });
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    try {
+      // Act
+      const start = performance.now();
+      await exchange(`${proxy.url}/blob`, 'GET', agent);
+      await exchange(`${proxy.url}/v2/r/blobs/uploads/0123456789abcdef?digest=${digest}`, 'PUT', agent, BODY);
+      await exchange(`${proxy.url}/v2/r/blobs/${digest}`, 'HEAD', other); // the upstream's 201
+      // Assess
+      const timeline = proxy.timeline();
+      assert.deepEqual(
+        timeline.map((e) => [e.connection, e.first, e.method, e.status, e.path]),
+        [
+          [1, true, 'GET', 200, '/blob'],
+          [1, false, 'PUT', 201, '/v2/r/blobs/uploads/01234567?digest'],
+          [2, true, 'HEAD', 201, `/v2/r/blobs/sha256:${'ab'.repeat(6)}`],
+        ],
+      );
+      for (const e of timeline) {
+        assert.ok(start <= e.arrived && e.arrived <= e.upstream, 'arrived, then answered upstream');
+        assert.ok(e.upstream <= e.head && e.head <= e.done, 'then the head, then the last byte');
+      }
+      const summary = summarizeTimeline([], timeline, start, 5);
+      assert.deepEqual([summary.requests, summary.handshakes, summary.peakInFlight], [3, 2, 1]);
+      assert.equal(summary.blobsToMs, timeline[1]!.done - start);
+    } finally {
+      agent.destroy();
+      other.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('asks for basic credentials itself and forwards without them', async () => {
+    // Prepare
+    const credentials = { username: 'AWS', password: 'token' };
+    const proxy = await startNetworkProxy(
+      upstream.url,
+      { rttMs: 0, connectionBytesPerSecond: 1000 * MiB, totalBytesPerSecond: 1000 * MiB },
+      { credentials },
+    );
+    const agent = new Agent({ keepAlive: true });
+    const basic = (user: string, password: string): Record<string, string> => ({
+      authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+    });
+    try {
+      // Act
+      const without = await exchange(`${proxy.url}/blob`, 'GET', agent);
+      const wrong = await exchange(`${proxy.url}/blob`, 'GET', agent, undefined, basic('AWS', 'other'));
+      const right = await exchange(`${proxy.url}/blob`, 'GET', agent, undefined, basic('AWS', 'token'));
+      // Assess
+      assert.equal(without.status, 401);
+      assert.equal(without.headers['www-authenticate'], 'Basic realm="network-model"');
+      assert.equal(wrong.status, 401);
+      assert.deepEqual([right.status, right.length], [200, MiB]);
+      assert.equal(right.headers['x-authorization'], 'none', 'the credentials stop at the proxy');
+      assert.equal(proxy.stats().requests, 3);
+    } finally {
+      agent.destroy();
+      await proxy.stop();
     }
   });
 
