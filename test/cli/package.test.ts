@@ -102,4 +102,18 @@ describe('the npm package', () => {
     const all = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
     assert.ok(all.some((input) => input.includes('node_modules/@aws-sdk/client-ecr/')));
   });
+
+  it('copy without --config loads neither yaml nor zod: its start-up before the first request', () => {
+    const copy = Object.entries(metafile.outputs).find(([, o]) =>
+      Object.keys(o.inputs).some((input) => input.endsWith('lambdas/cli/commands/copy.ts')),
+    );
+    assert.ok(copy, 'a chunk holds the copy command');
+    const loaded = staticInputs(metafile, copy[0]);
+    assert.ok(loaded.some((input) => input.endsWith('lambdas/adapters/registry-client.ts')));
+    assert.deepEqual(
+      loaded.filter((input) => /node_modules\/(?:yaml|zod)\//.test(input)),
+      [],
+      'copy imports the config module statically',
+    );
+  });
 });

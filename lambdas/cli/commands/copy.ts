@@ -1,7 +1,6 @@
 // `image-promoter copy SOURCE DESTINATION`: the copy engine by hand — what the worker does for one
 // promotion, without git, SQS or GitHub — like `crane copy`. Wiring only: parses options, picks
 // credentials for each registry, calls copyImage and prints the result.
-import { loadConfigFile } from '../../adapters/config-source';
 import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
 import {
   RegistryClient,
@@ -87,8 +86,12 @@ interface CopyArgs {
 
 async function runCopy(args: readonly string[], io: CommandIo): Promise<number> {
   const parsed = parseCopyArgs(args);
+  // Loaded only for --config: the config module brings zod and yaml, ~50 ms of start-up that a
+  // plain copy would otherwise pay before its first request (measured, bench:copy's CLI row).
   const config: Config | undefined =
-    parsed.config === undefined ? undefined : await loadConfigFile(parsed.config);
+    parsed.config === undefined
+      ? undefined
+      : await (await import('../../adapters/config-source')).loadConfigFile(parsed.config);
   const { ref: source, endpoint: sourceEndpoint } = parseImageArg(parsed.source, 'SOURCE');
   const { ref: destination, endpoint: destinationEndpoint } = parseImageArg(
     parsed.destination,
