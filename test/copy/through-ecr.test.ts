@@ -344,4 +344,25 @@ describe('copyImage through ECR models', () => {
       [],
     );
   });
+  it('sends a layer over 8 MiB as POST and one PUT carrying it, no part request', async () => {
+    // Prepare: a 9 MiB layer (over the old one-PUT limit, which sent it as POST, PATCH, PUT)
+    const layout = await ImageLayout.create();
+    let digest: string;
+    try {
+      const image = await addImage(layout, { layers: [9 * 1024 * 1024] });
+      digest = image.descriptor.digest;
+      layout.tag(image.descriptor, 'large');
+      await pushLayout(layout, 'large', `${srcRegistry.host}/large/app:9m`, srcRegistry);
+    } finally {
+      await layout.remove();
+    }
+    const [parts, closes] = [dst.calls('UploadLayerPart'), dst.calls('CompleteLayerUpload')];
+    // Act
+    const result = await copy('large/app', '9m', 'multi/app');
+    // Assess: config and layer each one InitiateLayerUpload and one CompleteLayerUpload
+    assert.equal(result.digest, digest);
+    assert.equal(dst.calls('UploadLayerPart') - parts, 0, 'no PATCH');
+    assert.equal(dst.calls('CompleteLayerUpload') - closes, 2, 'one PUT per blob');
+    assert.equal(sha256(await inspectRaw(`${dstRegistry.host}/multi/app:9m`, dstRegistry)), digest);
+  });
 });

@@ -13,10 +13,11 @@ export type BlobUploadResult = 'mounted' | 'uploaded';
 
 /**
  * Puts a blob into `repository`: mounted from `mountFrom` (same registry) when the registry can,
- * else streamed from `open()`: a small blob (up to `monolithicUploadBytes`) as POST then one PUT
- * carrying the bytes, a larger one the way crane does it, against ECR too: POST, one streamed
- * PATCH, a closing PUT `?digest=` (ECR answers the PATCH with 201 rather than 202; both are fine).
- * A registry that refuses one form (405, 400...) gets the other, for this blob and every later one.
+ * else streamed from `open()`: a blob of known size up to `monolithicUploadBytes` (by default
+ * every one) as POST then one PUT carrying the bytes, the way containerd pushes; otherwise (or a
+ * blob of unknown size) the way crane does it: POST, one streamed PATCH, a closing PUT `?digest=`
+ * (ECR answers the PATCH with 201 rather than 202; both are fine). A registry that refuses one
+ * form (405, 400...) gets the other, for this blob and every later one.
  */
 export async function uploadBlob(
   transport: RegistryTransport,
