@@ -68,6 +68,18 @@ describe('image-promoter (main)', () => {
       ['webhook', '--port', '0x50'],
       'image-promoter webhook: --port must be a whole number from 0 to 65535, not "0x50" (see --help)',
     ],
+    [
+      ['reconcile', '--every', '5'],
+      'image-promoter reconcile: --every SECONDS and --rule NAME go together (see --help)',
+    ],
+    [
+      ['reconcile', '--rule', 'r'],
+      'image-promoter reconcile: --every SECONDS and --rule NAME go together (see --help)',
+    ],
+    [
+      ['reconcile', '--every', '0', '--rule', 'r'],
+      'image-promoter reconcile: --every must be a whole number from 1 to 86400, not "0" (see --help)',
+    ],
   ];
   for (const [args, line] of usageErrors) {
     it(`${JSON.stringify(args)}: one line, exit 2`, async () => {
