@@ -4,18 +4,27 @@
 // with the tokens moto issues), a pass-through proxy in front of each (fault injection on dev,
 // request counting on prod), the GitHub REST test server over a real git repository laid out like
 // the original article, and the shipped commands as child processes: `image-promoter webhook` and
-// `image-promoter worker`. With `ecr`, an ECR model (test/support/ecr-model.ts: ECR's quotas, 201
+// `image-promoter worker`, and with `reconcile` the scheduled check: the reconcile Lambda's handler
+// on the local scheduler (`image-promoter reconcile --every`) while the stack's EventBridge rule in
+// moto is enabled. With `ecr`, an ECR model (test/support/ecr-model.ts: ECR's quotas, 201
 // PATCHes, no blob mounting, presigned blob reads) stands between each proxy and its registry, and a
 // fault proxy in front of dev's presigned storage sees the blob bytes. Everything listens on free
 // 127.0.0.1 ports and stop() tears all of it down.
 // It must never talk to anything but 127.0.0.1, and never hold promotion logic of its own.
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sign } from '@octokit/webhooks-methods';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DisableRuleCommand,
+  EnableRuleCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   CreateQueueCommand,
@@ -24,6 +33,8 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs';
+import { parseConfig } from '../lambdas/core/config';
+import { rateExpression } from '../lambdas/core/schedule-expression';
 import { startEcrModel, type EcrModel } from '../test/support/ecr-model';
 import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy';
 import { createGitRepo, type FileChanges, type GitRepo } from '../test/support/git-repo';
@@ -149,6 +160,12 @@ export interface LocalStackOptions {
   /** Run the webhook and the worker as a GitHub App (GITHUB_APP_ID + key file): results are check
    * runs instead of commit statuses (default false: a token, statuses). */
   readonly githubApp?: boolean;
+  /** The scheduled reconcile (default: none, so tests that count statuses never see one). The stack
+   * creates the rule a deployed stack has (in moto: its schedule expression from config
+   * reconcile.rateMinutes, hourly by default; DISABLED unless `enabled`); moto fires no schedule, so
+   * the local scheduler stands in and fires every `everySeconds` (a few seconds for the demo and the
+   * tests) while the rule is enabled. */
+  readonly reconcile?: { readonly everySeconds: number; readonly enabled?: boolean };
   /** An ECR model in front of each registry (default false: the registries answer themselves). */
   readonly ecr?: boolean;
 }
@@ -218,10 +235,17 @@ export interface LocalStack {
   dlqDepth(): Promise<QueueDepth>;
   /** The bodies of the messages on the dead-letter queue (received, then left to reappear). */
   peekDeadLetters(): Promise<readonly string[]>;
-  /** Everything the webhook and worker processes wrote so far (tail). */
-  output(): { readonly webhook: string; readonly worker: string };
+  /** The reconcile's EventBridge rule (with `reconcile`): its name, and enabling or disabling it as
+   * `aws events enable-rule / disable-rule` would (the scheduler sees it at its next period). */
+  readonly reconcileRule: string | undefined;
+  setReconcileRule(enabled: boolean): Promise<void>;
+  /** Everything the webhook, worker and scheduled reconcile processes wrote so far (tail). */
+  output(): { readonly webhook: string; readonly worker: string; readonly reconcile: string };
   stop(): Promise<void>;
 }
+
+/** The reconcile's schedule rule in moto (a deployed stack's rule has a generated name). */
+const RECONCILE_RULE = 'image-promoter-reconcile';
 
 const ECR_PASSWORD = (account: string): string => `${account}-auth-token`;
 
@@ -426,6 +450,49 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       { env: childEnv, cwd: ROOT, ready: () => Promise.resolve(true) },
     );
     cleanups.push(() => worker.stop());
+
+    const events = new EventBridgeClient(aws);
+    cleanups.push(() => Promise.resolve(events.destroy()));
+    let reconcile: ManagedProcess | undefined;
+    if (options.reconcile !== undefined) {
+      progress(`image-promoter reconcile --every ${options.reconcile.everySeconds} (child process)`);
+      const config = parseConfig(await readFile(configFile, 'utf8'), configFile);
+      const { RuleArn } = await events.send(
+        new PutRuleCommand({
+          Name: RECONCILE_RULE,
+          ScheduleExpression: rateExpression(config.reconcile.rateMinutes),
+          State: options.reconcile.enabled === true ? 'ENABLED' : 'DISABLED',
+          Description: 'image-promoter reconcile (local stack: the local scheduler fires it)',
+        }),
+      );
+      // The target a deployed rule has: the reconcile function, in the rule's account and region.
+      const [, , , region, account] = RuleArn!.split(':');
+      await events.send(
+        new PutTargetsCommand({
+          Rule: RECONCILE_RULE,
+          Targets: [
+            { Id: 'reconcile', Arn: `arn:aws:lambda:${region}:${account}:function:image-promoter-reconcile` },
+          ],
+        }),
+      );
+      reconcile = await startProcess(
+        process.execPath,
+        [
+          'bin/image-promoter.mjs',
+          'reconcile',
+          '--config',
+          configFile,
+          '--every',
+          String(options.reconcile.everySeconds),
+          '--rule',
+          RECONCILE_RULE,
+        ],
+        { env: childEnv, cwd: ROOT, ready: () => Promise.resolve(true) },
+      );
+      const started = reconcile;
+      cleanups.push(() => started.stop());
+    }
+    options.signal?.throwIfAborted();
     options.signal?.throwIfAborted();
 
     const depth = async (url: string): Promise<QueueDepth> => {
@@ -452,6 +519,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (const [name, child] of [
         ['webhook', webhook],
         ['worker', worker],
+        ...(reconcile === undefined ? [] : [['reconcile', reconcile] as const]),
       ] as const) {
         if (child.child.exitCode !== null || child.child.signalCode !== null) {
           return `${name} process exited (${child.child.exitCode ?? child.child.signalCode}):\n${child.output().slice(-3000)}`;
@@ -549,7 +617,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         );
         return (out.Messages ?? []).map((m) => m.Body ?? '');
       },
-      output: () => ({ webhook: webhook.output(), worker: worker.output() }),
+      reconcileRule: reconcile === undefined ? undefined : RECONCILE_RULE,
+      setReconcileRule: async (enabled) => {
+        if (reconcile === undefined) throw new Error('the stack was started without `reconcile`');
+        await events.send(
+          enabled
+            ? new EnableRuleCommand({ Name: RECONCILE_RULE })
+            : new DisableRuleCommand({ Name: RECONCILE_RULE }),
+        );
+      },
+      output: () => ({
+        webhook: webhook.output(),
+        worker: worker.output(),
+        reconcile: reconcile?.output() ?? '',
+      }),
       stop: cleanup,
     };
   } catch (e: unknown) {
