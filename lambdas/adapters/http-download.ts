@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as connectTcp, isIP, type OnReadOpts, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
 export interface Download {
   readonly headers: Readonly<Record<string, string>>;
@@ -142,9 +142,12 @@ const MAX_CHUNK_LINE_BYTES = 1024;
 export async function openDownload(url: URL, download: Download): Promise<DownloadMessage> {
   download.signal?.throwIfAborted();
   const request = requestHead(url, download.headers);
+  // node:tls loads once a URL needs it (see http-exchange.ts).
+  const tls = url.protocol === 'https:' ? await import('node:tls') : undefined;
+  download.signal?.throwIfAborted();
   return new Promise<DownloadMessage>((resolve, reject) => {
     const reader = new AnswerReader(resolve, reject);
-    const socket = connectTo(url, download, reader.onread());
+    const socket = connectTo(url, download, reader.onread(), tls?.connect);
     reader.attach(socket);
     socket.setTimeout(download.idleTimeoutMs, () => socket.destroy(new Error('timed out')));
     const { signal } = download;
@@ -159,10 +162,17 @@ export async function openDownload(url: URL, download: Download): Promise<Downlo
   });
 }
 
-function connectTo(url: URL, download: Download, onread: OnReadOpts): Socket {
+function connectTo(
+  url: URL,
+  download: Download,
+  onread: OnReadOpts,
+  connectTls: typeof tlsConnect | undefined,
+): Socket {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (url.protocol === 'http:') return connectTcp({ host, port: Number(url.port || 80), onread });
-  if (url.protocol !== 'https:') throw new TypeError(`cannot download over ${url.protocol}`);
+  if (url.protocol !== 'https:' || connectTls === undefined) {
+    throw new TypeError(`cannot download over ${url.protocol}`);
+  }
   const options: ConnectionOptions & { readonly onread: OnReadOpts } = {
     host,
     port: Number(url.port || 443),

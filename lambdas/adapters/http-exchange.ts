@@ -10,7 +10,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
 } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,7 +57,16 @@ export class AnswerTooLargeError extends Error {
 
 // Keep-alive pools shared by every client of the process (a warm Lambda reuses its connections).
 const httpAgent = new HttpAgent({ keepAlive: true });
-const httpsAgent = new HttpsAgent({ keepAlive: true });
+/** node:https (and node:tls beneath it) loads once a URL needs it: ~10 ms of every CLI start
+ * otherwise, before the first request, also for registries spoken to over plain HTTP. */
+let https: Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent }> | undefined;
+function loadHttps(): Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent }> {
+  https ??= import('node:https').then((m) => ({
+    request: m.request,
+    agent: new m.Agent({ keepAlive: true }),
+  }));
+  return https;
+}
 
 /**
  * Sends one request; resolves once the answer's headers are in (its body still to be read, see
@@ -65,8 +74,8 @@ const httpsAgent = new HttpsAgent({ keepAlive: true });
  * server already answered with an error status: then that answer is what counts.
  */
 export async function openExchange(url: URL, exchange: Exchange): Promise<IncomingMessage> {
-  const secure = url.protocol === 'https:';
-  const send = secure ? httpsRequest : httpRequest;
+  const secure = url.protocol === 'https:' ? await loadHttps() : undefined;
+  const send = secure === undefined ? httpRequest : secure.request;
   const { body } = exchange;
   const headers =
     body instanceof Readable && exchange.headers['content-length'] === undefined
@@ -77,7 +86,7 @@ export async function openExchange(url: URL, exchange: Exchange): Promise<Incomi
   const request = send(url, {
     method: exchange.method,
     headers,
-    agent: secure ? httpsAgent : httpAgent,
+    agent: secure === undefined ? httpAgent : secure.agent,
     timeout: exchange.idleTimeoutMs,
     ...(exchange.signal === undefined ? {} : { signal: exchange.signal }),
   });

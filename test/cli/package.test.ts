@@ -103,7 +103,7 @@ describe('the npm package', () => {
     assert.ok(all.some((input) => input.includes('node_modules/@aws-sdk/client-ecr/')));
   });
 
-  it('copy without --config loads neither yaml nor zod: its start-up before the first request', () => {
+  it('copy without --config loads neither yaml nor zod, nor node:tls before an https URL: its start-up', () => {
     const copy = Object.entries(metafile.outputs).find(([, o]) =>
       Object.keys(o.inputs).some((input) => input.endsWith('lambdas/cli/commands/copy.ts')),
     );
@@ -114,6 +114,23 @@ describe('the npm package', () => {
       loaded.filter((input) => /node_modules\/(?:yaml|zod)\//.test(input)),
       [],
       'copy imports the config module statically',
+    );
+    const builtins = new Set<string>();
+    const visit = (path: string, seen: Set<string>): void => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      for (const imported of metafile.outputs[path]?.imports ?? []) {
+        if (imported.kind !== 'import-statement') continue;
+        if (imported.external) builtins.add(imported.path);
+        else visit(imported.path, seen);
+      }
+    };
+    visit(copy[0], new Set());
+    assert.ok(builtins.has('node:http'), [...builtins].join(' '));
+    assert.deepEqual(
+      [...builtins].filter((name) => /^node:(?:https|tls)$/.test(name)),
+      [],
+      'copy loads node:https or node:tls at start',
     );
   });
 });
