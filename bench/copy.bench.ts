@@ -99,6 +99,9 @@ const { values: flags } = parseArgs({
     'rtt-ms': { type: 'string' },
     'connection-mibps': { type: 'string' },
     'total-mibps': { type: 'string' },
+    // Network-model mode, the many-small-blobs shape alone (e.g. a scaled model: --rtt-ms 200
+    // --connection-mibps 2.5 --total-mibps 10, where the large shape would take minutes a copy).
+    'small-only': { type: 'boolean', default: false },
     // Another build of the CLI (its bin or dist/cli/entry.mjs), timed beside this one: before/after.
     'baseline-cli': { type: 'string' },
   },
@@ -119,6 +122,10 @@ if (inMemory) {
     process.exit(2);
   }
   process.env['TMPDIR'] = MEMORY_DIR;
+}
+if (flags['small-only'] === true && flags.network !== true) {
+  console.error('bench:copy: --small-only goes with --network');
+  process.exit(2);
 }
 const runs = flags.runs === undefined ? (quick ? 3 : 5) : Number(flags.runs);
 if (!Number.isInteger(runs) || runs < 1) {
@@ -484,6 +491,7 @@ async function mainNetwork(): Promise<void> {
   try {
     const rows: NetworkRow[] = [];
     for (const [i, shape] of SHAPES.entries()) {
+      if (flags['small-only'] === true && i === 0) continue;
       process.stderr.write(`cold copy ${shape.name} through the network model\n`);
       rows.push(await benchNetworkShape(source, shape, `bench/net-${i}`));
     }
