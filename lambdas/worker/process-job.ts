@@ -275,6 +275,8 @@ async function promoteImages(
             destination,
             sourceRegistry: registries.source,
             destinationRegistry: registries.destination,
+            // No smallBlobJobs: from inside AWS round trips are short and ECR's 100/s
+            // InitiateLayerUpload quota, not slots, bounds small blobs (docs/copy.md, "Blob slots").
             ...copySettingsOf(copy),
             ...(signal === undefined ? {} : { signal }),
           });
