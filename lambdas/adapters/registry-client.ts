@@ -27,7 +27,13 @@ import { uploadBlob, type BlobUploadResult } from './registry/uploads';
 export type { CredentialProvider, RegistryCredentials } from './registry/auth';
 export type { FetchedManifest, ManifestHead, PutManifestResult } from './registry/manifests';
 export type { BlobUploadResult } from './registry/uploads';
-export { DEFAULT_RETRY, MAX_RETRY_AFTER_MS, Throttle, type RetryPolicy } from './registry/retry';
+export {
+  DEFAULT_RETRY,
+  MAX_RETRY_AFTER_MS,
+  Throttle,
+  ThrottlePool,
+  type RetryPolicy,
+} from './registry/retry';
 
 export interface RegistryClientOptions {
   /** Registry host as in an ImageRef: `111111111111.dkr.ecr.us-east-1.amazonaws.com`, `127.0.0.1:5000`. */

@@ -6,7 +6,7 @@
 // the process-wide HTTP connection pool). Never logs credentials.
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { createRepositoryCreator, type RepositoryState } from '../adapters/ecr-repositories';
-import { RegistryClient, Throttle, type CredentialProvider } from '../adapters/registry-client';
+import { RegistryClient, ThrottlePool, type CredentialProvider } from '../adapters/registry-client';
 import { createAssumeRoleCredentialProvider } from '../adapters/sts-credentials';
 import type { Config, EnvironmentConfig } from '../core/config';
 import { ConfigError } from '../core/errors';
@@ -63,19 +63,11 @@ export function createRegistryAccess(options: RegistryAccessOptions): RegistryAc
   // One rate state per registry for the life of the container: every copy of a job, and every job
   // it runs, slows down together on a 429 (ECR's quotas are per account and Region, not per
   // client; adapters/registry/throttle.ts).
-  const throttles = new Map<string, Throttle>();
-  const throttleFor = (registry: string): Throttle => {
-    let throttle = throttles.get(registry);
-    if (throttle === undefined) {
-      throttle = new Throttle();
-      throttles.set(registry, throttle);
-    }
-    return throttle;
-  };
+  const throttles = new ThrottlePool();
   const clientFor = (registry: string, credentials: CredentialProvider): RegistryClient =>
     new RegistryClient({
       registry,
-      throttle: throttleFor(registry),
+      throttle: throttles.for(registry),
       ...(endpoints[registry] === undefined ? {} : { endpoint: endpoints[registry] }),
       credentials,
       ...(options.retry === undefined ? {} : { retry: options.retry }),

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { main } from '../../lambdas/cli/main';
+import { startFaultProxy } from '../support/fault-proxy';
 import { inspectRaw, pushRandomImage, sha256 } from '../support/images';
 import { startMoto } from '../support/moto-server';
 import { startRegistry, type RegistryServer } from '../support/registry-server';
@@ -201,6 +202,67 @@ describe('image-promoter copy', () => {
     assert.match(refused.stderr, /^image-promoter copy: tag conflict: .* --overwrite\n$/);
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(sha256(await inspectRaw(`${dst.host}/cli/conflict:1`, dst)), second.digest);
+  });
+
+  // ECR's quotas are per account and Region (throttle.ts, ThrottlePool): within one registry the
+  // source reads and the destination writes count against the same ones, so a 429 to one side
+  // holds the other too.
+  it('holds the destination side too when the source side of a copy within one registry answers 429', async () => {
+    // Prepare: one registry behind a proxy. Its blobs are mounted (destination requests only),
+    // each mount answered after 500 ms, 13 of them through 3 slots: ~2 s of destination work. The
+    // source's first referrers lookup, which runs while the blobs move, is answered 429 with
+    // Retry-After: 3.
+    const proxy = await startFaultProxy({ upstream: src.url });
+    try {
+      const pushed = await pushRandomImage(`${src.host}/cli/same:1`, src, {
+        layers: Array.from({ length: 12 }, () => 2000),
+      });
+      proxy.setRules([
+        {
+          name: 'slow-mount',
+          methods: ['POST'],
+          path: /^\/v2\/cli\/copied\/blobs\/uploads\/$/,
+          action: { kind: 'delay', ms: 500 },
+        },
+        {
+          name: '429',
+          methods: ['GET'],
+          path: /^\/v2\/cli\/same\/referrers\//,
+          times: 1,
+          action: { kind: 'status', status: 429, retryAfterSeconds: 3 },
+        },
+      ]);
+      const creds = `${src.username}:${src.password}`;
+
+      // Act
+      const result = await cli([
+        `${proxy.host}/cli/same:1`,
+        `${proxy.host}/cli/copied:1`,
+        '--src-creds',
+        creds,
+        '--dst-creds',
+        creds,
+        '--jobs',
+        '1',
+      ]);
+
+      // Assess
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(sha256(await inspectRaw(`${src.host}/cli/copied:1`, src)), pushed.digest);
+      const log = proxy.requests();
+      const limited = log.find((r) => r.fault === '429');
+      assert.ok(limited !== undefined, 'the 429 was sent');
+      const answeredAt = limited.arrivedAt + limited.ms;
+      // 500 ms of slack for requests the client sent before it had read the 429 (a busy machine).
+      const during = log.filter((r) => r.arrivedAt > answeredAt + 500 && r.arrivedAt < answeredAt + 2900);
+      assert.deepEqual(
+        during.map((r) => `${r.method} ${r.url}`),
+        [],
+        'requests sent while the registry had asked to wait',
+      );
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('gets ECR tokens from the AWS credentials at hand for ECR hosts without a login', async () => {

@@ -6,7 +6,7 @@
 import { PromoterError, RateLimitedError } from '../../core/errors';
 import { pause, type Throttle } from './throttle';
 
-export { MAX_THROTTLED_RETRIES, Throttle, type LanePolicy } from './throttle';
+export { MAX_THROTTLED_RETRIES, Throttle, ThrottlePool, type LanePolicy } from './throttle';
 
 export interface RetryPolicy {
   /** Total tries, the first included. */

@@ -17,6 +17,7 @@
 //    throttles at: AWS SDKs and Tools reference, "Retry behavior"). Requests of a paced lane leave
 //    one at a time, in order, so the ones held back never go out together when a pause ends.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseEcrRegistry } from '../../core/image-ref';
 
 /**
  * What a request counts against. The names are ECR's APIs (the registry the promoter writes to):
@@ -226,6 +227,32 @@ export class Throttle {
       this.lanes.set(lane, state);
     }
     return state;
+  }
+}
+
+/**
+ * One Throttle per quota scope, for callers that hold clients of several registries (the worker,
+ * the CLI's copy): clients of one scope share a Throttle, so a 429 to one slows them all. ECR's
+ * quotas are per account and Region (AWS "Amazon ECR service quotas": the rates apply to the
+ * requests made in the current Region, per account), so every ECR host naming the same account
+ * and Region shares one (a copy within one registry, its FIPS endpoint); any other registry is
+ * its own scope, by host.
+ */
+export class ThrottlePool {
+  private readonly throttles = new Map<string, Throttle>();
+
+  constructor(private readonly lanePolicy: Partial<LanePolicy> = {}) {}
+
+  /** The Throttle of `registry`'s scope (a registry host as in an ImageRef). */
+  for(registry: string): Throttle {
+    const ecr = parseEcrRegistry(registry);
+    const scope = ecr === undefined ? registry : `ecr ${ecr.accountId} ${ecr.region}`;
+    let throttle = this.throttles.get(scope);
+    if (throttle === undefined) {
+      throttle = new Throttle(this.lanePolicy);
+      this.throttles.set(scope, throttle);
+    }
+    return throttle;
   }
 }
 

@@ -4,6 +4,7 @@
 import { createDockerConfigCredentialProvider, dockerConfigPath } from '../../adapters/docker-config';
 import {
   RegistryClient,
+  ThrottlePool,
   type CredentialProvider,
   type RegistryCredentials,
 } from '../../adapters/registry-client';
@@ -123,6 +124,9 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
     (await dockerConfig(registry)) ??
     (parseEcrRegistry(registry) === undefined ? undefined : ecrToken(registry));
   const maxBlobBytes = parsed.maxBlobBytes ?? config?.copy.maxBlobBytes;
+  // A copy within one registry (one ECR account and Region) reads and writes against the same
+  // quotas: both clients share one rate state, so a 429 to either slows both.
+  const throttles = new ThrottlePool();
   const client = (registry: string, explicit: string | undefined, envName: string): RegistryClient => {
     const given = explicit ?? io.env[envName];
     const credentials: CredentialProvider =
@@ -131,6 +135,7 @@ async function runCopy(args: readonly string[], io: CommandIo): Promise<number> 
     return new RegistryClient({
       registry,
       credentials,
+      throttle: throttles.for(registry),
       ...(endpoint === undefined ? {} : { endpoint }),
       userAgent: 'image-promoter-cli',
       ...(maxBlobBytes === undefined ? {} : { maxBlobBytes }),

@@ -4,7 +4,7 @@
 // turn. Counts and order are asserted; the only spacing checked is the lane's own floor.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MIN_LANE_RATE, Throttle } from '../../../lambdas/adapters/registry/throttle';
+import { MIN_LANE_RATE, Throttle, ThrottlePool } from '../../../lambdas/adapters/registry/throttle';
 
 describe('registry throttle', () => {
   it('cuts a lane to half the sends it saw on a 429, once per cut, and leaves other lanes alone', async () => {
@@ -35,6 +35,17 @@ describe('registry throttle', () => {
     // A Retry-After is the registry-wide pause's (retry.ts), not a lane's.
     throttle.settle(await throttle.turn('CompleteLayerUpload', undefined), 429, true);
     assert.equal(throttle.rate('CompleteLayerUpload'), undefined);
+  });
+
+  it('pools one Throttle per ECR account and Region, and per host for other registries', () => {
+    const pool = new ThrottlePool();
+    const east = pool.for('111111111111.dkr.ecr.us-east-1.amazonaws.com');
+    assert.equal(pool.for('111111111111.dkr.ecr.us-east-1.amazonaws.com'), east);
+    assert.equal(pool.for('111111111111.dkr.ecr-fips.us-east-1.amazonaws.com'), east, 'its FIPS endpoint');
+    assert.notEqual(pool.for('111111111111.dkr.ecr.us-west-2.amazonaws.com'), east, 'another Region');
+    assert.notEqual(pool.for('222222222222.dkr.ecr.us-east-1.amazonaws.com'), east, 'another account');
+    assert.equal(pool.for('127.0.0.1:5000'), pool.for('127.0.0.1:5000'));
+    assert.notEqual(pool.for('127.0.0.1:5000'), pool.for('127.0.0.1:5001'));
   });
 
   it('never paces a lane below the floor it was given', async () => {
