@@ -529,8 +529,8 @@ async function mainNetwork(): Promise<void> {
         `proxies over the ${cpus().length} cores, which no copy beats on this machine whatever the model allows ` +
         '(a median wall time near it means the machine, not the model or the copier, bounded the copy); ' +
         "first request = the copier's start-up; blobs from / to = first blob read arrived, last blob " +
-        'upload answered; handshakes = exchanges that opened a connection; registries answer = from a ' +
-        "request's arrival to the registry's answer (near 0 with CPU to spare); proxies late = how much " +
+        'upload answered; handshakes = exchanges that opened a connection; registries answer = from the end of a ' +
+        "request (its body through) to the registry's answer (near 0 with CPU to spare); proxies late = how much " +
         'later than the model a head left (near 0 with CPU to spare). All times in ms after the spawn.',
       '',
       renderNetworkTime(rows),

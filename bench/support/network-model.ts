@@ -48,7 +48,9 @@ export interface TimelineEntry {
   readonly status: number;
   /** Its head arrived at the proxy. */
   readonly arrived: number;
-  /** The registry's answer head arrived (the request body was through by then, usually). */
+  /** Its body (if any) was through to the registry, paced by the model. */
+  readonly sent: number;
+  /** The registry's answer head arrived. */
   readonly upstream: number;
   /** The answer's head left the proxy (after the modelled round trip). */
   readonly head: number;
@@ -194,12 +196,13 @@ export async function startNetworkProxy(
     // The first answer on a connection also waits for the handshake.
     const delay = model.rttMs * (link.answered ? 1 : 2);
     link.answered = true;
+    let sent = Number.NaN;
     let upstream = Number.NaN;
     let head = Number.NaN;
     let status = 0;
     res.once('finish', () => {
       const path = shortPath(req.url ?? '/');
-      const entry = { connection: link.id, first, method, path, status, arrived, upstream, head };
+      const entry = { connection: link.id, first, method, path, status, arrived, sent, upstream, head };
       timeline.push({ entry: { ...entry, done: performance.now() }, order });
     });
     if (expected !== undefined && req.headers.authorization !== expected) {
@@ -207,7 +210,7 @@ export async function startNetworkProxy(
       req.resume();
       setTimeout(() => {
         // Answered here at once: no registry time; the head leaves after the modelled round trip.
-        upstream = arrived;
+        sent = upstream = arrived;
         head = performance.now();
         status = 401;
         if (res.destroyed) return;
@@ -240,6 +243,7 @@ export async function startNetworkProxy(
     res.once('close', () => {
       if (!res.writableFinished) outgoing.destroy();
     });
+    outgoing.once('finish', () => (sent = performance.now()));
     pace(req, [link.up, totalUp], sliceBytes, (n) => (stats.bytesUp += n)).pipe(outgoing);
     outgoing.once('response', (answer: IncomingMessage) => {
       upstream = performance.now();
@@ -301,8 +305,8 @@ export interface TimelineSummary {
   readonly peakInFlight: number;
   /** Exchanges that were the first on their connection (paid the handshake round trip). */
   readonly handshakes: number;
-  /** How long the registries took to answer a head (arrival to their answer), median and 90th
-   * percentile: near 0 on a machine with CPU to spare. */
+  /** How long the registries took to answer once a request (and its body) was through, median and
+   * 90th percentile: near 0 on a machine with CPU to spare. */
   readonly registryMs: { readonly median: number; readonly p90: number };
   /** How much later than the model a head left the proxy (the proxies' own CPU share), median and
    * 90th percentile: near 0 on a machine with CPU to spare. */
@@ -334,7 +338,7 @@ export function summarizeTimeline(
   let peakInFlight = 0;
   for (const { step } of events) peakInFlight = Math.max(peakInFlight, (inFlight += step));
   const since = (at: number): number => (Number.isFinite(at) ? at - start : Number.NaN);
-  const registry = all.map((e) => e.upstream - e.arrived);
+  const registry = all.map((e) => e.upstream - e.sent);
   const late = all.map((e) => e.head - e.upstream - rttMs * (e.first ? 2 : 1));
   return {
     requests: all.length,

@@ -204,7 +204,8 @@ describe('network model', () => {
         ],
       );
       for (const e of timeline) {
-        assert.ok(start <= e.arrived && e.arrived <= e.upstream, 'arrived, then answered upstream');
+        assert.ok(start <= e.arrived && e.arrived <= e.sent, 'arrived, then sent on');
+        assert.ok(e.sent <= e.upstream, 'then answered upstream');
         assert.ok(e.upstream <= e.head && e.head <= e.done, 'then the head, then the last byte');
       }
       const summary = summarizeTimeline([], timeline, start, 5);
