@@ -12,7 +12,14 @@
 // It never holds more than one chunk of a body (backpressure reaches both ends). It counts
 // requests, connections and body bytes, so a benchmark can say what a copy sent.
 // Benchmark support only: it must never listen on or forward to anything but 127.0.0.1.
-import { Agent, createServer, request as forwardRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as forwardRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
@@ -244,7 +251,13 @@ export async function startNetworkProxy(
       if (!res.writableFinished) outgoing.destroy();
     });
     outgoing.once('finish', () => (sent = performance.now()));
-    pace(req, [link.up, totalUp], sliceBytes, (n) => (stats.bytesUp += n)).pipe(outgoing);
+    // Most exchanges carry no body (HEAD, GET, POST of an upload session): no pacing to set up.
+    if (hasBody(req.headers)) {
+      pace(req, [link.up, totalUp], sliceBytes, (n) => (stats.bytesUp += n)).pipe(outgoing);
+    } else {
+      req.resume();
+      outgoing.end();
+    }
     outgoing.once('response', (answer: IncomingMessage) => {
       upstream = performance.now();
       status = answer.statusCode ?? 502;
@@ -256,6 +269,14 @@ export async function startNetworkProxy(
         }
         head = performance.now();
         res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+        const code = answer.statusCode ?? 502;
+        const bodyless =
+          answer.headers['content-length'] === '0' && answer.headers['transfer-encoding'] === undefined;
+        if (method === 'HEAD' || code === 204 || code === 304 || bodyless) {
+          answer.resume();
+          res.end();
+          return;
+        }
         pace(answer, [link.down, totalDown], sliceBytes, (n) => (stats.bytesDown += n)).pipe(res);
       }, delay);
     });
@@ -351,6 +372,14 @@ export function summarizeTimeline(
     registryMs: { median: quantile(registry, 0.5), p90: quantile(registry, 0.9) },
     lateMs: { median: quantile(late, 0.5), p90: quantile(late, 0.9) },
   };
+}
+
+/** Whether a request with these headers has a body (RFC 9112 section 6.3: Transfer-Encoding or a
+ * Content-Length above 0). */
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0';
 }
 
 /** `/v2/repo/blobs/sha256:0123…` → `/v2/repo/blobs/sha256:0123456789ab`; upload ids likewise. */
