@@ -239,6 +239,10 @@ export interface LocalStack {
    * `aws events enable-rule / disable-rule` would (the scheduler sees it at its next period). */
   readonly reconcileRule: string | undefined;
   setReconcileRule(enabled: boolean): Promise<void>;
+  /** The environment for running the CLI (verify, history, prune, reconcile) against this stack:
+   * moto's endpoint and credentials, the GitHub test server, the queue and the deliveries table, and
+   * an empty Docker config (the user's own docker login must not answer for the stack's registries). */
+  cliEnv(): NodeJS.ProcessEnv;
   /** Everything the webhook, worker and scheduled reconcile processes wrote so far (tail). */
   output(): { readonly webhook: string; readonly worker: string; readonly reconcile: string };
   stop(): Promise<void>;
@@ -382,6 +386,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         `      externalId: ${randomBytes(16).toString('hex')}`,
         '    destination:',
         `      registry: ${PROD_REGISTRY}`,
+        "    # The allowlist (prune needs one to know which repositories are this environment's).",
+        "    repositories: ['shop/**']",
         'registryEndpoints:',
         `  ${DEV_REGISTRY}: ${devProxy.url}`,
         `  ${PROD_REGISTRY}: ${prodProxy.url}`,
@@ -617,6 +623,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         );
         return (out.Messages ?? []).map((m) => m.Body ?? '');
       },
+      cliEnv: () => ({
+        ...moto.env(),
+        QUEUE_URL: queueUrl,
+        DELIVERIES_TABLE: 'image-promoter-deliveries',
+        GITHUB_TOKEN: github.token,
+        GITHUB_API_URL: github.url,
+        DOCKER_CONFIG: join(dir, 'docker'),
+      }),
       reconcileRule: reconcile === undefined ? undefined : RECONCILE_RULE,
       setReconcileRule: async (enabled) => {
         if (reconcile === undefined) throw new Error('the stack was started without `reconcile`');

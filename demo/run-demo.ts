@@ -4,8 +4,12 @@
 // production, delivers the signed pull_request webhook to the real `image-promoter webhook` process,
 // waits for the worker's status on the pull request's head (what branch protection requires), merges
 // and delivers the push (a no-op success: nothing uploaded), then proves with skopeo that prod holds
-// the very same bytes (index and signature) and nothing else. Exits 0 only when all of that is true; always
-// stops what it started (also on Ctrl-C and on failure). Never talks to anything but 127.0.0.1.
+// the very same bytes (index and signature) and nothing else. Then a delivery is lost: the next
+// release reaches main but its push webhook is never sent; `verify` reports the drift, the scheduled
+// reconcile (the reconcile Lambda's handler, fired by the local scheduler once its EventBridge rule
+// is enabled) heals it, `verify` passes, `history` shows who promoted what, and a prune dry run lists
+// what production no longer deploys. Exits 0 only when all of that is true; always stops what it
+// started (also on Ctrl-C and on failure). Never talks to anything but 127.0.0.1.
 import { performance } from 'node:perf_hooks';
 import {
   articleOverlayFiles,
@@ -18,6 +22,7 @@ import {
   STATUS_CONTEXT,
   type LocalStack,
 } from './local-stack';
+import { runCli, type CliResult } from '../test/support/run-cli';
 import { pushSampleImage } from './sample-image';
 import { inspectDigest, listRegistry } from './verify-registry';
 
@@ -30,6 +35,10 @@ process.on('warning', (warning) => {
 });
 
 const TAG = '1.3.0';
+/** The release whose push delivery is lost. */
+const NEXT_TAG = '1.4.0';
+/** The local scheduler's period (EventBridge's shortest rate is a minute; the deployed default an hour). */
+const RECONCILE_EVERY_SECONDS = 3;
 const started = performance.now();
 const say = (line: string): void => {
   const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
@@ -38,6 +47,10 @@ const say = (line: string): void => {
 const check = (ok: boolean, line: string): boolean => {
   say(`${ok ? 'ok  ' : 'FAIL'} ${line}`);
   return ok;
+};
+/** A command's output, indented under its line. */
+const show = (text: string): void => {
+  for (const line of text.trimEnd().split('\n')) process.stdout.write(`         ${line}\n`);
 };
 
 async function runDemo(): Promise<number> {
@@ -73,6 +86,8 @@ async function runDemo(): Promise<number> {
     stack = await startLocalStack({
       onProgress: (line) => say(`  - ${line}`),
       signal: interrupted.signal,
+      // Its rule stays disabled until the drift has been shown (then enabled, as the next period).
+      reconcile: { everySeconds: RECONCILE_EVERY_SECONDS },
     });
     say(`  webhook ${stack.webhookUrl}  GitHub ${stack.github.url}  moto ${stack.moto.url}`);
     say(`  dev  ECR ${DEV_REGISTRY} -> ${stack.dev.url}`);
@@ -175,6 +190,7 @@ async function runDemo(): Promise<number> {
       ),
       check(dlq.visible + dlq.inFlight === 0, 'dead-letter queue empty'),
     ];
+    results.push(...(await healLostDelivery(stack)));
     const ok = results.every((r) => r);
     await stop();
     say(ok ? 'promotion succeeded' : 'promotion did NOT succeed');
@@ -193,6 +209,93 @@ async function runDemo(): Promise<number> {
     await stop();
     return 1;
   }
+}
+
+/** A release reaches main without its push delivery; the scheduled reconcile heals it. */
+async function healLostDelivery(stack: LocalStack): Promise<boolean[]> {
+  const env = stack.cliEnv();
+  const config = ['--config', stack.configFile];
+  const cli = (args: readonly string[]): Promise<CliResult> => runCli(args, { env });
+  const image = await pushSampleImage(stack.dev, IMAGE_REPOSITORY, NEXT_TAG);
+  const { after: head } = await stack.pushCommit(
+    articleOverlayFiles({ productionTag: NEXT_TAG }),
+    `Promote ${IMAGE_REPOSITORY} ${NEXT_TAG} to production`,
+  );
+  say(
+    `a lost delivery: ${IMAGE_REPOSITORY}:${NEXT_TAG} pushed to dev, production's overlay moved to it on main ` +
+      `(${head.slice(0, 7)}), and the push webhook never sent`,
+  );
+  const drifted = await cli(['verify', ...config]);
+  say(`image-promoter verify (exit ${drifted.code})`);
+  show(drifted.stdout || drifted.stderr);
+
+  say(
+    `enabling the scheduled reconcile: its EventBridge rule (moto) ${stack.reconcileRule}; ` +
+      `the local scheduler fires it every ${RECONCILE_EVERY_SECONDS} s`,
+  );
+  await stack.setReconcileRule(true);
+  const healed = await stack.waitForFinalStatus(head, 60_000);
+  await stack.setReconcileRule(false);
+  for (const status of stack.statuses(head)) {
+    say(`  ${STATUS_CONTEXT}: ${status.state.padEnd(7)} ${status.description ?? ''}`);
+  }
+  const scheduledRun = /reconcile \(scheduled [^)]*\): .*\d+ enqueued/.exec(stack.output().reconcile)?.[0];
+  say(`  ${scheduledRun ?? '(no scheduled run seen)'}`);
+
+  const inPlace = await cli(['verify', ...config]);
+  say(`image-promoter verify (exit ${inPlace.code})`);
+  show(inPlace.stdout || inPlace.stderr);
+
+  const history = await cli(['history', '--environment', 'production']);
+  say(`image-promoter history --environment production (exit ${history.code})`);
+  show(history.stdout || history.stderr);
+
+  // keep 0: the rollback window emptied, so what production deployed before shows up.
+  const prune = await cli(['prune', ...config, '--environment', 'production', '--keep', '0', '--json']);
+  const plan = JSON.parse(prune.stdout || '{"removals": []}') as {
+    removals: { repository: string; digest: string; tags: string[]; reason: string }[];
+  };
+  say(`image-promoter prune --environment production --keep 0 (dry run, exit ${prune.code})`);
+  show(
+    plan.removals
+      .map(
+        (r) =>
+          `would remove ${r.repository}@${r.digest.slice(0, 19)} ${r.tags.join(',') || '-'}: ${r.reason}`,
+      )
+      .join('\n') || prune.stderr,
+  );
+
+  const previous = await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:${TAG}`);
+  const promotions = history.stdout.split('\n').filter((l) => l.includes(`${IMAGE_REPOSITORY}:`));
+  return [
+    check(
+      drifted.code === 1 && /\bmissing\b/.test(drifted.stdout),
+      `verify reported ${IMAGE_REPOSITORY}:${NEXT_TAG} missing from prod (exit 1)`,
+    ),
+    check(
+      healed.state === 'success' &&
+        /^reconciling 1 image missing/.test(stack.statuses(head)[0]?.description ?? '') &&
+        scheduledRun !== undefined,
+      `the scheduled reconcile healed it: status ${healed.state} on ${head.slice(0, 7)}`,
+    ),
+    check(
+      inPlace.code === 0 &&
+        (await inspectDigest(stack.prod, `${IMAGE_REPOSITORY}:${NEXT_TAG}`)) === image.indexDigest,
+      'verify passes: prod holds the index dev has (exit 0)',
+    ),
+    check(
+      promotions.length === 2 &&
+        promotions.some((l) => l.includes(`:${TAG}`) && !l.includes('scheduled reconcile')) &&
+        promotions.some((l) => l.includes(`:${NEXT_TAG}`) && l.includes('scheduled reconcile')),
+      `history: ${TAG} by the pull request's promotion, ${NEXT_TAG} by the scheduled reconcile`,
+    ),
+    check(
+      prune.code === 1 &&
+        plan.removals.some((r) => r.digest === previous && r.tags.includes(TAG)) &&
+        plan.removals.every((r) => r.digest !== image.indexDigest),
+      `prune (dry run) would remove ${TAG}, no longer deployed, and keeps ${NEXT_TAG}`,
+    ),
+  ];
 }
 
 runDemo().then(

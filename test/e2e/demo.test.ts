@@ -1,5 +1,5 @@
-// `npm run demo` as a newcomer runs it: the whole promotion on the local stack must exit 0 and show
-// the proof lines; a machine without a prerequisite gets one line naming the package, and a non-zero
+// `npm run demo` as a newcomer runs it: the whole promotion on the local stack, then the lost
+// delivery healed by the scheduled reconcile, must exit 0 and show the proof lines; a machine without a prerequisite gets one line naming the package, and a non-zero
 // exit, before anything starts.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -64,7 +64,7 @@ describe('npm run demo', () => {
     });
   }
 
-  it('promotes the signed multi-arch image and exits 0 with the proof lines', async () => {
+  it('promotes the signed multi-arch image, heals a lost delivery on schedule, and exits 0 with the proof lines', async () => {
     // Act
     const result = await runDemo(process.env);
     // Assess
@@ -77,6 +77,12 @@ describe('npm run demo', () => {
       /ok {3}signature sha256-[0-9a-f]{64}\.sig identical in prod/,
       /ok {3}nothing else in prod/,
       /ok {3}dead-letter queue empty/,
+      /ok {3}verify reported shop\/web:1\.4\.0 missing from prod \(exit 1\)/,
+      /reconcile \(scheduled [0-9T:-]+Z\): production at [0-9a-f]{12}: 1 not in place, 1 enqueued/,
+      /ok {3}the scheduled reconcile healed it: status success on [0-9a-f]{7}/,
+      /ok {3}verify passes: prod holds the index dev has \(exit 0\)/,
+      /ok {3}history: 1\.3\.0 by the pull request's promotion, 1\.4\.0 by the scheduled reconcile/,
+      /ok {3}prune \(dry run\) would remove 1\.3\.0, no longer deployed, and keeps 1\.4\.0/,
       /promotion succeeded\n$/,
     ]) {
       assert.match(result.stdout, line);

@@ -45,14 +45,7 @@ function reconcileCases(ecr: boolean): void {
       ecr,
       reconcile: { everySeconds: 2 },
     });
-    env = {
-      ...stack.moto.env(),
-      QUEUE_URL: stack.queueUrl,
-      GITHUB_TOKEN: stack.github.token,
-      GITHUB_API_URL: stack.github.url,
-      // The CLI's own docker login must not answer for the stack's registries.
-      DOCKER_CONFIG: `${stack.configFile}.docker`,
-    };
+    env = stack.cliEnv();
   });
   after(async () => {
     await stack?.stop();
@@ -102,9 +95,7 @@ function reconcileCases(ecr: boolean): void {
     assert.equal(after.code, 0, after.stdout);
 
     // The worker recorded what it promoted, and who asked: `history` reads it back from the table.
-    const history = await runCli(['history', '--environment', 'production', '--json'], {
-      env: { ...env, DELIVERIES_TABLE: 'image-promoter-deliveries' },
-    });
+    const history = await runCli(['history', '--environment', 'production', '--json'], { env });
     assert.equal(history.code, 0, history.stderr);
     const promotions = (JSON.parse(history.stdout) as { promotions: Record<string, unknown>[] }).promotions;
     assert.equal(promotions.length, 1);
