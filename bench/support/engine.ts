@@ -4,6 +4,8 @@
 // logic the engine itself should have (no retries, no verification of its own).
 import {
   RegistryClient,
+  Throttle,
+  type LanePolicy,
   type RegistryClientOptions,
   type RetryPolicy,
 } from '../../lambdas/adapters/registry-client';
@@ -23,6 +25,8 @@ export interface EngineCopyRequest {
   readonly sourceSide: EngineSide;
   readonly destinationSide: EngineSide;
   readonly retry?: Partial<RetryPolicy>;
+  /** Each side's rate lanes (its own Throttle): floor and throttled-retry cap (client defaults). */
+  readonly lanePolicy?: Partial<LanePolicy>;
   readonly blobJobs?: number;
   readonly smallBlobJobs?: number;
   /** How both clients move blobs (the client defaults when omitted). */
@@ -52,6 +56,7 @@ export async function copyWithEngine(request: EngineCopyRequest): Promise<Engine
       endpoint: side.endpoint,
       ...(side.credentials === undefined ? {} : { credentials: side.credentials }),
       ...(request.retry === undefined ? {} : { retry: request.retry }),
+      ...(request.lanePolicy === undefined ? {} : { throttle: new Throttle(request.lanePolicy) }),
       ...request.transfer,
     });
   const result = await copyImage({

@@ -32,6 +32,7 @@ export {
   MAX_RETRY_AFTER_MS,
   Throttle,
   ThrottlePool,
+  type LanePolicy,
   type RetryPolicy,
 } from './registry/retry';
 

@@ -15,6 +15,7 @@ import {
   RateLimitedError,
   RegistryUnavailableError,
 } from '../../lambdas/core/errors';
+import { startEcrModel, type EcrModel } from '../support/ecr-model';
 import {
   startFaultProxy,
   type FaultProxy,
@@ -53,7 +54,8 @@ interface Expected {
 
 interface FaultCase {
   readonly name: string;
-  readonly side: 'source' | 'destination';
+  /** Whose proxy the rules go to; `storage`: the presigned storage an ECR model sends blob reads to. */
+  readonly side: 'source' | 'destination' | 'storage';
   /** Rules for that side's proxy; `big` is the digest of the largest layer of the image. */
   readonly rules: (image: SourceImage) => readonly FaultRule[];
   readonly expected: Expected;
@@ -321,25 +323,7 @@ describe('copy engine under faults', () => {
       startFaultProxy({ upstream: source.url }),
       startFaultProxy({ upstream: destination.url }),
     ]);
-    // A two-platform index: 2 manifests, 2 configs, 4 layers, one of them large enough to cut.
-    const layout = await ImageLayout.create();
-    try {
-      const amd = await addImage(layout, { layers: [BIG_LAYER, 20_000] });
-      const arm = await addImage(layout, {
-        layers: [150_000, 30_000],
-        platform: { architecture: 'arm64', os: 'linux' },
-      });
-      const index = await addIndex(layout, [amd.descriptor, arm.descriptor]);
-      layout.tag(index.descriptor, 'app');
-      await pushLayout(layout, 'app', `${source.host}/faults/app:1`, source);
-      image = {
-        digest: index.descriptor.digest,
-        big: amd.layers[0]!.digest,
-        blobs: [amd.config, ...amd.layers, arm.config, ...arm.layers],
-      };
-    } finally {
-      await layout.remove();
-    }
+    image = await pushFaultImage(source);
   });
 
   after(async () => {
@@ -381,36 +365,16 @@ describe('copy engine under faults', () => {
   );
 
   RUNS.forEach((c, i) => {
-    it(c.name, async () => {
-      // Prepare
-      const faulted = c.side === 'source' ? sourceProxy : destinationProxy;
-      const clean = c.side === 'source' ? destinationProxy : sourceProxy;
-      faulted.setRules(c.rules(image));
-      clean.setRules([]);
-      const repository = `faults/case-${i}`;
-
-      // Act
-      const outcome = await attemptCopy(repository, c);
-
-      // Assess
-      c.assess(faulted);
-      if (c.expected.error === undefined) {
-        if (outcome instanceof Error) throw outcome;
-        assert.equal(outcome.digest, image.digest);
-        assert.equal(outcome.blobsCopied, image.blobs.length);
-        const raw = await inspectRaw(`${destination.host}/${repository}:1`, destination);
-        assert.equal(sha256(raw), image.digest, 'destination tag serves the source bytes');
-      } else {
-        assert.ok(
-          outcome instanceof c.expected.error,
-          `expected ${c.expected.error.name}, got ${String(outcome)}`,
-        );
-        assert.equal(outcome.retryable, true);
-      }
-      const tag = await readTag(destination, repository, '1');
-      if (c.expected.error !== undefined) assert.equal(tag.present, false, 'a failed copy leaves no tag');
-      assert.deepEqual(tag.missing, [], 'everything the tag points at is in the destination');
-    });
+    it(c.name, () =>
+      runFaultCase(c, {
+        faulted: c.side === 'source' ? sourceProxy : destinationProxy,
+        clean: [c.side === 'source' ? destinationProxy : sourceProxy],
+        repository: `faults/case-${i}`,
+        copy: attemptCopy,
+        image,
+        destination,
+      }),
+    );
   });
 
   // RetryPolicy.attempts is documented as "total tries, the first included". A blob read that
@@ -613,6 +577,247 @@ describe('copy engine under faults', () => {
     } finally {
       sourceProxy.setBandwidth(undefined);
     }
+  });
+});
+
+/** A two-platform index pushed to `registry` as faults/app:1: 2 manifests, 2 configs, 4 layers, one
+ * of them large enough to cut. */
+async function pushFaultImage(registry: RegistryServer): Promise<SourceImage> {
+  const layout = await ImageLayout.create();
+  try {
+    const amd = await addImage(layout, { layers: [BIG_LAYER, 20_000] });
+    const arm = await addImage(layout, {
+      layers: [150_000, 30_000],
+      platform: { architecture: 'arm64', os: 'linux' },
+    });
+    const index = await addIndex(layout, [amd.descriptor, arm.descriptor]);
+    layout.tag(index.descriptor, 'app');
+    await pushLayout(layout, 'app', `${registry.host}/faults/app:1`, registry);
+    return {
+      digest: index.descriptor.digest,
+      big: amd.layers[0]!.digest,
+      blobs: [amd.config, ...amd.layers, arm.config, ...arm.layers],
+    };
+  } finally {
+    await layout.remove();
+  }
+}
+
+/** One case: its rules on the faulted proxy, none elsewhere, the copy, then either a byte-identical
+ * tag or the expected retryable error and no tag; never a tag pointing at something missing. */
+async function runFaultCase(
+  c: FaultCase,
+  world: {
+    readonly faulted: FaultProxy;
+    readonly clean: readonly FaultProxy[];
+    readonly repository: string;
+    readonly copy: (
+      repository: string,
+      options: Pick<FaultCase, 'blobJobs' | 'transfer'>,
+    ) => Promise<EngineCopyOutcome | Error>;
+    readonly image: SourceImage;
+    readonly destination: RegistryServer;
+  },
+): Promise<void> {
+  // Prepare
+  const { faulted, repository, image, destination } = world;
+  faulted.setRules(c.rules(image));
+  for (const proxy of world.clean) proxy.setRules([]);
+
+  // Act
+  const outcome = await world.copy(repository, c);
+
+  // Assess
+  c.assess(faulted);
+  if (c.expected.error === undefined) {
+    if (outcome instanceof Error) throw outcome;
+    assert.equal(outcome.digest, image.digest);
+    assert.equal(outcome.blobsCopied, image.blobs.length);
+    const raw = await inspectRaw(`${destination.host}/${repository}:1`, destination);
+    assert.equal(sha256(raw), image.digest, 'destination tag serves the source bytes');
+  } else {
+    assert.ok(
+      outcome instanceof c.expected.error,
+      `expected ${c.expected.error.name}, got ${String(outcome)}`,
+    );
+    assert.equal(outcome.retryable, true);
+  }
+  const tag = await readTag(destination, repository, '1');
+  if (c.expected.error !== undefined) assert.equal(tag.present, false, 'a failed copy leaves no tag');
+  assert.deepEqual(tag.missing, [], 'everything the tag points at is in the destination');
+}
+
+// Where ECR answers otherwise than docker-registry, the same faults through ECR models
+// (test/support/ecr-model.ts): blob bytes come from presigned storage, not the registry (a reset
+// or corrupt read there); a 429 carries no Retry-After (TOOMANYREQUESTS, paced in its lane and
+// retried apart from the attempts); PATCH is answered 201; a missing repository is NAME_UNKNOWN.
+// The other faults meet the same code through the model as without it and are not run twice.
+const ECR_CASES: readonly FaultCase[] = [
+  {
+    name: 'presigned storage resets a blob read mid-body, twice',
+    side: 'storage',
+    rules: (image) => [
+      {
+        name: 'reset',
+        methods: ['GET'],
+        path: new RegExp(`/${image.big.replace(':', '/')}$`),
+        times: 2,
+        action: { kind: 'reset-response', afterBytes: 100_000 },
+      },
+    ],
+    expected: {},
+    assess: injected('reset', 2),
+  },
+  {
+    name: 'presigned storage serves a corrupted blob once',
+    side: 'storage',
+    rules: (image) => [
+      {
+        name: 'corrupt',
+        methods: ['GET'],
+        path: new RegExp(`/${image.big.replace(':', '/')}$`),
+        times: 1,
+        action: { kind: 'corrupt-response', atByte: 300_000 },
+      },
+    ],
+    expected: {},
+    assess: injected('corrupt', 1),
+  },
+  {
+    // More 429s than the policy's attempts: they are the registry's pace, not faults of the request.
+    name: 'destination answers upload starts 429 without Retry-After (TOOMANYREQUESTS), more often than the attempts',
+    side: 'destination',
+    rules: () => [
+      {
+        name: '429',
+        methods: ['POST'],
+        path: /\/blobs\/uploads\/$/,
+        times: RETRY.attempts + 1,
+        action: { kind: 'status', status: 429 },
+      },
+    ],
+    expected: {},
+    assess: injected('429', RETRY.attempts + 1),
+    blobJobs: 1,
+  },
+  {
+    name: 'destination resets a streamed upload (PATCH, answered 201 by ECR) after 64 KiB',
+    side: 'destination',
+    rules: () => [
+      {
+        name: 'reset-upload',
+        methods: ['PATCH'],
+        path: /\/blobs\/uploads\/./,
+        times: 1,
+        action: { kind: 'reset-request', afterBytes: 64 * 1024 },
+      },
+    ],
+    expected: {},
+    transfer: { monolithicUploadBytes: 0 },
+    assess: injected('reset-upload', 1),
+  },
+];
+
+describe('copy engine under faults, through ECR models', () => {
+  let source: RegistryServer;
+  let destination: RegistryServer;
+  let sourceModel: EcrModel;
+  let destinationModel: EcrModel;
+  let sourceProxy: FaultProxy;
+  let destinationProxy: FaultProxy;
+  let storageProxy: FaultProxy;
+  let image: SourceImage;
+
+  before(async () => {
+    [source, destination] = await Promise.all([startRegistry(), startRegistry()]);
+    [sourceModel, destinationModel] = await Promise.all([
+      startEcrModel({ upstream: source, accountId: '111111111111' }),
+      startEcrModel({ upstream: destination, accountId: '222222222222', repositories: [] }),
+    ]);
+    [sourceProxy, destinationProxy, storageProxy] = await Promise.all([
+      startFaultProxy({ upstream: sourceModel.url }),
+      startFaultProxy({ upstream: destinationModel.url }),
+      startFaultProxy({ upstream: sourceModel.storageUpstream }),
+    ]);
+    sourceModel.presignThrough(storageProxy.url);
+    image = await pushFaultImage(source);
+  });
+
+  after(async () => {
+    await Promise.all([sourceProxy?.stop(), destinationProxy?.stop(), storageProxy?.stop()]);
+    await Promise.all([sourceModel?.stop(), destinationModel?.stop()]);
+    await Promise.all([source?.stop(), destination?.stop()]);
+  });
+
+  const attemptCopy = (
+    repository: string,
+    options: Pick<FaultCase, 'blobJobs' | 'transfer'> = {},
+  ): Promise<EngineCopyOutcome | Error> =>
+    copyWithEngine({
+      ...(options.blobJobs === undefined ? {} : { blobJobs: options.blobJobs }),
+      ...(options.transfer === undefined ? {} : { transfer: options.transfer }),
+      source: `${sourceProxy.host}/faults/app:1`,
+      destination: `${destinationProxy.host}/${repository}:1`,
+      sourceSide: { endpoint: sourceProxy.url, credentials: source },
+      destinationSide: { endpoint: destinationProxy.url, credentials: destination },
+      retry: RETRY,
+      // A lane's floor of 0.5/s would space the paced retries 2 s apart; the cases test behaviour.
+      lanePolicy: { minRate: 1000 },
+    }).then(
+      (result): EngineCopyOutcome | Error => result,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+
+  // Storage faults hit both ways of reading a blob, as source faults do above.
+  const RUNS = ECR_CASES.flatMap((c): FaultCase[] =>
+    c.side === 'storage'
+      ? [
+          c,
+          {
+            ...c,
+            name: `${c.name} (own-connection reads)`,
+            transfer: { ...c.transfer, directDownloadBytes: 0 },
+          },
+        ]
+      : [c],
+  );
+  RUNS.forEach((c, i) => {
+    it(c.name, () => {
+      const repository = `faults/ecr-case-${i}`;
+      destinationModel.createRepository(repository);
+      const proxies = { source: sourceProxy, destination: destinationProxy, storage: storageProxy };
+      return runFaultCase(c, {
+        faulted: proxies[c.side],
+        clean: Object.values(proxies).filter((p) => p !== proxies[c.side]),
+        repository,
+        copy: attemptCopy,
+        image,
+        destination,
+      });
+    });
+  });
+
+  it('does not retry NAME_UNKNOWN: each refused request is sent once, and the copy fails for good', async () => {
+    // Prepare: a destination repository that was never created; one blob transfer at a time
+    for (const proxy of [sourceProxy, destinationProxy, storageProxy]) proxy.setRules([]);
+    const before = destinationModel.refusals().length;
+    // Act
+    const outcome = await attemptCopy('faults/never-created', { blobJobs: 1 });
+    // Assess: the first upload start ends the copy; no refused request was sent again
+    assert.ok(outcome instanceof PromoterError, String(outcome));
+    assert.equal(outcome.retryable, false);
+    assert.match(
+      outcome.message,
+      /NAME_UNKNOWN: The repository with name 'faults\/never-created' does not exist/,
+    );
+    const refused = destinationModel
+      .refusals()
+      .slice(before)
+      .map((r) => `${r.method} ${r.path} ${r.code}`);
+    assert.equal(refused.filter((r) => r.startsWith('POST ')).length, 1, 'upload starts refused');
+    assert.deepEqual(refused, [...new Set(refused)], 'a request refused twice');
+    const tag = await readTag(destination, 'faults/never-created', '1');
+    assert.equal(tag.present, false);
   });
 });
 
