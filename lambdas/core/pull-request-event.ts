@@ -30,6 +30,9 @@ export interface PullRequestToPlan {
   readonly mode: Exclude<PullRequestMode, 'off'>;
   /** Why the mode is `plan` although the config says `promote` (a fork's pull request), if so. */
   readonly planOnlyReason?: string;
+  /** Opened from a fork: its author may not write here, so nothing of the destination registries
+   * is looked up for it either (its statuses are public; core/destination-check.ts). */
+  readonly fromFork?: boolean;
   readonly author: string;
   /** ISO 8601: when the pull request was last updated. */
   readonly updatedAt: string;
@@ -132,6 +135,7 @@ export function classifyPullRequest(payload: unknown, config: Config, now: Date)
       ...(forkReason === undefined || config.github.pullRequests === 'plan'
         ? {}
         : { planOnlyReason: forkReason }),
+      ...(fromFork ? { fromFork: true } : {}),
       author: pr.user?.login ?? event.sender?.login ?? 'unknown',
       updatedAt:
         updated !== undefined && !Number.isNaN(Date.parse(updated))

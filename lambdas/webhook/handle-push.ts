@@ -12,6 +12,8 @@ import { createLimiter } from '../core/limiter';
 import { pullRequestAsPush, type PullRequestToPlan } from '../core/pull-request-event';
 import type { PushToPlan } from '../core/push-event';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
+import { checkPlannedDestinations } from './check-destinations';
+import type { DestinationLookups } from './destination-lookup';
 import { planDelivery, type CountingFileSource } from './plan-delivery';
 import { reply, type DeliveryLog, type WebhookResponse } from './webhook-io';
 
@@ -33,6 +35,9 @@ export interface PushDependencies {
   /** The delivery's deadline (delivery-deadline.ts): planning stops when it aborts, and every
    * environment not planned by then gets a `failure` status naming it. */
   readonly deadline?: AbortSignal;
+  /** The destination registries, to look each planned image up before enqueuing
+   * (webhook.checkRegistries); absent: no lookups, every planned image goes to the worker. */
+  readonly destinationLookups?: DestinationLookups;
 }
 
 export interface PushToHandle {
@@ -89,12 +94,25 @@ export async function handlePush(
     const source = await deps.openFileSource(deps.deadline);
     const planned = await planDelivery(source, deps.config, push, pullRequest, deps.deadline);
     apiCalls = source.apiCalls;
+    // Within the same deadline: what planning left of it. A fork's pull request is not looked up
+    // (its author would read the destination's digests in its public statuses).
+    const checks =
+      deps.destinationLookups === undefined || pullRequest?.fromFork === true
+        ? undefined
+        : await checkPlannedDestinations(planned.results, {
+            config: deps.config,
+            lookups: deps.destinationLookups,
+            deadline: deps.deadline,
+            log: deps.log,
+            context: pushContext,
+          });
     const outcome = buildPushOutcome(
       deliveryId,
       planned.push,
       planned.results,
       deps.targetUrl,
       pullRequest?.mode ?? 'promote',
+      checks,
     );
     for (const failure of outcome.failures) {
       deps.log.warn('planning failed for an environment', {

@@ -20,6 +20,7 @@ import { describeError } from '../core/errors';
 import { selectTargetUrl } from '../core/promotion-summary';
 import type { DeliveryStore, JobQueue } from '../core/webhook-ports';
 import { startDeliveryDeadline } from './delivery-deadline';
+import { createDestinationLookups, type DestinationLookups } from './destination-lookup';
 import { processDelivery } from './process-delivery';
 import type { DeliveryLog, WebhookRequest } from './webhook-io';
 
@@ -51,6 +52,8 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
   let reader: SecretReader | undefined;
   let queue: JobQueue | undefined;
   let octokit: (() => Promise<Octokit>) | undefined;
+  // Registry clients (ECR token, connections) for the life of the container.
+  let destinationLookups: DestinationLookups | undefined;
   const deliveriesTable = read.optional(ENV.deliveriesTable);
   const deliveries: DeliveryStore =
     deliveriesTable === undefined
@@ -134,6 +137,9 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
       clock: () => new Date(),
       log,
       deadline,
+      ...(cfg.webhook.checkRegistries
+        ? { destinationLookups: (destinationLookups ??= createDestinationLookups(cfg)) }
+        : {}),
       targetUrl: selectTargetUrl({
         dashboardUrl: cfg.worker.dashboardUrl,
         region: read.optional(ENV.awsRegion),

@@ -321,7 +321,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     };
     outgoing.once('response', (received: IncomingMessage) => {
       // Not flowing until answerWith reads it: a delayed body waits in the stream.
-      if (action?.kind === 'delay') setTimeout(() => answerWith(received), action.ms);
+      // Unref'd: a held answer must not keep the process alive once the proxy is stopped.
+      if (action?.kind === 'delay') setTimeout(() => answerWith(received), action.ms).unref();
       else answerWith(received);
     });
   };
