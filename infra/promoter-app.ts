@@ -41,6 +41,7 @@ export function addPromoterStacks(app: App, config: Config, options: PromoterApp
       configJson: configForDestination(config, destination, options.file),
       maxReceiveCount: config.worker.maxReceiveCount,
       webhookReservedConcurrency: config.webhook.reservedConcurrency,
+      webhookChecksRegistries: config.webhook.checkRegistries,
       alarmTopicArn: topic?.arn,
       bundleAwsSdk: options.bundleAwsSdk,
       ...(config.reconcile.enabled

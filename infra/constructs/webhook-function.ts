@@ -1,9 +1,12 @@
 // The webhook Lambda behind a public Function URL (auth NONE: GitHub cannot sign AWS requests; the
 // handler verifies X-Hub-Signature-256 before it parses anything), capped by reserved concurrency so
 // anyone on the internet can at most keep that many instances busy, never the account's pool. It may send to its queue, use its
-// deliveries table and read its two secrets; nothing else. Never reads the webhook secret into the
-// template or an environment variable (only its ARN).
-import { Duration } from 'aws-cdk-lib';
+// deliveries table and read its two secrets, and (webhook.checkRegistries) read manifests of the
+// allowlisted repositories of its own registry; nothing else: no layers, no writes, no other
+// account, no role to assume. Never reads the webhook secret into the template or an environment
+// variable (only its ARN).
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { FunctionUrlAuthType, type FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -29,7 +32,17 @@ export interface WebhookFunctionProps {
   /** config.webhook.reservedConcurrency: the most concurrent invocations the public URL can start
    * (also reserved for it); false: no reservation and no cap. */
   readonly reservedConcurrency: number | false;
+  /** Destination repository name patterns (IAM wildcards: the allowlists) whose manifests the
+   * webhook may look up before enqueuing (webhook.checkRegistries); empty or absent: none. */
+  readonly readableRepositories?: readonly string[];
 }
+
+/** What a manifest HEAD through the registry API needs: ECR authorizes a manifest read as
+ * ecr:BatchGetImage (ECR API Reference, BatchGetImage: "When an image is pulled, the BatchGetImage
+ * API is called once to retrieve the image manifest"; layers would need ecr:GetDownloadUrlForLayer,
+ * which the webhook never gets), after a login token, which needs ecr:GetAuthorizationToken in an
+ * IAM policy (Amazon ECR User Guide, "Private repository policies"). */
+export const WEBHOOK_ECR_READ_ACTIONS = ['ecr:BatchGetImage'] as const;
 
 /** GitHub gives a webhook 10 s; planning reads the overlays through the GitHub API. */
 export const WEBHOOK_TIMEOUT = Duration.seconds(30);
@@ -79,5 +92,41 @@ export class WebhookFunction extends Construct {
     );
     props.webhookSecret.grantRead(role);
     props.githubToken.grantRead(role);
+
+    const readable = props.readableRepositories ?? [];
+    if (readable.length > 0) {
+      const stack = Stack.of(this);
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'LookUpAllowlistedManifests',
+          actions: [...WEBHOOK_ECR_READ_ACTIONS],
+          resources: readable.map((pattern) =>
+            stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: pattern }),
+          ),
+        }),
+      );
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'RegistryLogin',
+          actions: ['ecr:GetAuthorizationToken'],
+          resources: ['*'],
+        }),
+      );
+      const validations = Validations.of(this);
+      validations.acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecr:GetAuthorizationToken has no resource-level permissions; the token it issues carries only ' +
+          "this role's own ECR permissions (manifest reads of the allowlisted repositories).",
+      });
+      for (const pattern of new Set(readable.filter((p) => p.includes('*')))) {
+        validations.acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${stack.region}:${stack.account}:repository/${pattern}]`,
+          reason:
+            'A repository allowlist glob from the config (environments[].repositories), inside this registry: ' +
+            'the webhook reads manifests (ecr:BatchGetImage) of exactly the repositories it may promote into.',
+        });
+      }
+    }
   }
 }

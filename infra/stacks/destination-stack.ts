@@ -26,6 +26,8 @@ export interface DestinationStackProps extends StackProps {
   readonly maxReceiveCount: number;
   /** config.webhook.reservedConcurrency (false: none). */
   readonly webhookReservedConcurrency: number | false;
+  /** config.webhook.checkRegistries: the webhook may read manifests of the allowlisted repositories. */
+  readonly webhookChecksRegistries?: boolean;
   /** SNS topic in this account and region for alarm notifications. */
   readonly alarmTopicArn?: string;
   readonly logRetention?: RetentionDays;
@@ -70,6 +72,7 @@ export class DestinationStack extends Stack {
       logRetention,
       bundleAwsSdk: props.bundleAwsSdk,
       reservedConcurrency: props.webhookReservedConcurrency,
+      readableRepositories: props.webhookChecksRegistries === true ? destination.pushable : [],
     });
     this.worker = new WorkerFunction(this, 'Worker', {
       configJson: props.configJson,

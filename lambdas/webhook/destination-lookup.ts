@@ -1,10 +1,15 @@
 // How the webhook reaches a destination registry to look up a manifest: the registry API's manifest
 // HEAD (OCI distribution spec: `HEAD /v2/<name>/manifests/<reference>` answers
 // `Docker-Content-Digest`), through the same RegistryClient and registryEndpoints the worker uses,
-// with an ECR token from the function's own credentials (ECR GetAuthorizationToken; the token
-// "has the same permissions as the IAM principal", so its role's ecr:BatchGetImage on the allowlisted
-// repositories is all it can read). Never a source registry, never an assumed role, never a write.
-// Wiring only.
+// with an ECR token from the function's own credentials (ECR API Reference, GetAuthorizationToken:
+// the token "represents your IAM authentication credentials and can be used to access any Amazon ECR
+// registry that your IAM principal has access to", so the role's ecr:BatchGetImage on the
+// allowlisted repositories is all it can read). Chosen over ECR's own BatchGetImage API (up to 100
+// image ids per call, but per repository, and a push's images are mostly in different repositories;
+// ECR hosts only): the same question, asked the way the worker asks it right before copying, so
+// "already present" means what the worker would find; and it works for every registry the config
+// can name (registryEndpoints, the local stack). Never a source registry, never an assumed role,
+// never a write. Wiring only.
 import { createEcrCredentialProvider } from '../adapters/ecr-credentials';
 import { RegistryClient, type CredentialProvider } from '../adapters/registry-client';
 import type { Config, EnvironmentConfig } from '../core/config';

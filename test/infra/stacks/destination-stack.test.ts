@@ -263,7 +263,7 @@ describe('destination stack IAM (least privilege)', () => {
     'ecr:UploadLayerPart',
   ];
 
-  it('lets the webhook send to its queue, use its table and read its secrets, nothing else', () => {
+  it('lets the webhook send to its queue, use its table, read its secrets and look up manifests of the allowlisted repositories, nothing else', () => {
     const role = findRoleId(staging, (id) => id.startsWith('WebhookExecutionRole'));
     const queue = logicalIdOf(staging, 'AWS::SQS::Queue', 'JobsQueue');
     const table = logicalIdOf(staging, 'AWS::DynamoDB::Table', 'Deliveries');
@@ -281,8 +281,28 @@ describe('destination stack IAM (least privilege)', () => {
           ['GetSecretValue', 'DescribeSecret'].map((a) => `secretsmanager:${a} \${${s}}`),
         ),
         `sqs:SendMessage \${${queue}.Arn}`,
+        // webhook.checkRegistries (on by default): a manifest HEAD in its own registry, read only,
+        // the allowlisted repositories only (no layers, no writes, no role to assume).
+        ...['eu/*', 'shop/*'].map((r) => `ecr:BatchGetImage ${ecr('us-east-1', '222222222222', r)}`),
+        'ecr:GetAuthorizationToken *',
       ].sort(),
     );
+  });
+
+  it('gives the webhook no ECR permission at all with webhook.checkRegistries: false', () => {
+    const off = synthesizeApp(
+      CONFIG.replace('reservedConcurrency: 25', 'reservedConcurrency: 25\n  checkRegistries: false'),
+    );
+    try {
+      const template = off.templates.get(STAGING_STACK)!;
+      const role = findRoleId(template, (id) => id.startsWith('WebhookExecutionRole'));
+      assert.deepEqual(
+        grantsOf(permissionsOf(template, role)).filter((grant) => grant.startsWith('ecr:')),
+        [],
+      );
+    } finally {
+      off.cleanup();
+    }
   });
 
   it('lets the worker push only to allowlisted repositories, create only where configured, assume only the source role', () => {
