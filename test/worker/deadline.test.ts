@@ -27,10 +27,18 @@ function contextWith(remainingMs: number): Context {
   };
 }
 
-describe('worker deadline', () => {
+// Twice: straight to the registries, and through ECR models, where the held reads are the presigned
+// storage's (the source's 307 leads there): the deadline ends those too.
+for (const target of [
+  { name: 'docker-registry', ecr: false },
+  { name: 'through ECR models', ecr: true },
+] as const)
+  describe(`worker deadline (${target.name})`, () => deadlineCases(target.ecr));
+
+function deadlineCases(ecr: boolean): void {
   let world: World;
   before(async () => {
-    world = await startWorld();
+    world = await startWorld({ ecr });
   });
   after(async () => {
     await world?.stop();
@@ -39,8 +47,13 @@ describe('worker deadline', () => {
   it('ends the copies at the Lambda remaining time less the margin, and reports on the last attempt', async () => {
     // Prepare: every blob read held 20 s by the source; 4 s left in the Lambda: a 2 s budget
     await pushRandomImage(`${world.source.host}/slow/api:1.0`, world.source, { layers: [2048] });
-    world.proxy.setRules([
-      { name: 'hold', methods: ['GET'], path: /\/blobs\/sha256:/, action: { kind: 'delay', ms: 20_000 } },
+    world.blobProxy.setRules([
+      {
+        name: 'hold',
+        methods: ['GET'],
+        path: /\/sha256[:/][a-f0-9]{64}$/,
+        action: { kind: 'delay', ms: 20_000 },
+      },
     ]);
     const commit = await world.newCommit();
     const job = world.job(commit, [{ source: `${SRC}/slow/api:1.0`, destination: `${DST}/slow/api:1.0` }]);
@@ -70,8 +83,9 @@ describe('worker deadline', () => {
       assert.equal(statuses.length, 1);
       assert.equal(statuses[0]?.context, `image-promotion/${ENVIRONMENT}`);
       assert.notEqual(statuses[0]?.state, 'success');
+      assert.ok(world.blobProxy.stats('hold').injected >= 1, 'a blob read was held');
     } finally {
-      world.proxy.setRules([]);
+      world.blobProxy.setRules([]);
     }
   });
-});
+}

@@ -41,6 +41,9 @@ export interface World {
   readonly destination: RegistryServer;
   /** In front of the source registry: what the worker talks to for SRC. */
   readonly proxy: FaultProxy;
+  /** Where the worker reads the source's blob bytes: `proxy`, or with `ecr` a fault proxy in front
+   * of the presigned storage the source model redirects blob reads to (paths `/sha256/<hex>`). */
+  readonly blobProxy: FaultProxy;
   readonly github: GitHubServer;
   /** The ECR models in front of the registries (with `ecr`), undefined otherwise. */
   readonly ecr: { readonly source: EcrModel; readonly destination: EcrModel } | undefined;
@@ -103,6 +106,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           }),
         };
   const proxy = await startFaultProxy({ upstream: ecr?.source.url ?? source.url });
+  const blobProxy =
+    ecr === undefined ? proxy : await startFaultProxy({ upstream: ecr.source.storageUpstream });
+  ecr?.source.presignThrough(blobProxy.url);
   const github = await startGitHubServer({
     repository: REPOSITORY,
     gitDirectory: repo.dir,
@@ -144,6 +150,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     source,
     destination,
     proxy,
+    blobProxy,
     github,
     ecr,
     repo,
@@ -179,7 +186,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       clearKnownRepositories();
       await Promise.allSettled([
         proxy.stop(),
-        ...(ecr === undefined ? [] : [ecr.source.stop(), ecr.destination.stop()]),
+        ...(ecr === undefined ? [] : [blobProxy.stop(), ecr.source.stop(), ecr.destination.stop()]),
         github.stop(),
         moto.stop(),
         source.stop(),
