@@ -1,10 +1,11 @@
-// `npm run bench:bundle [-- --runs N]`: the two Lambda bundles exactly as the CDK app deploys them
+// `npm run bench:bundle [-- --runs N]`: the four Lambda bundles exactly as the CDK app deploys them
 // (synthesized in-process with bundling, read from the cloud assembly), next to the same app
 // synthesized with `bundleAwsSdk` (the AWS SDK bundled: the alternative), and their module-init time: each
 // bundle imported in a fresh node process with the function's environment, several runs, median,
 // next to a baseline (importing an empty module) in the same run. A benchmark, not a test: it
 // asserts nothing; it prints figures next to the targets (webhook <= 400 KB, worker <= 600 KB,
-// init <= 150 ms) and writes them to bench/results/. Never calls AWS: every endpoint points at a
+// reconcile and prune <= 700 KB, init <= 150 ms). The example config is synthesized with
+// `prune.scheduled: true` (it is off by default), so the prune function is in the assembly too and writes them to bench/results/. Never calls AWS: every endpoint points at a
 // closed loopback port.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,11 +13,12 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { dump, load } from 'js-yaml';
 import { NODE_OPTIONS, PROJECT_ROOT, type LambdaName } from '../infra/constructs/lambda-bundling';
 import { assetDirOf, lambdaEnvironmentOf, scratchDirectory, synthesizeApp } from '../test/infra/synth-app';
 
 const KB = 1000;
-// The reconcile bundle (not measured here yet) carries the worker's registry client and the GitHub one.
+// The reconcile and prune bundles carry the worker's registry client and the GitHub one.
 const TARGET_KB: Readonly<Record<LambdaName, number>> = {
   webhook: 400,
   worker: 600,
@@ -24,6 +26,28 @@ const TARGET_KB: Readonly<Record<LambdaName, number>> = {
   prune: 700,
 };
 const TARGET_INIT_MS = 150;
+
+/** Each function's logical-id prefix in the destination stack (infra/stacks/destination-stack.ts). */
+const LOGICAL_ID_PREFIX: Readonly<Record<LambdaName, string>> = {
+  webhook: 'WebhookFunction',
+  worker: 'WorkerFunction',
+  reconcile: 'ReconcileFunction',
+  prune: 'PruneFunction',
+};
+
+/**
+ * The example config with the prune schedule on, so every function is synthesized. Prune needs an
+ * allowlist on every environment; one without gets `**` (the bundle does not depend on it).
+ */
+function exampleWithPruneScheduled(text: string): string {
+  const config = load(text) as {
+    prune?: Record<string, unknown>;
+    environments: Record<string, unknown>[];
+  };
+  config.prune = { ...config.prune, scheduled: true };
+  for (const environment of config.environments) environment['repositories'] ??= ['**'];
+  return dump(config);
+}
 
 interface Variant {
   readonly lambda: LambdaName | 'baseline';
@@ -119,7 +143,9 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const scratch = scratchDirectory('bench-bundle-');
   try {
-    const configText = readFileSync(join(PROJECT_ROOT, 'image-promoter.example.yaml'), 'utf8');
+    const configText = exampleWithPruneScheduled(
+      readFileSync(join(PROJECT_ROOT, 'image-promoter.example.yaml'), 'utf8'),
+    );
     const started = performance.now();
     const deployed = synthesizeApp(configText, { bundle: true, nag: false });
     const synthMs = performance.now() - started;
@@ -130,8 +156,8 @@ async function main(): Promise<void> {
       const variants: Variant[] = [
         { lambda: 'baseline', label: 'baseline: empty module', file: emptyModule, env: process.env },
       ];
-      for (const name of ['webhook', 'worker'] as const) {
-        const prefix = name === 'webhook' ? 'WebhookFunction' : 'WorkerFunction';
+      for (const name of ['webhook', 'worker', 'reconcile', 'prune'] as const) {
+        const prefix = LOGICAL_ID_PREFIX[name];
         for (const [synth, label] of [
           [deployed, `${name} (default: AWS SDK from the runtime)`],
           [withSdk, `${name} (-c bundleAwsSdk=true)`],
