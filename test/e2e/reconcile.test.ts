@@ -3,7 +3,8 @@
 // still disabled); once the rule is enabled, the local scheduler invokes the reconcile Lambda's
 // handler with a Scheduled Event, it reads the branch head through the GitHub test server and
 // enqueues a reconcile job, the stack's worker copies it and reports on the head commit, and
-// `verify` exits 0. Everything real: moto SQS/STS/ECR tokens/EventBridge, two registries, git, the CLI.
+// `verify` exits 0; a run by hand (`image-promoter reconcile`) then finds nothing to do. Everything
+// real: moto SQS/STS/ECR tokens/EventBridge, two registries, git, the CLI.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -112,5 +113,9 @@ function reconcileCases(ecr: boolean): void {
     // A later run finds nothing to do.
     await waitFor(() => /: 0 not in place, 0 enqueued/.test(stack.output().reconcile), 60_000);
     await stack.setReconcileRule(false);
+    // One run by hand (`image-promoter reconcile`, the same run with a person's credentials) agrees.
+    const once = await runCli(['reconcile', '--config', stack.configFile], { env });
+    assert.equal(once.code, 0, once.stderr);
+    assert.match(once.stderr, /^reconcile: production at [0-9a-f]{12}: 0 not in place, 0 enqueued$/m);
   });
 }
