@@ -4,6 +4,7 @@
 // aborted (not abandoned), planning ends with a PlanningDeadlineError (non-retryable: a `failure`
 // status per environment), and the answer is given only after everything planning started has
 // ended. It never keeps the process alive and is cleared once the answer is given.
+import { setMaxListeners } from 'node:events';
 import { PlanningDeadlineError } from '../core/errors';
 
 /** Kept back from the Lambda's remaining time, for what follows planning: the commit statuses (a
@@ -34,6 +35,9 @@ export function deliveryDeadlineMs(
 export function startDeliveryDeadline(configuredMs: number, remainingMs?: number): DeliveryDeadline {
   const { ms, limit } = deliveryDeadlineMs(configuredMs, remainingMs);
   const controller = new AbortController();
+  // Every read in flight listens to it (GitHub reads, their limiter, the destination HEADs, eight
+  // at a time each): more than Node's default of 10 is normal here, not a leak.
+  setMaxListeners(0, controller.signal);
   const timer = setTimeout(() => controller.abort(new PlanningDeadlineError(ms, limit)), ms);
   timer.unref();
   return { signal: controller.signal, ms, clear: () => clearTimeout(timer) };
