@@ -916,12 +916,16 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const receivedAt = performance.now();
     inFlight++;
-    let clientClosed = false;
+    // The client hung up before the answer was written. The close of an aborted request can come
+    // after its answer was routed and recorded (a fast route), so it also marks the record kept.
+    const closed: { value: boolean; record?: { clientClosed: boolean } } = { value: false };
     res.once('close', () => {
-      if (!res.writableFinished) clientClosed = true;
+      if (res.writableFinished) return;
+      closed.value = true;
+      if (closed.record !== undefined) closed.record.clientClosed = true;
     });
     try {
-      await serveRecorded(req, res, receivedAt, () => clientClosed);
+      await serveRecorded(req, res, receivedAt, closed);
     } finally {
       inFlight--;
     }
@@ -931,7 +935,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     req: IncomingMessage,
     res: ServerResponse,
     receivedAt: number,
-    clientClosed: () => boolean,
+    closed: { readonly value: boolean; record?: { clientClosed: boolean } },
   ): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -970,15 +974,17 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
         }
       }
     }
-    recorded.push({
+    const record: RecordedRequest & { clientClosed: boolean } = {
       method,
       path: `${url.pathname}${url.search}`,
       status: reply.status,
       authorization,
       body,
       receivedAt,
-      clientClosed: clientClosed(),
-    });
+      clientClosed: closed.value,
+    };
+    closed.record = record;
+    recorded.push(record);
     if (checkContract) {
       try {
         violations.push(
