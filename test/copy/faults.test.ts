@@ -73,6 +73,23 @@ interface SourceImage {
   readonly blobs: readonly Descriptor[];
 }
 
+/** Each case whose faults hit blob reads (`readSide`), run both ways of reading a blob: the
+ * keep-alive pool (small blobs) and a connection of its own (large ones, http-download.ts; here
+ * made to take every blob). */
+const withBothReadPaths = (cases: readonly FaultCase[], readSide: FaultCase['side']): FaultCase[] =>
+  cases.flatMap((c): FaultCase[] =>
+    c.side === readSide
+      ? [
+          c,
+          {
+            ...c,
+            name: `${c.name} (own-connection reads)`,
+            transfer: { ...c.transfer, directDownloadBytes: 0 },
+          },
+        ]
+      : [c],
+  );
+
 const injected = (name: string, count: number) => (proxy: FaultProxy) =>
   assert.equal(proxy.stats(name).injected, count, `${name}: faults injected`);
 const onTime = (name: string, count: number) => (proxy: FaultProxy) => {
@@ -349,20 +366,7 @@ describe('copy engine under faults', () => {
       (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
     );
 
-  // Source faults hit both ways of reading a blob: the keep-alive pool (small blobs) and a
-  // connection of its own (large ones, http-download.ts; here made to take every blob).
-  const RUNS = CASES.flatMap((c): FaultCase[] =>
-    c.side === 'source'
-      ? [
-          c,
-          {
-            ...c,
-            name: `${c.name} (own-connection reads)`,
-            transfer: { ...c.transfer, directDownloadBytes: 0 },
-          },
-        ]
-      : [c],
-  );
+  const RUNS = withBothReadPaths(CASES, 'source');
 
   RUNS.forEach((c, i) => {
     it(c.name, () =>
@@ -768,19 +772,8 @@ describe('copy engine under faults, through ECR models', () => {
       (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
     );
 
-  // Storage faults hit both ways of reading a blob, as source faults do above.
-  const RUNS = ECR_CASES.flatMap((c): FaultCase[] =>
-    c.side === 'storage'
-      ? [
-          c,
-          {
-            ...c,
-            name: `${c.name} (own-connection reads)`,
-            transfer: { ...c.transfer, directDownloadBytes: 0 },
-          },
-        ]
-      : [c],
-  );
+  // Through ECR, blob reads go to the presigned storage: its faults hit both ways of reading.
+  const RUNS = withBothReadPaths(ECR_CASES, 'storage');
   RUNS.forEach((c, i) => {
     it(c.name, () => {
       const repository = `faults/ecr-case-${i}`;
