@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,33 +10,12 @@ import {
 } from '@aws-sdk/client-ecr';
 import { createEcrImages } from '../../lambdas/adapters/ecr-images';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
+import { blobLessManifest, MEDIA, sha256 } from '../support/images';
 import { startMoto, type MotoServer } from '../support/moto-server';
 import { runCli } from '../support/run-cli';
 
 const ACCOUNT = '123456789012';
 const DST = `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com`;
-const OCI_IMAGE = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-
-function sha256(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
-}
-
-/** An image manifest with a random config and layer (the blobs need not exist: moto keeps manifests). */
-function imageManifest(subject?: string): string {
-  const blob = (mediaType: string): Record<string, unknown> => ({
-    mediaType,
-    digest: sha256(randomBytes(16).toString('hex')),
-    size: 16,
-  });
-  return JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_IMAGE,
-    config: blob('application/vnd.oci.image.config.v1+json'),
-    layers: [blob('application/vnd.oci.image.layer.v1.tar+gzip')],
-    ...(subject === undefined ? {} : { subject: { mediaType: OCI_IMAGE, digest: subject, size: 100 } }),
-  });
-}
 
 describe('ECR images for prune (moto)', () => {
   let moto: MotoServer;
@@ -69,19 +47,19 @@ describe('ECR images for prune (moto)', () => {
     // 2.0 is deployed (an index with two platforms, signed by a referrer); 1.0 was deployed
     // before it; pr-3 was promoted from a pull request never merged, with an untagged referrer;
     // an untagged manifest nothing refers to.
-    const amd = await put('amd', imageManifest());
-    const arm = await put('arm', imageManifest());
+    const amd = await put('amd', blobLessManifest());
+    const arm = await put('arm', blobLessManifest());
     const index = JSON.stringify({
       schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [amd, arm].map((digest) => ({ mediaType: OCI_IMAGE, digest, size: 100 })),
+      mediaType: MEDIA.ociIndex,
+      manifests: [amd, arm].map((digest) => ({ mediaType: MEDIA.ociManifest, digest, size: 100 })),
     });
     const v2 = await put('2.0', index, '2.0');
-    await put('sig-2.0', imageManifest(v2));
-    await put('1.0', imageManifest(), '1.0');
-    const pr = await put('pr-3', imageManifest(), 'pr-3');
-    await put('sbom-pr-3', imageManifest(pr));
-    await put('orphan', imageManifest());
+    await put('sig-2.0', blobLessManifest(v2));
+    await put('1.0', blobLessManifest(), '1.0');
+    const pr = await put('pr-3', blobLessManifest(), 'pr-3');
+    await put('sbom-pr-3', blobLessManifest(pr));
+    await put('orphan', blobLessManifest());
 
     repo = await createGitRepo();
     const overlay = (tag: string): Record<string, string> => ({

@@ -6,7 +6,6 @@
 // out-of-window images, keeps the rollback window, what another environment deploys and what lies
 // outside the allowlist, and on a configuration without an allowlist deletes nothing.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   CreateRepositoryCommand,
@@ -18,34 +17,13 @@ import { invocationContext, scheduledEvent } from '../../lambdas/local/scheduler
 import { handler } from '../../lambdas/prune/handler';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
+import { blobLessManifest, MEDIA, sha256 } from '../support/images';
 import { startMoto, type MotoServer } from '../support/moto-server';
 
 const ACCOUNT = '222222222222';
 const PROD = `${ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com`;
 const STAGING = '333333333333.dkr.ecr.us-east-1.amazonaws.com';
 const RULE = `arn:aws:events:us-east-1:${ACCOUNT}:rule/ImagePromoter-PruneSchedule`;
-const OCI_IMAGE = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-
-function sha256(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
-}
-
-/** An image manifest with a random config and layer (moto keeps manifests, not blobs). */
-function imageManifest(subject?: string): string {
-  const blob = (mediaType: string): Record<string, unknown> => ({
-    mediaType,
-    digest: sha256(randomBytes(16).toString('hex')),
-    size: 16,
-  });
-  return JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_IMAGE,
-    config: blob('application/vnd.oci.image.config.v1+json'),
-    layers: [blob('application/vnd.oci.image.layer.v1.tar+gzip')],
-    ...(subject === undefined ? {} : { subject: { mediaType: OCI_IMAGE, digest: subject, size: 100 } }),
-  });
-}
 
 const config = (allowlist: string): string =>
   [
@@ -120,22 +98,22 @@ describe('scheduled prune Lambda (handler, moto ECR, GitHub test server)', () =>
     // referrer), 3.0 (the head). pr-3 was promoted from a pull request never merged, with an SBOM
     // referring to it; an untagged manifest nothing refers to. Staging deploys shop/api:1.0 from
     // its own registry.
-    await put('shop/api', '0.9', imageManifest(), '0.9');
-    await put('shop/api', '1.0', imageManifest(), '1.0');
-    const amd = await put('shop/api', 'amd', imageManifest());
-    const arm = await put('shop/api', 'arm', imageManifest());
+    await put('shop/api', '0.9', blobLessManifest(), '0.9');
+    await put('shop/api', '1.0', blobLessManifest(), '1.0');
+    const amd = await put('shop/api', 'amd', blobLessManifest());
+    const arm = await put('shop/api', 'arm', blobLessManifest());
     const index = JSON.stringify({
       schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [amd, arm].map((digest) => ({ mediaType: OCI_IMAGE, digest, size: 100 })),
+      mediaType: MEDIA.ociIndex,
+      manifests: [amd, arm].map((digest) => ({ mediaType: MEDIA.ociManifest, digest, size: 100 })),
     });
     const v2 = await put('shop/api', '2.0', index, '2.0');
-    await put('shop/api', 'sig-2.0', imageManifest(v2));
-    await put('shop/api', '3.0', imageManifest(), '3.0');
-    const pr = await put('shop/api', 'pr-3', imageManifest(), 'pr-3');
-    await put('shop/api', 'sbom-pr-3', imageManifest(pr));
-    await put('shop/api', 'orphan', imageManifest());
-    await put('other/tool', 'tool-1', imageManifest(), '1');
+    await put('shop/api', 'sig-2.0', blobLessManifest(v2));
+    await put('shop/api', '3.0', blobLessManifest(), '3.0');
+    const pr = await put('shop/api', 'pr-3', blobLessManifest(), 'pr-3');
+    await put('shop/api', 'sbom-pr-3', blobLessManifest(pr));
+    await put('shop/api', 'orphan', blobLessManifest());
+    await put('other/tool', 'tool-1', blobLessManifest(), '1');
 
     repo = await createGitRepo();
     const files = (tag: string): Record<string, string> => {

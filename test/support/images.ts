@@ -35,6 +35,25 @@ export function sha256(bytes: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** An OCI image manifest with a random config and layer, whose blobs need not exist: for
+ * registries that keep manifests only (moto's ECR). `subject`: the digest of an image it refers to. */
+export function blobLessManifest(subject?: string): string {
+  const blob = (mediaType: string): Descriptor => ({
+    mediaType,
+    digest: sha256(randomBytes(16).toString('hex')),
+    size: 16,
+  });
+  return JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    config: blob(MEDIA.ociConfig),
+    layers: [blob(MEDIA.ociLayer)],
+    ...(subject === undefined
+      ? {}
+      : { subject: { mediaType: MEDIA.ociManifest, digest: subject, size: 100 } }),
+  });
+}
+
 /** An OCI image layout being assembled in a temporary directory. */
 export class ImageLayout {
   private readonly refs: { descriptor: Descriptor; name: string }[] = [];
