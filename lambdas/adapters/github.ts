@@ -1,9 +1,10 @@
 // GitHub's REST API, the one way image-promoter talks to GitHub: a FileSource over the Git Trees and
 // Git Blobs APIs (what the webhook plans from) and a CommitStatusReporter (what users see on their
-// commits). Built on @octokit/rest; every failure leaves as a GitHubError that says whether to retry.
+// commits). Built on @octokit/core's request() with the few routes below; every failure leaves as a
+// GitHubError that says whether to retry.
 // Never logs or returns the token; never writes to the repository (statuses are not content).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Octokit } from '@octokit/rest';
+import { Octokit } from '@octokit/core';
 import { renderCheckOutput } from '../core/check-output';
 import {
   statusContext,
@@ -18,6 +19,27 @@ import type { DirectoryEntry, EntryKind, FileSource, MergeBaseSource } from '../
 import { createLimiter, type Limiter } from '../core/limiter';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
+
+/** Every REST route image-promoter calls, in @octokit/core's `METHOD /path` form, named as
+ * @octokit/rest names its methods. Routes rather than @octokit/rest: its table of every endpoint
+ * (plugin-rest-endpoint-methods) was 83 KB of each minified Lambda bundle, for these ten.
+ * test/adapters/github-routes.test.ts checks each against that table (generated from GitHub's
+ * OpenAPI description). */
+export const GITHUB_ROUTES = {
+  'repos.getCommit': 'GET /repos/{owner}/{repo}/commits/{ref}',
+  'repos.createCommitStatus': 'POST /repos/{owner}/{repo}/statuses/{sha}',
+  'repos.compareCommitsWithBasehead': 'GET /repos/{owner}/{repo}/compare/{basehead}',
+  'git.getBlob': 'GET /repos/{owner}/{repo}/git/blobs/{file_sha}',
+  'git.getTree': 'GET /repos/{owner}/{repo}/git/trees/{tree_sha}',
+  'checks.listForRef': 'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+  'checks.create': 'POST /repos/{owner}/{repo}/check-runs',
+  'checks.update': 'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
+  'apps.getRepoInstallation': 'GET /repos/{owner}/{repo}/installation',
+  'apps.createInstallationAccessToken': 'POST /app/installations/{installation_id}/access_tokens',
+} as const;
+
+/** The GitHub client every function here takes: @octokit/core, requests by route. */
+export type GitHubClient = Octokit;
 
 export interface GitHubClientOptions {
   /** A personal access token or a GitHub App installation token. */
@@ -184,7 +206,7 @@ export function createGitHubStatusReporter(
         `commit status for ${status.repository}@${status.commit.slice(0, 12)}`,
         options,
         () =>
-          octokit.rest.repos.createCommitStatus({
+          octokit.request(GITHUB_ROUTES['repos.createCommitStatus'], {
             owner,
             repo,
             sha: status.commit,
@@ -209,7 +231,7 @@ export async function resolveGitHubCommit(
 ): Promise<string> {
   const { owner, repo } = splitRepository(repository);
   const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
-    octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
+    octokit.request(GITHUB_ROUTES['repos.getCommit'], { owner, repo, ref, per_page: 1 }),
   );
   return data.sha;
 }
@@ -230,7 +252,7 @@ export async function listGitHubFirstParents(
   while (commits.length < max) {
     const ref = current;
     const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
-      octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
+      octokit.request(GITHUB_ROUTES['repos.getCommit'], { owner, repo, ref, per_page: 1 }),
     );
     const parent = data.parents[0]?.sha;
     if (parent === undefined) break;
@@ -265,12 +287,16 @@ export async function listGitHubFirstParents(
 /** Started runs a reporter remembers (one per job in flight in this process: a worker runs a few). */
 const MAX_STARTED_RUNS = 1000;
 
+type CheckRunId = number | bigint;
+
 export function createGitHubCheckReporter(
   octokit: Octokit,
   options: StatusReporterOptions = {},
 ): CommitStatusReporter {
   /** Runs this process moved to in_progress, by `<commit> <name> <jobId>`; dropped when completed. */
-  const started = new Map<string, number>();
+  // A run id is `number | bigint`: @octokit/request parses integers past 2^53 as BigInt (its
+  // json-with-bigint), and @octokit/core's types say so; kept and sent back as received.
+  const started = new Map<string, CheckRunId>();
   const key = (commit: string, name: string, jobId: string | undefined): string =>
     `${commit} ${name} ${jobId ?? ''}`;
 
@@ -280,10 +306,10 @@ export function createGitHubCheckReporter(
     name: string,
     jobId: string | undefined,
     what: string,
-  ): Promise<number | undefined> => {
+  ): Promise<CheckRunId | undefined> => {
     const { owner, repo } = splitRepository(repository);
     const { data } = await callWithRetries(what, options, () =>
-      octokit.rest.checks.listForRef({
+      octokit.request(GITHUB_ROUTES['checks.listForRef'], {
         owner,
         repo,
         ref: commit,
@@ -313,10 +339,16 @@ export function createGitHubCheckReporter(
       const { data } =
         id === undefined
           ? await callWithRetries(what, options, () =>
-              octokit.rest.checks.create({ owner, repo, name, head_sha: job.commit, ...fields }),
+              octokit.request(GITHUB_ROUTES['checks.create'], {
+                owner,
+                repo,
+                name,
+                head_sha: job.commit,
+                ...fields,
+              }),
             )
           : await callWithRetries(what, options, () =>
-              octokit.rest.checks.update({ owner, repo, check_run_id: id, ...fields }),
+              octokit.request(GITHUB_ROUTES['checks.update'], { owner, repo, check_run_id: id, ...fields }),
             );
       // Bounded: a job retried in another container never completes its entry here.
       if (started.size >= MAX_STARTED_RUNS) started.delete(started.keys().next().value!);
@@ -333,7 +365,7 @@ export function createGitHubCheckReporter(
       };
       if (status.state === 'pending') {
         await callWithRetries(what, options, () =>
-          octokit.rest.checks.create({
+          octokit.request(GITHUB_ROUTES['checks.create'], {
             owner,
             repo,
             name,
@@ -362,11 +394,17 @@ export function createGitHubCheckReporter(
           : await findRun(status.repository, status.commit, name, status.jobId, what));
       if (id === undefined) {
         await callWithRetries(what, options, () =>
-          octokit.rest.checks.create({ owner, repo, name, head_sha: status.commit, ...final }),
+          octokit.request(GITHUB_ROUTES['checks.create'], {
+            owner,
+            repo,
+            name,
+            head_sha: status.commit,
+            ...final,
+          }),
         );
       } else {
         await callWithRetries(what, options, () =>
-          octokit.rest.checks.update({ owner, repo, check_run_id: id, ...final }),
+          octokit.request(GITHUB_ROUTES['checks.update'], { owner, repo, check_run_id: id, ...final }),
         );
       }
       started.delete(runKey);
@@ -492,7 +530,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
    * commit list of the answer to one entry: only the merge base is read. */
   async mergeBase(base: string, head: string): Promise<string> {
     const { data } = await this.request(`compare ${base.slice(0, 12)}...${head.slice(0, 12)}`, (request) =>
-      this.octokit.rest.repos.compareCommitsWithBasehead({
+      this.octokit.request(GITHUB_ROUTES['repos.compareCommitsWithBasehead'], {
         owner: this.owner,
         repo: this.repo,
         basehead: `${base}...${head}`,
@@ -535,7 +573,12 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     const { data } = await this.request(
       `read blob ${sha.slice(0, 12)}`,
       (request) =>
-        this.octokit.rest.git.getBlob({ owner: this.owner, repo: this.repo, file_sha: sha, request }),
+        this.octokit.request(GITHUB_ROUTES['git.getBlob'], {
+          owner: this.owner,
+          repo: this.repo,
+          file_sha: sha,
+          request,
+        }),
       path,
     );
     if (data.encoding !== 'base64' && data.encoding !== 'utf-8') {
@@ -552,7 +595,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     recursive: boolean,
   ): Promise<{ truncated: boolean; tree: RawEntry[] }> {
     const { data } = await this.request(`read tree ${treeish.slice(0, 12)}`, (request) =>
-      this.octokit.rest.git.getTree({
+      this.octokit.request(GITHUB_ROUTES['git.getTree'], {
         owner: this.owner,
         repo: this.repo,
         tree_sha: treeish,

@@ -9,8 +9,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFromEnvironment } from '../adapters/config-source';
 import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
-import type { Octokit } from '@octokit/rest';
-import { createGitHubReporter, createTokenRotatingGitHubClient, GitHubFileSource } from '../adapters/github';
+import {
+  createGitHubReporter,
+  createTokenRotatingGitHubClient,
+  GitHubFileSource,
+  type GitHubClient,
+} from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import { createSqsJobQueue } from '../adapters/sqs-queue';
 import type { Config } from '../core/config';
@@ -51,7 +55,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
   let config: Promise<Config> | undefined;
   let reader: SecretReader | undefined;
   let queue: JobQueue | undefined;
-  let octokit: (() => Promise<Octokit>) | undefined;
+  let octokit: (() => Promise<GitHubClient>) | undefined;
   // Registry clients (ECR token, connections) for the life of the container.
   let destinationLookups: DestinationLookups | undefined;
   const deliveriesTable = read.optional(ENV.deliveriesTable);
@@ -77,7 +81,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
     return config;
   };
   // Built once the config names the API; the token is asked on every call (rotation).
-  const github = (cfg: Config): Promise<Octokit> =>
+  const github = (cfg: Config): Promise<GitHubClient> =>
     (octokit ??= createTokenRotatingGitHubClient(() => secrets.githubToken(), {
       apiUrl: read.optional(ENV.githubApiUrl) ?? cfg.github.apiUrl,
     }))();

@@ -6,8 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import type { Octokit } from '@octokit/rest';
-import { createGitHubReporter, createTokenRotatingGitHubClient } from '../adapters/github';
+import { createGitHubReporter, createTokenRotatingGitHubClient, type GitHubClient } from '../adapters/github';
 import { createDynamoPromotionHistory } from '../adapters/promotion-history-store';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
 import type { CommitStatus, CommitStatusReporter, JobStart } from '../core/commit-status';
@@ -84,7 +83,7 @@ function createLazyGitHubReporter(config: Config, env: EnvironmentRecord): Commi
   );
   // A renewed token keeps the runs already started (their ids) only by lookup: the check reporter
   // finds a run by its job id when it did not start it.
-  let current: { readonly client: Octokit; readonly reporter: CommitStatusReporter } | undefined;
+  let current: { readonly client: GitHubClient; readonly reporter: CommitStatusReporter } | undefined;
   const reporter = async (): Promise<CommitStatusReporter> => {
     const client = await github();
     if (current?.client !== client) {
