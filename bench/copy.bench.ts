@@ -1,5 +1,5 @@
 // `npm run bench:copy [-- --quick] [-- --runs N]`: what users run - the built `image-promoter copy`
-// (bin/image-promoter.mjs over dist/cli/, rebuilt first, as a whole process) - against `skopeo copy
+// (bin/image-promoter.cjs over dist/cli/, rebuilt first, as a whole process) - against `skopeo copy
 // --all --preserve-digests`, in the same run, alternating, each copy in its own process into a
 // fresh destination registry (so neither tool finds blobs from an earlier run, and skopeo's blob
 // cache cannot mount from one); beside them the engine alone (a bundled child calling copyImage, and
@@ -102,7 +102,7 @@ const { values: flags } = parseArgs({
     // Network-model mode, the many-small-blobs shape alone (e.g. a scaled model: --rtt-ms 200
     // --connection-mibps 2.5 --total-mibps 10, where the large shape would take minutes a copy).
     'small-only': { type: 'boolean', default: false },
-    // Another build of the CLI (its bin or dist/cli/entry.mjs), timed beside this one: before/after.
+    // Another build of the CLI (its bin, or dist/cli/entry.cjs; entry.mjs in older builds), timed beside this one.
     'baseline-cli': { type: 'string' },
   },
 });
@@ -515,7 +515,7 @@ async function mainNetwork(): Promise<void> {
         `run without htpasswd: its bcrypt per request is this machine's CPU, not the network's): ${MODEL.rttMs} ms round trip per request (one more for each ` +
         `new connection), at most ${mibps(MODEL.connectionBytesPerSecond)} per connection and ` +
         `${mibps(MODEL.totalBytesPerSecond)} per registry in total, each way. A fresh destination registry ` +
-        `and fresh proxies for every copy; the CLI (\`node bin/image-promoter.mjs copy --json\`, built at ` +
+        `and fresh proxies for every copy; the CLI (\`node bin/image-promoter.cjs copy --json\`, built at ` +
         `the start of this run) and \`skopeo copy --all --preserve-digests\` alternate which goes first. ` +
         `Modelled limit: the bytes over the total cap (or the largest blob over one connection's cap, if ` +
         `longer) plus ${UNAVOIDABLE_ROUND_TRIPS} round trips no copier avoids (connect, auth ping, manifest ` +
@@ -792,7 +792,7 @@ async function main(): Promise<void> {
           .join(' ')} (shared with other work). ` +
         `Registries: docker-registry on loopback with basic auth (bcrypt cost 4), storing on ` +
         `${inMemory ? 'tmpfs (--registries-in-memory)' : 'the disk'}, fresh destination registry per copy. ` +
-        `"image-promoter CLI" is the shipped command (\`node bin/image-promoter.mjs copy SRC DST --json\` ` +
+        `"image-promoter CLI" is the shipped command (\`node bin/image-promoter.cjs copy SRC DST --json\` ` +
         `over the esbuild bundle built at the start of this run); it, skopeo and "engine (bundled child)" ` +
         `(bench/support/copy-child.ts: copyImage alone) run as child processes: wall time from spawn to ` +
         `exit, CPU and peak RSS from /usr/bin/time. "engine (in-process)" is the engine called inside the benchmark process (warm, ` +

@@ -427,7 +427,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webhookPort = await freePort();
     const webhook = await startProcess(
       process.execPath,
-      ['bin/image-promoter.mjs', 'webhook', '--port', String(webhookPort), '--config', configFile],
+      ['bin/image-promoter.cjs', 'webhook', '--port', String(webhookPort), '--config', configFile],
       {
         env: childEnv,
         cwd: ROOT,
@@ -442,7 +442,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const worker: ManagedProcess = await startProcess(
       process.execPath,
       [
-        'bin/image-promoter.mjs',
+        'bin/image-promoter.cjs',
         'worker',
         '--queue-url',
         queueUrl,
@@ -484,7 +484,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       reconcile = await startProcess(
         process.execPath,
         [
-          'bin/image-promoter.mjs',
+          'bin/image-promoter.cjs',
           'reconcile',
           '--config',
           configFile,

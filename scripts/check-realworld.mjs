@@ -19,7 +19,7 @@ if (!existsSync(script)) {
   console.log(`check:realworld skipped: no corpus at ${corpus} (compare.sh missing)`);
   process.exit(0);
 }
-// compare.sh runs bin/image-promoter.mjs, which runs the bundle in dist/cli/: build it from these
+// compare.sh runs bin/image-promoter.cjs, which runs the bundle in dist/cli/: build it from these
 // sources first so the check measures them (and the whole process as users start it).
 const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: checkout, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);

@@ -24,7 +24,7 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-reporter=spec', ...files],
-  // bin/image-promoter.mjs runs lambdas/cli/ from the sources (tsx) in tests, never a stale dist/;
+  // bin/image-promoter.cjs runs lambdas/cli/ from the sources (tsx) in tests, never a stale dist/;
   // test/cli/package.test.ts builds and runs the shipped bundle itself.
   { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1', IMAGE_PROMOTER_CLI_FROM_SOURCES: '1' } },
 );

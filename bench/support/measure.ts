@@ -129,7 +129,7 @@ export interface SkopeoSide {
 }
 
 /** Where `npm run build` puts the shipped CLI's bin (plain node over dist/cli/). */
-export const CLI_BIN = join(here, '..', '..', 'bin', 'image-promoter.mjs');
+export const CLI_BIN = join(here, '..', '..', 'bin', 'image-promoter.cjs');
 
 export interface CliRun extends Measured {
   /** `copy --json`'s output. */
@@ -145,7 +145,7 @@ export async function runCliCopy(
   source: string,
   destination: string,
   sides: { readonly source: SkopeoSide; readonly destination: SkopeoSide },
-  /** Another build's bin or dist/cli/entry.mjs (a baseline to compare with). */
+  /** Another build's bin, or its dist/cli/entry.cjs (entry.mjs in older builds): a baseline to compare with. */
   bin: string = CLI_BIN,
 ): Promise<CliRun> {
   const home = await mkdtemp(join(tmpdir(), 'ip-cli-home-'));

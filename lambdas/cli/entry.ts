@@ -1,5 +1,8 @@
-// The process entry of the CLI: what bin/image-promoter.mjs runs, built to dist/cli/entry.mjs by
-// scripts/build-cli.ts (or from the sources through tsx in development). Wiring only.
+// The process entry of the CLI: what bin/image-promoter.cjs runs, built to dist/cli/entry.cjs by
+// scripts/build-cli.ts (or from the sources through tsx in development). Wiring only. No top-level
+// await: the built CLI is CommonJS.
 import { main } from './main';
 
-process.exitCode = await main(process.argv.slice(2));
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,7 +1,8 @@
 // The `image-promoter` command line: picks the command and maps errors to one line on stderr and
 // an exit code (2: usage, 1: failure). Each command lives in ./commands/<name>.ts and only wires core
 // and adapters. Commands load only when run: `--help` and `--version` read this table and never
-// import a command module (the AWS SDK among them); the built CLI keeps each command in its own chunk.
+// import a command module (the AWS SDK among them); the built CLI keeps each command in its own bundle
+// (scripts/build-cli.ts).
 import { version } from '../../package.json';
 import { describeError, PromoterError, UsageError } from '../core/errors';
 import { describeAwsSetupProblem } from './aws-setup-hint';

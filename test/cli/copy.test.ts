@@ -1,5 +1,5 @@
 // `image-promoter copy` end to end: the real CLI entry (in process, and once as a real process
-// through bin/image-promoter.mjs) against two real registries; results read back with skopeo.
+// through bin/image-promoter.cjs) against two real registries; results read back with skopeo.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -340,7 +340,7 @@ describe('image-promoter copy', () => {
     // Act
     const failed = await run(
       process.execPath,
-      ['bin/image-promoter.mjs', 'copy', `${src.host}/cli/none:1`, `${dst.host}/cli/none:1`],
+      ['bin/image-promoter.cjs', 'copy', `${src.host}/cli/none:1`, `${dst.host}/cli/none:1`],
       {
         env: {
           ...process.env,

@@ -1,6 +1,6 @@
-// What users install: `npm pack` of this checkout (bin/ and the esbuild bundle in dist/cli/) installed
+// What users install: `npm pack` of this checkout (bin/ and the esbuild bundles in dist/cli/) installed
 // into an empty project without network or sources, run as plain node. And what `--help` loads:
-// the entry chunk and its static imports only, none of them holding the AWS SDK.
+// the entry bundle and what it requires at once, none of them holding the AWS SDK.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -14,20 +14,6 @@ import { buildCli, CLI_ENTRY_FILE, CLI_OUTDIR, PROJECT_ROOT } from '../../script
 import { runCli } from '../support/run-cli';
 
 const run = promisify(execFile);
-
-/** Every input (source file) of `output` and of the chunks it imports statically. */
-function staticInputs(metafile: Metafile, output: string): string[] {
-  const seen = new Set<string>();
-  const visit = (path: string): void => {
-    if (seen.has(path)) return;
-    seen.add(path);
-    for (const imported of metafile.outputs[path]?.imports ?? []) {
-      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
-    }
-  };
-  visit(output);
-  return [...seen].flatMap((path) => Object.keys(metafile.outputs[path]?.inputs ?? {}));
-}
 
 describe('the npm package', () => {
   let metafile: Metafile;
@@ -51,7 +37,7 @@ describe('the npm package', () => {
     await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(workDir, packed!.filename)], {
       cwd: app,
     });
-    installedBin = join(app, 'node_modules', 'image-promoter', 'bin', 'image-promoter.mjs');
+    installedBin = join(app, 'node_modules', 'image-promoter', 'bin', 'image-promoter.cjs');
   });
   after(async () => {
     await rm(workDir, { recursive: true, force: true });
@@ -62,7 +48,7 @@ describe('the npm package', () => {
       await readdir(join(workDir, 'app', 'node_modules', 'image-promoter'), { recursive: true })
     ).map(String);
     assert.ok(files.includes(join('dist', 'cli', CLI_ENTRY_FILE)), files.join(' '));
-    assert.ok(files.includes(join('bin', 'image-promoter.mjs')));
+    assert.ok(files.includes(join('bin', 'image-promoter.cjs')));
     assert.deepEqual(
       files.filter((f) => f.endsWith('.ts') || f.startsWith('lambdas') || f.startsWith('node_modules')),
       [],
@@ -78,7 +64,7 @@ describe('the npm package', () => {
     const shown = await runCli(['--version'], { binary: installedBin, cwd: workDir });
     assert.deepEqual(shown, { code: 0, stdout: `image-promoter ${version}\n`, stderr: '' });
 
-    // A command that loads its chunk (and the bundled AWS SDK, zod, yaml) and fails on its input.
+    // A command that loads its bundle and fails on its input.
     const copy = await runCli(['copy', 'only-one-argument'], { binary: installedBin, cwd: workDir });
     assert.deepEqual(copy, {
       code: 2,
@@ -87,50 +73,79 @@ describe('the npm package', () => {
     });
   });
 
-  it('--help and --version load no AWS SDK module: commands are separate chunks', () => {
-    const entry = relative(PROJECT_ROOT, join(CLI_OUTDIR, CLI_ENTRY_FILE));
-    const loaded = staticInputs(metafile, entry);
-    assert.ok(
-      loaded.some((input) => input.endsWith('lambdas/cli/main.ts')),
-      loaded.join(' '),
-    );
-    assert.deepEqual(
-      loaded.filter((input) => input.includes('node_modules/')),
-      [],
-    );
-    // ...while the copy command's chunk does hold the SDK (so the check above can fail).
+  it('--help and --version load the entry and the error tree only: no command, no AWS SDK', async () => {
+    for (const args of [['--help'], ['--version']]) {
+      const loaded = await modulesLoaded(args);
+      assert.deepEqual(loaded.files, [CLI_ENTRY_FILE, join('shared', 'errors.cjs')], args.join(' '));
+    }
+    // ...while the package does hold the SDK (so the check above can fail).
     const all = Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs));
     assert.ok(all.some((input) => input.includes('node_modules/@aws-sdk/client-ecr/')));
   });
 
-  it('copy without --config loads neither yaml nor zod, nor node:tls before an https URL: its start-up', () => {
-    const copy = Object.entries(metafile.outputs).find(([, o]) =>
-      Object.keys(o.inputs).some((input) => input.endsWith('lambdas/cli/commands/copy.ts')),
-    );
-    assert.ok(copy, 'a chunk holds the copy command');
-    const loaded = staticInputs(metafile, copy[0]);
-    assert.ok(loaded.some((input) => input.endsWith('lambdas/adapters/registry-client.ts')));
+  it('holds the error tree in one bundle only, so instanceof holds across bundles', () => {
+    const holders = Object.entries(metafile.outputs)
+      .filter(([, o]) => Object.keys(o.inputs).some((input) => input.endsWith('lambdas/core/errors.ts')))
+      .map(([path]) => relative(relative(PROJECT_ROOT, CLI_OUTDIR), path));
+    assert.deepEqual(holders, [join('shared', 'errors.cjs')]);
+  });
+
+  it('copy without --config loads neither the config parser nor the AWS SDK, nor node:tls before an https URL', async () => {
+    const loaded = await modulesLoaded(['copy', 'only-one-argument']);
+    assert.deepEqual(loaded.files, [
+      join('commands', 'copy.cjs'),
+      CLI_ENTRY_FILE,
+      join('shared', 'errors.cjs'),
+    ]);
+    assert.ok(loaded.builtins.includes('http'), loaded.builtins.join(' '));
     assert.deepEqual(
-      loaded.filter((input) => /node_modules\/(?:yaml|zod)\//.test(input)),
-      [],
-      'copy imports the config module statically',
-    );
-    const builtins = new Set<string>();
-    const visit = (path: string, seen: Set<string>): void => {
-      if (seen.has(path)) return;
-      seen.add(path);
-      for (const imported of metafile.outputs[path]?.imports ?? []) {
-        if (imported.kind !== 'import-statement') continue;
-        if (imported.external) builtins.add(imported.path);
-        else visit(imported.path, seen);
-      }
-    };
-    visit(copy[0], new Set());
-    assert.ok(builtins.has('node:http'), [...builtins].join(' '));
-    assert.deepEqual(
-      [...builtins].filter((name) => /^node:(?:https|tls)$/.test(name)),
+      loaded.builtins.filter((name) => /^(?:https|tls)$/.test(name)),
       [],
       'copy loads node:https or node:tls at start',
     );
+    const copy = metafile.outputs[relative(PROJECT_ROOT, join(CLI_OUTDIR, 'commands', 'copy.cjs'))];
+    assert.ok(copy, Object.keys(metafile.outputs).join(' '));
+    assert.ok(
+      Object.keys(copy.inputs).some((input) => input.endsWith('lambdas/adapters/registry-client.ts')),
+    );
+    assert.deepEqual(
+      Object.keys(copy.inputs).filter((input) => /node_modules\/(?:yaml|zod|@aws-sdk)\//.test(input)),
+      [],
+      'the copy bundle holds the config parser or the SDK itself',
+    );
   });
+
+  /** What the built CLI loaded by the time it exits: its own files (relative to dist/cli/, sorted)
+   * and Node's built-in modules. A preload reads require.cache and process.moduleLoadList at exit. */
+  async function modulesLoaded(args: readonly string[]): Promise<{ files: string[]; builtins: string[] }> {
+    const hook = join(workDir, 'report-modules.cjs');
+    await writeFile(
+      hook,
+      [
+        "process.on('exit', () => {",
+        '  const report = { files: Object.keys(require.cache), builtins: process.moduleLoadList };',
+        "  process.stderr.write('\\nMODULES ' + JSON.stringify(report) + '\\n');",
+        '});',
+        '',
+      ].join('\n'),
+    );
+    const dist = join(workDir, 'app', 'node_modules', 'image-promoter', 'dist', 'cli');
+    // The built CLI, not the sources (scripts/run-tests.mjs sets IMAGE_PROMOTER_CLI_FROM_SOURCES).
+    const env = { ...process.env, IMAGE_PROMOTER_CLI_FROM_SOURCES: '' };
+    const result = await run(process.execPath, ['-r', hook, installedBin, ...args], { env }).catch(
+      (e: { stderr?: string }) => ({ stderr: e.stderr ?? '' }),
+    );
+    const line = result.stderr.split('\nMODULES ')[1]?.split('\n')[0];
+    assert.ok(line, result.stderr);
+    const report = JSON.parse(line) as { files: string[]; builtins: string[] };
+    return {
+      files: report.files
+        .filter((file) => file.startsWith(dist))
+        .map((file) => relative(dist, file))
+        .sort(),
+      builtins: report.builtins
+        .filter((entry) => entry.startsWith('NativeModule '))
+        .map((entry) => entry.slice('NativeModule '.length)),
+    };
+  }
 });

@@ -1,4 +1,4 @@
-// Runs the real CLI entry point (`node bin/image-promoter.mjs ...`) as a separate process, the way a
+// Runs the real CLI entry point (`node bin/image-promoter.cjs ...`) as a separate process, the way a
 // user does, and collects its exit code and output. Never throws for a non-zero exit. By default the
 // entry runs the sources (scripts/run-tests.mjs sets IMAGE_PROMOTER_CLI_FROM_SOURCES=1); `binary`
 // runs another entry, e.g. the bin of an installed package, as plain node with that variable unset.
@@ -11,7 +11,7 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export const CLI_BIN = fileURLToPath(new URL('../../bin/image-promoter.mjs', import.meta.url));
+export const CLI_BIN = fileURLToPath(new URL('../../bin/image-promoter.cjs', import.meta.url));
 
 export function runCli(
   args: readonly string[],

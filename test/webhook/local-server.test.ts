@@ -65,7 +65,7 @@ describe('image-promoter webhook (local server)', () => {
     );
     child = spawn(
       process.execPath,
-      ['bin/image-promoter.mjs', 'webhook', '--port', '0', '--config', configFile],
+      ['bin/image-promoter.cjs', 'webhook', '--port', '0', '--config', configFile],
       {
         env: {
           ...process.env,

@@ -1,4 +1,4 @@
-// `image-promoter worker` as a user runs it: a child process (`node bin/image-promoter.mjs`) polling a
+// `image-promoter worker` as a user runs it: a child process (`node bin/image-promoter.cjs`) polling a
 // real SQS queue (moto), promoting between the two registries and reporting to the GitHub server.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -57,7 +57,7 @@ describe('image-promoter worker (CLI)', () => {
     onStderr?: (text: string, kill: () => void) => void,
   ): Promise<Run> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/image-promoter.mjs', 'worker', ...args], {
+      const child = spawn(process.execPath, ['bin/image-promoter.cjs', 'worker', ...args], {
         env: {
           ...process.env,
           GITHUB_TOKEN: world.github.token,
