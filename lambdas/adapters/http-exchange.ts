@@ -11,8 +11,9 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import type { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { ClientRequest } from 'node:http';
-import { Readable, Writable } from 'node:stream';
+import type { ClientRequest, ClientRequestArgs } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { releaseChunk } from './http-download';
 
@@ -55,17 +56,150 @@ export class AnswerTooLargeError extends Error {
   }
 }
 
+/** Connections opened ahead of requests by preconnect(), closed together by close(). */
+export class Preconnection {
+  /** Opened for it and not taken by a request yet. */
+  readonly sockets = new Set<Socket>();
+  private closed = false;
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Closes every connection of it no request took; later opens are skipped. */
+  close(): void {
+    this.closed = true;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+  }
+}
+
+/**
+ * Pre-opened connections in one agent's keep-alive pool: a browser's `<link rel=preconnect>` (the
+ * TCP and, for https, the TLS handshake; no request, so nothing is sent, credentials least of
+ * all). node:http's Agent, undici (nodejs/undici #317, open: it "will only connect if a request is
+ * enqueued") and Go's net/http (under go-containerregistry and containerd) open a connection only
+ * once a request finds none idle, so every wave of requests wider than the pool pays a handshake
+ * before its first byte: a round trip over TCP, two or three with TLS. Here the agent's
+ * createConnection (its documented hook for where a new connection comes from) first hands out a
+ * pre-opened socket, connected or still connecting, and only then opens one. A pre-opened socket
+ * is filed under the agent's own getName() of its options, so it only ever serves the host, port
+ * and TLS settings it was opened for: the agent's own rule for reusing a connection.
+ */
+class WarmSockets {
+  private readonly idle = new Map<string, Set<Socket>>();
+  private readonly owners = new WeakMap<
+    Socket,
+    { readonly owner: Preconnection; readonly drop: () => void }
+  >();
+  private readonly open: HttpAgent['createConnection'];
+
+  constructor(private readonly agent: HttpAgent) {
+    this.open = agent.createConnection.bind(agent);
+    agent.createConnection = (options, callback): Duplex | null | undefined =>
+      this.take(agent.getName(options)) ?? this.open(options, callback);
+  }
+
+  /** Opens connections to `url`'s origin until `wanted` are in use, idle or opening. */
+  warm(url: URL, wanted: number, owner: Preconnection): void {
+    const options = this.connectOptions(url);
+    const name = this.agent.getName(options);
+    let sockets = this.idle.get(name);
+    if (sockets === undefined) this.idle.set(name, (sockets = new Set()));
+    const have =
+      (this.agent.sockets[name]?.length ?? 0) + (this.agent.freeSockets[name]?.length ?? 0) + sockets.size;
+    for (let i = have; i < wanted && !owner.isClosed; i++) {
+      const socket = this.open(options) as Socket | null | undefined;
+      if (socket === null || socket === undefined) return;
+      const idle = sockets;
+      // Until a request takes it, a failure or close only drops it, and it keeps no process alive.
+      const drop = (): void => {
+        idle.delete(socket);
+        owner.sockets.delete(socket);
+        socket.destroy();
+      };
+      socket.once('error', drop);
+      socket.once('close', drop);
+      socket.unref();
+      idle.add(socket);
+      owner.sockets.add(socket);
+      this.owners.set(socket, { owner, drop });
+    }
+  }
+
+  private take(name: string): Socket | undefined {
+    const sockets = this.idle.get(name);
+    if (sockets === undefined) return undefined;
+    for (const socket of sockets) {
+      sockets.delete(socket);
+      const held = this.owners.get(socket);
+      if (held !== undefined) {
+        socket.off('error', held.drop);
+        socket.off('close', held.drop);
+        held.owner.sockets.delete(socket);
+      }
+      if (socket.destroyed) continue;
+      socket.ref();
+      return socket;
+    }
+    return undefined;
+  }
+
+  /** What the agent's createSocket() gives createConnection for a request to `url` (its own
+   * options, host, port, and for https the server name node's normalizeServerName sets). */
+  private connectOptions(url: URL): ClientRequestArgs {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const secure = url.protocol === 'https:';
+    const agent = this.agent as HttpAgent & { readonly options?: object; readonly keepAliveMsecs?: number };
+    return {
+      ...agent.options,
+      host,
+      port: Number(url.port || (secure ? 443 : 80)),
+      ...(secure && isIP(host) === 0 ? { servername: host } : {}),
+      // As createSocket() passes them for a keep-alive agent.
+      ...({ keepAlive: true, keepAliveInitialDelay: agent.keepAliveMsecs ?? 1000 } as object),
+    };
+  }
+}
+
 // Keep-alive pools shared by every client of the process (a warm Lambda reuses its connections).
 const httpAgent = new HttpAgent({ keepAlive: true });
+const httpWarm = new WarmSockets(httpAgent);
 /** node:https (and node:tls beneath it) loads once a URL needs it: ~10 ms of every CLI start
  * otherwise, before the first request, also for registries spoken to over plain HTTP. */
-let https: Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent }> | undefined;
-function loadHttps(): Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent }> {
-  https ??= import('node:https').then((m) => ({
-    request: m.request,
-    agent: new m.Agent({ keepAlive: true }),
-  }));
+let https:
+  | Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent; readonly warm: WarmSockets }>
+  | undefined;
+function loadHttps(): Promise<{
+  readonly request: typeof httpsRequest;
+  readonly agent: HttpsAgent;
+  readonly warm: WarmSockets;
+}> {
+  https ??= import('node:https').then((m) => {
+    const agent = new m.Agent({ keepAlive: true });
+    return { request: m.request, agent, warm: new WarmSockets(agent) };
+  });
   return https;
+}
+
+/**
+ * Opens connections to `url`'s origin (and for https, handshakes them) until `wanted` of them are
+ * in use, idle or opening in the keep-alive pool, for requests about to come: a request that
+ * needs a new connection takes one of these first. close() on the answer closes those no request
+ * took. Nothing is sent on them before a request is.
+ */
+export function preconnect(url: URL, wanted: number): Preconnection {
+  const owner = new Preconnection();
+  if (!(wanted > 0)) return owner;
+  if (url.protocol === 'https:') {
+    void loadHttps().then(
+      ({ warm }) => warm.warm(url, wanted, owner),
+      () => undefined,
+    );
+  } else if (url.protocol === 'http:') {
+    httpWarm.warm(url, wanted, owner);
+  }
+  return owner;
 }
 
 /**

@@ -2,16 +2,19 @@
 // framed (Content-Length for bytes, chunked for a stream of unknown length), that an answer is
 // read whole only up to its limit, that a failing source stream is what the caller sees (not the
 // aborted request), that an early error answer wins over the body it cut short, that a silent
-// server times out, and that requests share keep-alive connections.
+// server times out, that requests share keep-alive connections, and that connections opened ahead
+// (preconnect) serve the next requests to their own origin only and are closed when not taken.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import {
   AnswerTooLargeError,
   exchangeSmall,
   openExchange,
+  preconnect,
   readAnswer,
 } from '../../lambdas/adapters/http-exchange';
 
@@ -178,5 +181,93 @@ describe('http-exchange against a loopback HTTP server', () => {
     }
     // Assess
     assert.equal(connections, before, 'new connections opened');
+  });
+});
+
+describe('http-exchange preconnect', () => {
+  /** A server that counts its connections, the requests each carried, and which are still open. */
+  interface Counted {
+    readonly url: URL;
+    readonly connections: { requests: number; open: boolean }[];
+    readonly server: Server;
+  }
+  const servers: Counted[] = [];
+  async function counted(): Promise<Counted> {
+    const connections: { requests: number; open: boolean }[] = [];
+    const server = createServer((request, response) => {
+      const connection = (request.socket as { counted?: { requests: number } }).counted;
+      if (connection !== undefined) connection.requests += 1;
+      response.end('ok');
+    });
+    server.on('connection', (socket) => {
+      const connection = { requests: 0, open: true };
+      connections.push(connection);
+      Object.assign(socket, { counted: connection });
+      socket.once('close', () => (connection.open = false));
+    });
+    // An idle pooled connection stays open through the test however slow the machine is.
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+    const result = { url, connections, server };
+    servers.push(result);
+    return result;
+  }
+  async function until(condition: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!condition()) {
+      if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
+      await sleep(10);
+    }
+  }
+  const get = { method: 'GET', headers: {}, idleTimeoutMs: 30_000 } as const;
+
+  after(async () => {
+    for (const { server } of servers) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('serves the next requests to its origin over the connections opened ahead, and no other origin', async () => {
+    // Prepare: two connections opened ahead to one server, none to the other
+    const [a, b] = await Promise.all([counted(), counted()]);
+    const opened = preconnect(a.url, 2);
+    await until(() => a.connections.length === 2, 'two connections to the first server');
+    // Act: a request to the other origin, then two at once to the first
+    await exchangeSmall(b.url, get, 16);
+    await Promise.all([exchangeSmall(a.url, get, 16), exchangeSmall(a.url, get, 16)]);
+    // Assess: the other origin got a connection of its own; the first server's two carried the two
+    assert.deepEqual(
+      b.connections.map((c) => c.requests),
+      [1],
+    );
+    assert.deepEqual(
+      a.connections.map((c) => c.requests),
+      [1, 1],
+    );
+    assert.equal(opened.sockets.size, 0);
+    opened.close();
+  });
+
+  it('counts the connections already open, and closes those no request took', async () => {
+    // Prepare: one connection idle in the pool after a request
+    const a = await counted();
+    await exchangeSmall(a.url, get, 16);
+    // Act: three wanted: two more are opened, then closed untaken
+    const opened = preconnect(a.url, 3);
+    await until(() => a.connections.length === 3, 'three connections');
+    opened.close();
+    // Assess: the pooled one stays open; the two opened ahead are closed
+    await until(() => a.connections.filter((c) => c.open).length === 1, 'the two closed');
+    assert.deepEqual(
+      a.connections.map((c) => [c.requests, c.open]),
+      [
+        [1, true],
+        [0, false],
+        [0, false],
+      ],
+    );
+    assert.equal(preconnect(a.url, 1).sockets.size, 0, 'one open already');
   });
 });
