@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/manifest';
 import { AuthState, type CredentialProvider, type RegistryCredentials } from './registry/auth';
 import { DEFAULT_MAX_BLOB_BYTES } from '../core/manifest';
+import { preconnect } from './http-exchange';
 import { hasBlob, openBlob, type BlobReadLimits } from './registry/blobs';
 import { deleteManifest, listRepositories, listTags } from './registry/catalog';
 import {
@@ -215,6 +216,16 @@ export class RegistryClient {
   /** Deletes a manifest by digest (prune only); 'absent' when it is not there. */
   deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
     return deleteManifest(this.transport, repository, digest);
+  }
+
+  /**
+   * Opens connections to the registry (TCP, and TLS for https) until `connections` of them are in
+   * use, idle or opening, for requests about to go at once: those that need a new connection take
+   * these first (http-exchange.ts preconnect). Nothing is sent on them, so no credentials either.
+   * close() on the answer closes the ones no request took.
+   */
+  preconnect(connections: number): { close(): void } {
+    return preconnect(new URL(this.endpoint), connections);
   }
 
   /** Runs `operation` again while it fails with a retryable error, with this client's policy. */

@@ -56,6 +56,9 @@ export interface RegistryApi {
     mountFrom?: string,
   ): Promise<BlobUploadResult>;
   listReferrers(repository: string, digest: string): Promise<readonly Descriptor[] | undefined>;
+  /** Opens connections ahead of `connections` requests about to go at once (those open count);
+   * close() closes the ones no request took. */
+  preconnect(connections: number): { close(): void };
   retry<T>(operation: (attempt: number) => Promise<T>): Promise<T>;
   /** The same registry, with every request and retry wait ended when `signal` aborts. */
   withSignal(signal: AbortSignal): RegistryApi;
@@ -217,6 +220,17 @@ class ImageCopy {
     bytes: 0,
     referrers: 0,
   };
+  /** Blobs registered and not settled yet, by the slots they go in: what preconnect() plans for. */
+  private readonly pendingBlobs = { small: 0, large: 0 };
+  /** Blobs the destination lacked: transfers started or waiting for a slot. */
+  private transfers = 0;
+  private readonly jobs: {
+    readonly blobs: number;
+    readonly smallBlobs: number | undefined;
+    readonly checks: number;
+  };
+  /** Connections opened ahead (preconnect()), closed when the copy ends either way. */
+  private readonly preconnections: { close(): void }[] = [];
   private readonly abort = new AbortController();
   /** Every task started, so a failed copy returns only once all of them have stopped. */
   private readonly tasks = new Set<Promise<unknown>>();
@@ -238,11 +252,17 @@ class ImageCopy {
     this.blobLimit = createLimiter(blobJobs);
     this.smallBlobLimit =
       options.smallBlobJobs === undefined ? this.blobLimit : createLimiter(options.smallBlobJobs);
-    this.checkLimit = createLimiter(CHECKS_PER_SLOT * Math.max(blobJobs, options.smallBlobJobs ?? 0));
+    const checks = CHECKS_PER_SLOT * Math.max(blobJobs, options.smallBlobJobs ?? 0);
+    this.checkLimit = createLimiter(checks);
+    this.jobs = { blobs: blobJobs, smallBlobs: options.smallBlobJobs, checks };
     this.imageLimit = createLimiter(options.imageJobs ?? 4);
     this.referrerLimit = createLimiter(options.imageJobs ?? 4);
     this.lookupLimit = createLimiter(options.imageJobs ?? 4);
     this.walked = new Promise((resolve) => (this.endWalk = resolve));
+    // Every blob was already there: the connections opened for transfers have nothing to carry.
+    void this.walked.then(() => {
+      if (this.transfers === 0) this.closePreconnections();
+    });
   }
 
   async run(): Promise<CopyResult> {
@@ -255,7 +275,41 @@ class ImageCopy {
       // Tasks settle quickly once aborted (requests cancelled, waits cut short).
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
       throw e;
+    } finally {
+      this.closePreconnections();
     }
+  }
+
+  /**
+   * Opens, at both registries, the connections the blobs registered so far will want at once, so
+   * that no wave of requests waits for handshakes (on ECR a TCP and a TLS one: two or three round
+   * trips) once the first one is under way. At the destination: the first wave of blob checks,
+   * or, when there are more blobs than check slots, the next wave of checks beside the first
+   * transfers (a finished check's connection goes to one or the other). At the source: the reads
+   * of small blobs (larger ones are read over connections of their own, http-download.ts), none
+   * when the blobs are mounted within one registry. Connections already open count; nothing is
+   * opened before the destination is known to lack the image (a no-op copy opens none), and
+   * those no request took are closed once the walk finds nothing to transfer, or the copy ends.
+   */
+  private preconnect(): void {
+    const { small, large } = this.pendingBlobs;
+    const blobs = small + large;
+    if (blobs === 0 || this.abort.signal.aborted) return;
+    const { blobs: blobJobs, smallBlobs, checks } = this.jobs;
+    const transfers =
+      smallBlobs === undefined
+        ? Math.min(blobs, blobJobs)
+        : Math.min(small, smallBlobs) + Math.min(large, blobJobs);
+    const laterChecks = Math.min(Math.max(blobs - checks, 0), checks);
+    const destination = Math.max(Math.min(blobs, checks), laterChecks + transfers);
+    const sameRegistry = this.src.registry === this.dst.registry && this.src.endpoint === this.dst.endpoint;
+    const reads = sameRegistry ? 0 : Math.min(small, smallBlobs ?? blobJobs);
+    this.preconnections.push(this.dst.preconnect(destination));
+    if (reads > 0) this.preconnections.push(this.src.preconnect(reads));
+  }
+
+  private closePreconnections(): void {
+    for (const preconnection of this.preconnections.splice(0)) preconnection.close();
   }
 
   private track<T>(task: Promise<T>): Promise<T> {
@@ -326,10 +380,13 @@ class ImageCopy {
     parsed: ParsedManifest,
     reference: string,
   ): Promise<PutManifestResult> {
-    await Promise.all([
+    const children = [
       ...parsed.manifests.map((child) => this.copyByDigest(child.digest)),
       ...parsed.blobs.map((blob) => this.copyBlob(blob)),
-    ]);
+    ];
+    // The checks just started; the connections for them and the transfers after them open now.
+    this.preconnect();
+    await Promise.all(children);
     const result = await this.putManifest(reference, manifest);
     this.counts.manifestsCopied++;
     this.emit({ type: 'manifest', digest: manifest.digest, action: 'copied' });
@@ -409,6 +466,8 @@ class ImageCopy {
     if (pending === undefined) {
       const decided = this.undecidedStep();
       const small = blob.size >= 0 && blob.size < SMALL_BLOB_BYTES;
+      const kind = small ? 'small' : 'large';
+      this.pendingBlobs[kind]++;
       pending = this.track(
         (async () => {
           if (await this.checkLimit(() => this.dst.hasBlob(this.dstRepo, blob.digest))) {
@@ -417,9 +476,13 @@ class ImageCopy {
             this.emit({ type: 'blob', digest: blob.digest, action: 'skipped' });
             return;
           }
+          this.transfers++;
           decided();
           await (small ? this.smallBlobLimit : this.blobLimit)(() => this.transferBlob(blob));
-        })().finally(decided),
+        })().finally(() => {
+          decided();
+          this.pendingBlobs[kind]--;
+        }),
       );
       this.blobs.set(blob.digest, pending);
     }

@@ -5,7 +5,13 @@
 // server times out, that requests share keep-alive connections, and that connections opened ahead
 // (preconnect) serve the next requests to their own origin only and are closed when not taken.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -269,5 +275,50 @@ describe('http-exchange preconnect', () => {
       ],
     );
     assert.equal(preconnect(a.url, 1).sockets.size, 0, 'one open already');
+  });
+
+  it('over https: the connections opened ahead, handshaken, serve the requests to that origin', async () => {
+    // Prepare: a TLS server for localhost with a certificate of its own (trusted for this case
+    // only: the pool's agent takes the default CAs)
+    const dir = await mkdtemp(join(tmpdir(), 'ip-preconnect-'));
+    const trust = process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+    const requests: number[] = [];
+    let tls: ReturnType<typeof createHttpsServer> | undefined;
+    try {
+      await promisify(execFile)('openssl', [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'],
+        ...['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      ]);
+      const server = createHttpsServer(
+        { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) },
+        (request, response) => {
+          const index = (request.socket as { index?: number }).index;
+          if (index !== undefined) requests[index] = (requests[index] ?? 0) + 1;
+          response.end('ok');
+        },
+      );
+      tls = server;
+      server.on('secureConnection', (socket) => {
+        Object.assign(socket, { index: requests.length });
+        requests.push(0);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0';
+      const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}/x`);
+      // Act
+      const opened = preconnect(url, 2);
+      await until(() => requests.length === 2, 'two TLS connections');
+      await Promise.all([exchangeSmall(url, get, 16), exchangeSmall(url, get, 16)]);
+      // Assess
+      assert.deepEqual(requests, [1, 1]);
+      assert.equal(opened.sockets.size, 0);
+    } finally {
+      if (trust === undefined) delete process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+      else process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = trust;
+      tls?.closeAllConnections();
+      await new Promise<void>((resolve) => (tls === undefined ? resolve() : tls.close(() => resolve())));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -42,7 +42,10 @@ export type FaultAction =
   /** Answer 307 with `Location: location(path)` without forwarding: how ECR sends blob reads to S3. */
   | { readonly kind: 'redirect'; readonly location: (path: string) => string }
   /** Forward, and hold the registry's answer `ms` before sending it on (a slow registry). */
-  | { readonly kind: 'delay'; readonly ms: number };
+  | { readonly kind: 'delay'; readonly ms: number }
+  /** Forward, and hold the registry's answer until `until` settles (a test looks at the client
+   * meanwhile: what it opened or sent while waiting for these answers). */
+  | { readonly kind: 'hold'; readonly until: Promise<unknown> };
 
 export interface FaultRule {
   /** Name the counters are kept under. */
@@ -86,6 +89,14 @@ export interface ProxiedRequest {
   readonly ms: number;
 }
 
+/** One client connection to the proxy. */
+export interface ProxyConnection {
+  /** Requests that arrived on it. */
+  readonly requests: number;
+  /** Still open (the client has not closed it, nor the proxy). */
+  readonly open: boolean;
+}
+
 export interface FaultProxy {
   /** `127.0.0.1:PORT`: the host part of image references that go through the proxy. */
   readonly host: string;
@@ -96,6 +107,10 @@ export interface FaultProxy {
   stats(name: string): RuleStats;
   /** Every completed request since the last setRules(), in completion order. */
   requests(): readonly ProxiedRequest[];
+  /** Every client connection opened since the last setRules() (or resetConnections()), in order. */
+  connections(): readonly ProxyConnection[];
+  /** Forgets the connections counted so far (open ones go on being served, uncounted). */
+  resetConnections(): void;
   /**
    * Caps every request that arrives from now on at `bytesPerSecond` for its request body and,
    * separately, for its response body (one budget per body, as one TCP stream has; requests in
@@ -139,6 +154,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let rules: readonly FaultRule[] = [];
   let stats = new Map<string, MutableStats>();
   let log: ProxiedRequest[] = [];
+  let connections = new Map<Socket, { requests: number; open: boolean }>();
   // method + path -> when the last Retry-After for it expires, and which rule sent it.
   let retryDeadlines = new Map<string, { readonly until: number; readonly rule: string }>();
 
@@ -147,6 +163,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     stats = new Map(next.map((rule) => [rule.name, { matched: 0, injected: 0, early: 0 }]));
     log = [];
     retryDeadlines = new Map();
+    connections = new Map();
   };
   setRules(options.rules ?? []);
 
@@ -154,6 +171,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const path = new URL(url, 'http://proxy').pathname;
+    const connection = connections.get(req.socket);
+    if (connection !== undefined) connection.requests += 1;
     const key = `${method} ${path}`;
 
     const deadline = retryDeadlines.get(key);
@@ -323,7 +342,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       // Not flowing until answerWith reads it: a delayed body waits in the stream.
       // Unref'd: a held answer must not keep the process alive once the proxy is stopped.
       if (action?.kind === 'delay') setTimeout(() => answerWith(received), action.ms).unref();
-      else answerWith(received);
+      else if (action?.kind === 'hold') {
+        const release = (): void => answerWith(received);
+        action.until.then(release, release);
+      } else answerWith(received);
     });
   };
 
@@ -334,6 +356,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   };
 
   const server: Server = createServer(handle);
+  server.on('connection', (socket: Socket) => {
+    const connection = { requests: 0, open: true };
+    connections.set(socket, connection);
+    socket.once('close', () => (connection.open = false));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -352,6 +379,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return { ...counters };
     },
     requests: () => [...log],
+    connections: () => [...connections.values()].map((c) => ({ ...c })),
+    resetConnections: () => (connections = new Map()),
     setBandwidth,
     stop: async () => {
       server.closeAllConnections();
