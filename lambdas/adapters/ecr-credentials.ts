@@ -4,7 +4,7 @@
 // token follows the credentials' account, as ECR intends. Tokens are cached until 5 minutes before
 // they expire and concurrent callers share one request. Other hosts get undefined (anonymous or
 // another provider). Never logs a token or puts one into an error message.
-import { ECRClient, GetAuthorizationTokenCommand, type ECRClientConfig } from '@aws-sdk/client-ecr';
+import type { ECRClient, ECRClientConfig } from '@aws-sdk/client-ecr';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { AwsServiceError, toAwsServiceError } from '../core/errors';
 import { createExpiringCache, type Expiring } from '../core/expiring-cache';
@@ -31,9 +31,13 @@ export function createEcrCredentialProvider(options: EcrCredentialOptions = {}):
     clock: now,
   });
 
-  const clientFor = (region: string): ECRClient => {
+  // The SDK module is imported with the first token, not with this module: the webhook asks for one
+  // only when a plan has images to check at an ECR destination, and loading an SDK client is
+  // ~50-100 ms of a cold start (bench:bundle).
+  const clientFor = async (region: string): Promise<ECRClient> => {
     let client = clients.get(region);
     if (client === undefined) {
+      const { ECRClient } = await import('@aws-sdk/client-ecr');
       client = new ECRClient({
         ...options.clientConfig,
         region,
@@ -48,7 +52,8 @@ export function createEcrCredentialProvider(options: EcrCredentialOptions = {}):
     let token: string | undefined;
     let expiresAt: Date | undefined;
     try {
-      const out = await clientFor(region).send(new GetAuthorizationTokenCommand({}));
+      const { GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
+      const out = await (await clientFor(region)).send(new GetAuthorizationTokenCommand({}));
       token = out.authorizationData?.[0]?.authorizationToken;
       expiresAt = out.authorizationData?.[0]?.expiresAt;
     } catch (e: unknown) {

@@ -2,11 +2,7 @@
 // entries that failed with a retryable (server-side) error re-sent a few times. Bodies are the
 // versioned job JSON (serializePromotionJob): a job that does not validate never leaves.
 // Never swallows a failed entry: send() resolves only when every job is on the queue.
-import {
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { AwsServiceError, toAwsServiceError } from '../core/errors';
 import { serializePromotionJob, type PromotionJob } from '../core/job';
 import type { JobQueue } from '../core/webhook-ports';
@@ -19,8 +15,21 @@ export interface SqsJobQueueOptions {
   readonly baseDelayMs?: number;
 }
 
+/** An SQS client with the function's own credentials, its SDK module imported on first use, not
+ * at load: the webhook and reconcile send jobs only when a plan has some, and importing
+ * @aws-sdk/client-sqs is ~50-150 ms of a cold start (bench:bundle). */
+export function lazySqsClient(): () => Promise<SQSClient> {
+  let client: Promise<SQSClient> | undefined;
+  return () => {
+    client ??= import('@aws-sdk/client-sqs').then(({ SQSClient }) => new SQSClient({}));
+    client.catch(() => (client = undefined));
+    return client;
+  };
+}
+
+/** `client`: a client, or a function giving one on the first send (lazySqsClient). */
 export function createSqsJobQueue(
-  client: SQSClient,
+  client: SQSClient | (() => Promise<SQSClient>),
   queueUrl: string,
   options: SqsJobQueueOptions = {},
 ): JobQueue {
@@ -40,7 +49,8 @@ export function createSqsJobQueue(
       const batches: SendMessageBatchRequestEntry[][] = [];
       for (let i = 0; i < entries.length; i += SQS_BATCH_SIZE)
         batches.push(entries.slice(i, i + SQS_BATCH_SIZE));
-      await Promise.all(batches.map((batch) => sendBatch(client, queueUrl, batch, attempts, baseDelayMs)));
+      const sqs = typeof client === 'function' ? await client() : client;
+      await Promise.all(batches.map((batch) => sendBatch(sqs, queueUrl, batch, attempts, baseDelayMs)));
     },
   };
 }
@@ -52,6 +62,7 @@ async function sendBatch(
   attempts: number,
   baseDelayMs: number,
 ): Promise<void> {
+  const { SendMessageBatchCommand } = await import('@aws-sdk/client-sqs');
   let pending = [...batch];
   for (let attempt = 1; ; attempt++) {
     let failed: { readonly id: string; readonly code: string; readonly senderFault: boolean }[];

@@ -2,7 +2,7 @@
 // its ExternalId and a session name that names the commit (so CloudTrail says which push read the
 // source registry). Credentials are cached at module scope until shortly before they expire, and
 // concurrent callers share one request. Must never log or put credentials into an error message.
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { AwsServiceError, toAwsServiceError } from '../core/errors';
 import { createExpiringCache } from '../core/expiring-cache';
@@ -63,6 +63,9 @@ function assumeRoleCached(options: AssumeRoleOptions): Promise<AwsCredentialIden
 }
 
 async function assumeRole(options: AssumeRoleOptions): Promise<AwsCredentialIdentity> {
+  // Imported on the first AssumeRole, not with the module: only environments with a roleArn ever
+  // call STS, and loading an SDK client is ~50-100 ms of a cold start (bench:bundle).
+  const { AssumeRoleCommand, STSClient } = await import('@aws-sdk/client-sts');
   const client = options.client ?? (sharedClient ??= new STSClient({}));
   try {
     const response = await client.send(

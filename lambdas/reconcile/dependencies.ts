@@ -4,10 +4,9 @@
 // branch's head read through GitHub (token from GITHUB_TOKEN or GITHUB_TOKEN_SECRET_ARN, re-read
 // after the secret cache TTL). Wiring only; never logs the token.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { createGitHubClient, GitHubFileSource, resolveGitHubCommit } from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
-import { createSqsJobQueue } from '../adapters/sqs-queue';
+import { createSqsJobQueue, lazySqsClient } from '../adapters/sqs-queue';
 import { ENV } from '../core/contract';
 import { createEnvironmentReader } from '../core/environment';
 import { createWorkerDependencies, type WorkerEnvironmentOptions } from '../worker/dependencies';
@@ -31,7 +30,7 @@ export function createReconcileDependencies(options: WorkerEnvironmentOptions): 
     logger: worker.logger,
     metrics: worker.metrics,
     ...(worker.targetUrl === undefined ? {} : { targetUrl: worker.targetUrl }),
-    queue: createSqsJobQueue(new SQSClient({}), queueUrl),
+    queue: createSqsJobQueue(lazySqsClient(), queueUrl),
     clock: () => new Date(),
     openHead: async (ref) => {
       const token = await secrets.githubToken();

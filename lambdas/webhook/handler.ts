@@ -5,7 +5,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyStructuredResultV2, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { loadConfigFromEnvironment } from '../adapters/config-source';
 import { createDynamoDeliveryStore, createMemoryDeliveryStore } from '../adapters/delivery-store';
@@ -16,7 +15,7 @@ import {
   type GitHubClient,
 } from '../adapters/github';
 import { createSecretReader, createWebhookSecrets, type SecretReader } from '../adapters/secrets';
-import { createSqsJobQueue } from '../adapters/sqs-queue';
+import { createSqsJobQueue, lazySqsClient } from '../adapters/sqs-queue';
 import type { Config } from '../core/config';
 import { ENV, SERVICE_NAME } from '../core/contract';
 import { createEnvironmentReader } from '../core/environment';
@@ -132,7 +131,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}): Webho
         }),
       queue: async () =>
         (queue ??= createSqsJobQueue(
-          new SQSClient({}),
+          lazySqsClient(),
           read.required(ENV.queueUrl, 'the promotion jobs queue'),
         )),
       // An App reports check runs; a token, commit statuses (same name, same required check).
