@@ -17,6 +17,12 @@ import {
 } from '../../bench/support/network-model';
 
 const MiB = 1024 * 1024;
+/** A model whose bandwidth never binds: only its round trips show. */
+const roundTripsOnly = (rttMs: number): NetworkModel => ({
+  rttMs,
+  connectionBytesPerSecond: 1000 * MiB,
+  totalBytesPerSecond: 1000 * MiB,
+});
 const BODY = randomBytes(MiB);
 
 /** Echoes a request body's length; GET /blob answers BODY. */
@@ -89,11 +95,7 @@ describe('network model', () => {
 
   it('forwards bodies both ways unchanged and counts requests, connections and bytes', async () => {
     // Prepare
-    const proxy = await startNetworkProxy(upstream.url, {
-      rttMs: 0,
-      connectionBytesPerSecond: 1000 * MiB,
-      totalBytesPerSecond: 1000 * MiB,
-    });
+    const proxy = await startNetworkProxy(upstream.url, roundTripsOnly(0));
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       // Act
@@ -117,11 +119,7 @@ describe('network model', () => {
 
   it('adds a round trip to every answer and one more for a new connection', async () => {
     // Prepare
-    const model: NetworkModel = {
-      rttMs: 150,
-      connectionBytesPerSecond: 1000 * MiB,
-      totalBytesPerSecond: 1000 * MiB,
-    };
+    const model = roundTripsOnly(150);
     const proxy = await startNetworkProxy(upstream.url, model);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -141,11 +139,7 @@ describe('network model', () => {
   it('charges no handshake to the first request on a connection opened a round trip before it', async () => {
     // Prepare: a connection opened ahead (http-exchange's preconnect), then left for more than the
     // handshake's round trip (waiting longer can only leave less of it to pay).
-    const model: NetworkModel = {
-      rttMs: 50,
-      connectionBytesPerSecond: 1000 * MiB,
-      totalBytesPerSecond: 1000 * MiB,
-    };
+    const model = roundTripsOnly(50);
     const proxy = await startNetworkProxy(upstream.url, model);
     const url = new URL(`${proxy.url}/blob`);
     const opened = preconnect(url, 1);
@@ -206,11 +200,7 @@ describe('network model', () => {
 
   it('records every exchange in a timeline: its connection, whether it opened it, and when', async () => {
     // Prepare
-    const proxy = await startNetworkProxy(upstream.url, {
-      rttMs: 5,
-      connectionBytesPerSecond: 1000 * MiB,
-      totalBytesPerSecond: 1000 * MiB,
-    });
+    const proxy = await startNetworkProxy(upstream.url, roundTripsOnly(5));
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const other = new Agent({ keepAlive: false });
     const digest = `sha256:${'ab'.repeat(32)}`;
@@ -256,11 +246,7 @@ describe('network model', () => {
   it('asks for basic credentials itself and forwards without them', async () => {
     // Prepare
     const credentials = { username: 'AWS', password: 'token' };
-    const proxy = await startNetworkProxy(
-      upstream.url,
-      { rttMs: 0, connectionBytesPerSecond: 1000 * MiB, totalBytesPerSecond: 1000 * MiB },
-      { credentials },
-    );
+    const proxy = await startNetworkProxy(upstream.url, roundTripsOnly(0), { credentials });
     const agent = new Agent({ keepAlive: true });
     const basic = (user: string, password: string): Record<string, string> => ({
       authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,

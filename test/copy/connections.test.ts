@@ -58,15 +58,17 @@ describe('copy engine connections', () => {
     return { srcProxy, dstProxy };
   }
 
+  /** Copies conn/app:1 through the proxies to `repository`, tagged `tag`. */
   function copy(
     srcProxy: FaultProxy,
     dstProxy: FaultProxy,
     repository: string,
     extra: Partial<CopyImageOptions> = {},
+    tag = '1',
   ): ReturnType<typeof copyImage> {
     return copyImage({
       source: parseImageRef(`${srcProxy.host}/conn/app:1`),
-      destination: parseImageRef(`${dstProxy.host}/${repository}:1`),
+      destination: parseImageRef(`${dstProxy.host}/${repository}:${tag}`),
       sourceRegistry: new RegistryClient({ registry: srcProxy.host, credentials: src, retry: FAST_RETRY }),
       destinationRegistry: new RegistryClient({
         registry: dstProxy.host,
@@ -135,18 +137,7 @@ describe('copy engine connections', () => {
     ] as const) {
       const { srcProxy, dstProxy } = await proxied();
       // Act
-      const result = await copyImage({
-        source: parseImageRef(`${srcProxy.host}/conn/app:1`),
-        destination: parseImageRef(`${dstProxy.host}/${repository}:${tag === 'noop' ? '1' : 'other'}`),
-        sourceRegistry: new RegistryClient({ registry: srcProxy.host, credentials: src, retry: FAST_RETRY }),
-        destinationRegistry: new RegistryClient({
-          registry: dstProxy.host,
-          credentials: dst,
-          retry: FAST_RETRY,
-        }),
-        referrers: false,
-        ...JOBS,
-      });
+      const result = await copy(srcProxy, dstProxy, repository, {}, tag === 'noop' ? '1' : 'other');
       // Assess: the no-op's source and destination each one connection, every one carried
       // requests; the re-tag's idle ones (its checks found every blob) are closed.
       assert.equal(result.blobs.copied, 0);
