@@ -42,6 +42,14 @@ function overlay(environment: string, images: readonly string[]): Record<string,
   };
 }
 
+/** The environment both configurations below promote into. */
+const PROD_ENVIRONMENT = {
+  name: 'prod',
+  overlay: 'overlays/prod',
+  source: { registry: SRC },
+  destination: { registry: PROD },
+};
+
 describe('webhook destination check', () => {
   let repo: GitRepo;
   let github: GitHubServer;
@@ -81,12 +89,7 @@ describe('webhook destination check', () => {
       JSON.stringify({
         github: { repository: 'acme/deploy' },
         environments: [
-          {
-            name: 'prod',
-            overlay: 'overlays/prod',
-            source: { registry: SRC },
-            destination: { registry: PROD },
-          },
+          PROD_ENVIRONMENT,
           {
             name: 'staging',
             overlay: 'overlays/staging',
@@ -244,14 +247,7 @@ describe('webhook destination check', () => {
       parseConfig(
         JSON.stringify({
           github: { repository: 'acme/deploy' },
-          environments: [
-            {
-              name: 'prod',
-              overlay: 'overlays/prod',
-              source: { registry: SRC },
-              destination: { registry: PROD },
-            },
-          ],
+          environments: [PROD_ENVIRONMENT],
           registryEndpoints: { [PROD]: proxy.url },
         }),
       ),
