@@ -2,13 +2,13 @@
 // app. Parsing is pure: callers read the file; this module turns text into a validated, readonly
 // Config or a ConfigError naming the key path and the reason.
 import { DEFAULT_MAX_BLOB_BYTES } from './manifest';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ConfigError } from './errors';
 import { parseEcrRegistry } from './image-ref';
 import { DEFAULT_PLANNING_LIMITS } from './planning-limits';
 import { DEFAULT_PRUNE_HISTORY_COMMITS, DEFAULT_PRUNE_KEEP } from './prune';
+import { readYaml } from './yaml';
 
 // zod/mini: the functional API (~36 KB of the webhook bundle with the English locale, against ~97 KB
 // for the method-chaining one). It sets no locale: what `describeIssue` leaves generic gets zod's
@@ -242,22 +242,21 @@ export type PlanningLimits = Config['planning'];
 /** Parses and validates YAML (or JSON) text. `file` only names the source in errors, which also
  * carry the line of the offending key. */
 export function parseConfig(text: string, file = 'image-promoter.yaml'): Config {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { prettyErrors: false, lineCounter, uniqueKeys: true });
-  const yamlError = document.errors[0];
-  if (yamlError) {
-    const line = lineCounter.linePos(yamlError.pos[0]).line;
-    throw new ConfigError('', `malformed YAML: ${yamlError.message.split('\n')[0]}`, file, line);
+  // YAML 1.2 core schema, `<<` a plain key; repeated keys refused; aliases bounded by the rule
+  // overlay files are read with (core/yaml.ts), so a config whose aliases expand exponentially is
+  // refused naming the line of its first alias.
+  const read = readYaml(text, { duplicateKeys: 'error', mergeKeys: false });
+  if (!read.ok) throw new ConfigError('', read.reason, file, read.line);
+  const [document, second] = read.documents;
+  if (second !== undefined) {
+    throw new ConfigError(
+      '',
+      'malformed YAML: a second document (after ---): the config is a single YAML document',
+      file,
+      second.lineOf([]),
+    );
   }
-  let value: unknown;
-  try {
-    // The `yaml` package's bound on alias expansion (its default, said here so it stays): a config
-    // whose aliases expand exponentially is refused, as overlay files are.
-    value = document.toJS({ maxAliasCount: 100 });
-  } catch (e: unknown) {
-    throw new ConfigError('', `excessive aliasing: ${e instanceof Error ? e.message : String(e)}`, file);
-  }
-  return validateValue(value, file, (path) => lineOf(document, lineCounter, path));
+  return validateValue(document?.value, file, (path) => document?.lineOf(path));
 }
 
 /** Validates an already-parsed value (e.g. from CDK context). */
@@ -372,33 +371,6 @@ function describeValue(value: unknown): string {
   if (typeof value === 'string')
     return `the string "${value.length > 40 ? `${value.slice(0, 40)}...` : value}"`;
   return `${typeof value} ${String(value)}`;
-}
-
-/** The 1-based line of the node at `path` in the YAML document, or of its closest existing parent
- * (for a missing key: the mapping that should hold it). */
-function lineOf(document: Document, lineCounter: LineCounter, path: KeyPath): number | undefined {
-  let node: unknown = document.contents;
-  let offset = rangeStart(node);
-  for (const key of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
-      if (pair === undefined) break;
-      offset = rangeStart(pair.key) ?? offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof key === 'number') {
-      const item: unknown = node.items[key];
-      if (item === undefined) break;
-      offset = rangeStart(item) ?? offset;
-      node = item;
-    } else break;
-  }
-  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
-}
-
-function rangeStart(node: unknown): number | undefined {
-  if (node === null || typeof node !== 'object' || !('range' in node)) return undefined;
-  const range = (node as { range?: readonly number[] | null }).range;
-  return range?.[0];
 }
 
 /** `./overlays/prod/` -> `overlays/prod`: the form FileSources and plans use. */

@@ -135,12 +135,12 @@ describe('parseConfig', () => {
     [
       'tab indentation',
       edit(5, '\toverlay: x'),
-      'image-promoter.yaml:5: malformed YAML: Tabs are not allowed as indentation',
+      'image-promoter.yaml:5: malformed YAML: tab characters must not be used in indentation',
     ],
     [
       'a duplicate key',
       edit(2, '  repository: acme/a\n  repository: acme/b'),
-      'image-promoter.yaml:3: malformed YAML: Map keys must be unique',
+      'image-promoter.yaml:3: malformed YAML: duplicated mapping key "repository"',
     ],
     [
       'a missing section',
@@ -357,8 +357,52 @@ describe('parseConfig', () => {
     // Act
     const parse = (): Config => parseConfig(`${laughs}github: {repository: a/b}\n`);
 
+    // Assess: the line of the first alias, as in overlay files.
+    assert.throws(
+      parse,
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.startsWith('image-promoter.yaml:2: excessive aliasing:') &&
+        !e.message.includes('\n'),
+    );
+  });
+
+  it('refuses a config whose anchor holds an alias of itself', () => {
+    // Act
+    const parse = (): Config => parseConfig(`${MINIMAL}copy: &c {blobJobs: 1, x: *c}\n`);
+
     // Assess
-    assert.throws(parse, (e: unknown) => e instanceof ConfigError && /excessive aliasing/.test(e.message));
+    assert.throws(
+      parse,
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.startsWith(
+          'image-promoter.yaml:10: excessive aliasing: an anchor holds an alias of itself',
+        ),
+    );
+  });
+
+  it('accepts aliases that repeat a value many times without expanding it (the bound overlay files have)', () => {
+    // Prepare: 120 registries served by one endpoint, written once.
+    const hosts = Array.from({ length: 120 }, (_, i) => `  r${i}.example.com: *endpoint\n`).join('');
+    const text = `${MINIMAL}registryEndpoints:\n  ${DST}: &endpoint http://127.0.0.1:5000\n${hosts}`;
+
+    // Act
+    const config = parseConfig(text);
+
+    // Assess
+    assert.equal(Object.keys(config.registryEndpoints).length, 121);
+    assert.equal(config.registryEndpoints['r119.example.com'], 'http://127.0.0.1:5000');
+  });
+
+  it('refuses a second YAML document, naming its line', () => {
+    assert.throws(
+      () => parseConfig(`${MINIMAL}---\ngithub: {repository: acme/other}\n`),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          'image-promoter.yaml:11: malformed YAML: a second document (after ---): the config is a single YAML document',
+    );
   });
 
   it('names the file given and no line for already-parsed values', () => {

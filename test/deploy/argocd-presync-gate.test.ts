@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { createGitRepo, type GitRepo } from '../support/git-repo';
 import { startGitHubServer, type GitHubServer } from '../support/github-server';
 import { startPresyncGate, type GateRun } from '../support/presync-gate';
@@ -78,7 +78,7 @@ describe('argocd-presync-gate component', () => {
     );
     // Act
     const { stdout } = await run('kubectl', ['kustomize', dir]);
-    const manifests = parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
+    const manifests = loadAll(stdout, undefined, { schema: CORE_SCHEMA }) as Manifest[];
     // Assess
     const job = manifests.find((m) => m.kind === 'Job');
     assert.ok(job, 'a Job is rendered');

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
 import { createLimiter } from '../../../lambdas/core/limiter';
@@ -80,7 +80,8 @@ describe('resolveOverlayImages equals kubectl kustomize', () => {
       // Prepare
       const rendered = await oracle.get(c)!;
       const expected = new Set<string>();
-      for (const document of parseAllDocuments(rendered)) extractImages(document.toJS(), expected);
+      for (const document of loadAll(rendered, undefined, { schema: CORE_SCHEMA }))
+        extractImages(document, expected);
       const scanned = scanImageLines(rendered);
       const source = new DirectoryFileSource(c.root);
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { resolveOverlayImages } from '../../../lambdas/core/overlay/resolve-overlay-images';
 import { DirectoryFileSource } from '../../support/directory-file-source';
 import { createLimiter } from '../../../lambdas/core/limiter';
@@ -305,7 +305,8 @@ const layouts = new Map(
       try {
         const { stdout } = await run('kubectl', ['kustomize', join(root, overlay)], { maxBuffer: 16 << 20 });
         const found = new Set<string>();
-        for (const document of parseAllDocuments(stdout)) extractImages(document.toJS(), found);
+        for (const document of loadAll(stdout, undefined, { schema: CORE_SCHEMA }))
+          extractImages(document, found);
         oracle = { images: [...found].sort() };
       } catch (e: unknown) {
         oracle = {

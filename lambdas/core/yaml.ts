@@ -1,0 +1,526 @@
+// The one YAML reader of the config, the overlays and the CLI: js-yaml, for values and for lines.
+// Pure: text in, documents (or the reason and line of the first fault) out; never reads files.
+//
+// Values come from one js-yaml load. Lines are asked for rarely (an error or a warning), so the
+// line of a node is found only then, by loading the text a second time with js-yaml's `listener`,
+// which reports each node the loader composes as it opens and closes: its position on opening, its
+// value on closing. From these events a tree of frames is built and walked along the path.
+//
+// Aliases are bounded the way kustomize's YAML library (go-yaml v3) bounds them: a small file whose
+// anchors nest ("billion laughs"), or an anchor that holds an alias of itself, is refused before
+// anything walks its values.
+import * as jsYaml from 'js-yaml';
+import { CORE_SCHEMA, YAMLException, loadAll } from 'js-yaml';
+import type { LoadOptions, State, Type } from 'js-yaml';
+
+export interface YamlDocument {
+  /** The document as plain JSON-like data (maps, arrays, strings, numbers, booleans, null). */
+  readonly value: unknown;
+  /** 1-based line of the node at `path` (map keys and sequence indexes), or of the nearest parent. */
+  lineOf(path: readonly (string | number)[]): number;
+}
+
+export interface YamlOptions {
+  /** `last-wins`: a repeated key replaces the earlier one (kustomize reads kustomization files so);
+   * `error`: it is a fault (resources, patches, the config). */
+  readonly duplicateKeys: 'last-wins' | 'error';
+  /** Merge keys (`<<`), which kustomize's yaml.v3 honours in overlays; the config takes `<<` literally. */
+  readonly mergeKeys: boolean;
+}
+
+export type YamlRead =
+  | { readonly ok: true; readonly documents: readonly YamlDocument[] }
+  | {
+      readonly ok: false;
+      /** One line, without the file: what is wrong. */
+      readonly reason: string;
+      /** 1-based, where the fault was found. */
+      readonly line: number | undefined;
+    };
+
+// YAML 1.2 core schema (null, booleans, numbers; no timestamps), and merge keys where asked for.
+// The merge type must be an implicit one: it resolves the plain scalar `<<`. (`extend([type])`
+// adds explicit types only, which left `<<` a literal key; `types` exists at run time but is
+// missing from @types/js-yaml.)
+const MERGE_SCHEMA = CORE_SCHEMA.extend({
+  implicit: [(jsYaml as unknown as { readonly types: { readonly merge: Type } }).types.merge],
+});
+
+const EXCESSIVE_ALIASING =
+  'excessive aliasing: its YAML aliases expand to far more nodes than the file holds ' +
+  '(refused by the rule of go-yaml v3, the YAML library of kustomize); write the values out';
+const SELF_ALIAS =
+  'excessive aliasing: an anchor holds an alias of itself, which expands without end; write the values out';
+
+/** Reads every document of a (multi-document) YAML text. Empty documents are `null` values. */
+export function readYaml(text: string, options: YamlOptions): YamlRead {
+  const loadOptions: LoadOptions = {
+    schema: options.mergeKeys ? MERGE_SCHEMA : CORE_SCHEMA,
+    json: options.duplicateKeys === 'last-wins',
+  };
+  let values: unknown[];
+  try {
+    values = loadAll(text, undefined, loadOptions);
+  } catch (e: unknown) {
+    return { ok: false, ...malformed(e) };
+  }
+  let frames: Composed | undefined;
+  const composed = (): Composed => (frames ??= composeFrames(text, loadOptions));
+  // No `*` in the text, no alias: the budget walk is skipped for the usual file, multi-megabyte
+  // CRDs included.
+  if (text.includes('*')) {
+    for (let index = 0; index < values.length; index++) {
+      const verdict = aliasBudget(values[index]);
+      if (verdict !== 'within') {
+        const line = firstAliasLine(composed(), index);
+        return {
+          ok: false,
+          reason: verdict === 'cycle' ? SELF_ALIAS : EXCESSIVE_ALIASING,
+          line: line === undefined ? undefined : line + 1,
+        };
+      }
+    }
+  }
+  return {
+    ok: true,
+    documents: values.map((value, index) => ({
+      value: value === undefined ? null : value,
+      lineOf: (path) => {
+        const frames = composed();
+        const root = frames.roots[index];
+        return root === undefined ? 1 : lineOfPath(frames, root, path) + 1;
+      },
+    })),
+  };
+}
+
+/** The reason and line of js-yaml's error, said once on one line. */
+function malformed(cause: unknown): { readonly reason: string; readonly line: number | undefined } {
+  if (!(cause instanceof YAMLException)) {
+    return {
+      reason: `malformed YAML: ${cause instanceof Error ? cause.message : String(cause)}`,
+      line: undefined,
+    };
+  }
+  const mark = (cause as YAMLException & { readonly mark?: Mark }).mark;
+  let reason = cause.reason;
+  // js-yaml puts the mark on the repeated key, but does not name it.
+  if (reason === 'duplicated mapping key' && mark !== undefined) {
+    const key = keyAt(mark.buffer, mark.position);
+    if (key !== undefined) reason = `${reason} "${key}"`;
+  }
+  return { reason: `malformed YAML: ${reason}`, line: mark === undefined ? undefined : mark.line + 1 };
+}
+
+interface Mark {
+  readonly buffer: string;
+  readonly position: number;
+  readonly line: number;
+}
+
+/** The key written at `position` (plain or quoted, up to its `:`), if it reads as one. */
+function keyAt(input: string, position: number): string | undefined {
+  const rest = input.slice(position, input.indexOf('\n', position) >>> 0);
+  const quoted = /^(["'])((?:(?!\1).)*)\1\s*:/.exec(rest);
+  if (quoted !== null) return quoted[2];
+  const plain = /^([^\s:,{}[\]#][^:#,{}[\]]*?)\s*:(?:\s|$)/.exec(rest);
+  return plain?.[1];
+}
+
+// ---- Lines ----------------------------------------------------------------------------------
+
+/** One node as the loader composed it. */
+interface Frame {
+  /** 0-based line where the loader began the node. Keys and sequence entries begin at their first
+   * character; a map value may begin at the end of its key's line, before the separating break. */
+  readonly line: number;
+  readonly start: number;
+  end: number;
+  result: unknown;
+  kind: string | null;
+  /** A map key: the node is followed by `:` on its line, or follows an explicit `? `. */
+  key: boolean;
+  /** Whether it was an alias (`*name`): js-yaml gives an alias no kind, only its value. */
+  alias: boolean;
+  children: Frame[] | undefined;
+}
+
+interface Composed {
+  /** One frame per document. */
+  readonly roots: readonly Frame[];
+  /** The text as the loader read it (a BOM dropped, a final break added): frames' positions are in it. */
+  readonly input: string;
+}
+
+/** Loads the text again with a listener. Only called for text that has loaded once already, so it
+ * cannot fail. */
+function composeFrames(text: string, options: LoadOptions): Composed {
+  const roots: Frame[] = [];
+  let input = '';
+  const open: Frame[] = [];
+  loadAll(text, undefined, {
+    ...options,
+    listener: (event: 'open' | 'close', state: State) => {
+      input = state.input;
+      if (event === 'open') {
+        const parent = open[open.length - 1];
+        const frame: Frame = {
+          line: state.line,
+          start: state.position,
+          end: state.position,
+          result: null,
+          kind: null,
+          key: explicitKeyBefore(state.input, state.position),
+          alias: false,
+          children: undefined,
+        };
+        if (parent !== undefined) {
+          const siblings = (parent.children ??= []);
+          // tryReadBlockMappingFromProperty restores the loader's position and reads a node again:
+          // the events of an abandoned attempt are followed by a frame that starts before they
+          // ended. Only the second reading counts.
+          while (siblings.length > 0 && siblings[siblings.length - 1]!.end > frame.start) siblings.pop();
+          siblings.push(frame);
+        } else {
+          roots.push(frame);
+        }
+        open.push(frame);
+      } else {
+        const frame = open.pop()!;
+        frame.end = state.position;
+        frame.result = state.result;
+        frame.kind = (state as { kind: string | null }).kind;
+        frame.alias = frame.kind === null && state.result !== null && aliasAt(state.input, frame.start);
+        if (!frame.key) frame.key = colonAfter(state.input, state.position);
+      }
+    },
+  });
+  return { roots, input };
+}
+
+/** Whether the first node character at or after `position` (past blanks, breaks and comments) is `*`. */
+function aliasAt(input: string, position: number): boolean {
+  return input.charCodeAt(nodeStart(input, position)) === 0x2a;
+}
+
+function nodeStart(input: string, position: number): number {
+  let p = position;
+  for (;;) {
+    const c = input.charCodeAt(p);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) p++;
+    else if (c === 0x23) {
+      while (p < input.length && input.charCodeAt(p) !== 0x0a) p++;
+    } else return p;
+  }
+}
+
+/** Whether a `:` follows on the same line (past blanks): the node was an implicit key. */
+function colonAfter(input: string, position: number): boolean {
+  let p = position;
+  while (input.charCodeAt(p) === 0x20 || input.charCodeAt(p) === 0x09) p++;
+  return input.charCodeAt(p) === 0x3a;
+}
+
+/** Whether the node opening at `position` follows an explicit-key indicator (`? `). */
+function explicitKeyBefore(input: string, position: number): boolean {
+  let p = position - 1;
+  while (p >= 0 && (input.charCodeAt(p) === 0x20 || input.charCodeAt(p) === 0x09)) p--;
+  if (p < 0 || input.charCodeAt(p) !== 0x3f) return false;
+  const before = p === 0 ? 0x0a : input.charCodeAt(p - 1);
+  return (
+    before === 0x20 ||
+    before === 0x09 ||
+    before === 0x0a ||
+    before === 0x0d ||
+    before === 0x2c ||
+    before === 0x7b ||
+    before === 0x5b
+  );
+}
+
+/** A collection's frame, past frames that only wrap it: the loader composes a flow collection, or a
+ * document's only scalar, as a node inside the node it was asked for. */
+function unwrap(frame: Frame): Frame {
+  let current = frame;
+  while (
+    current.children?.length === 1 &&
+    current.children[0]!.result === current.result &&
+    typeof current.result === 'object' &&
+    current.result !== null
+  ) {
+    current = current.children[0]!;
+  }
+  return current;
+}
+
+interface Entry {
+  /** The key's frame in a map, the entry's own in a list. */
+  readonly at: Frame;
+  /** The value's frame (undefined for a key without one). */
+  readonly value: Frame | undefined;
+}
+
+/** A collection frame's entries: key and value pairs in a map, items (single pairs included) in a list. */
+function entries(frame: Frame): Entry[] {
+  const found: Entry[] = [];
+  let key: Frame | undefined;
+  for (const child of frame.children ?? []) {
+    if (child.key) {
+      if (key !== undefined) found.push({ at: key, value: undefined });
+      key = child;
+    } else if (key !== undefined) {
+      found.push({ at: key, value: child });
+      key = undefined;
+    } else if (frame.kind === 'sequence') {
+      found.push({ at: child, value: child });
+    }
+    // Otherwise a node that ended the map (a document end marker, a line less indented): no entry.
+  }
+  if (key !== undefined) found.push({ at: key, value: undefined });
+  return found;
+}
+
+/** js-yaml's key of a map entry: its value as a string. */
+function keyString(key: unknown): string {
+  return typeof key === 'object' && key !== null && !Array.isArray(key) ? '[object Object]' : String(key);
+}
+
+/** The 0-based line of the node at `path`, or of the nearest parent that exists. */
+function lineOfPath(composed: Composed, root: Frame, path: readonly (string | number)[]): number {
+  let frame = unwrap(root);
+  let line = root.kind === null && root.result === null ? emptyDocumentLine(composed, root) : frame.line;
+  for (const segment of path) {
+    const value = frame.result;
+    let next: Entry | undefined;
+    if (frame.kind === 'mapping' && !Array.isArray(value)) {
+      // A repeated key (last-wins files): the value kept is the last one's.
+      next = entries(frame).findLast((entry) => keyString(entry.at.result) === String(segment));
+    } else if (frame.kind === 'sequence' && Array.isArray(value) && typeof segment === 'number') {
+      const item = segment < value.length ? itemAt(composed, frame, segment) : undefined;
+      if (item === undefined) break;
+      line = item.line;
+      if (item.value === undefined) break;
+      frame = unwrap(item.value);
+      continue;
+    }
+    if (next === undefined) break;
+    line = next.at.line;
+    if (next.value === undefined) break;
+    frame = unwrap(next.value);
+  }
+  return line;
+}
+
+/** An empty document's node opens where the loader stopped looking for it: at the next document
+ * marker. Its line is that of the `---` that began it, past blank and comment lines. */
+function emptyDocumentLine(composed: Composed, root: Frame): number {
+  const { input } = composed;
+  let line = root.line;
+  let lineStart = input.lastIndexOf('\n', root.start - 1) + 1;
+  if (lineStart < root.start && input.slice(lineStart, root.start).trim() !== '') return root.line;
+  while (lineStart > 0) {
+    const previous = input.lastIndexOf('\n', lineStart - 2) + 1;
+    const text = input.slice(previous, lineStart - 1);
+    line--;
+    if (/^---(?:\s|$)/.test(text)) return line;
+    if (text.trim() !== '' && !text.trimStart().startsWith('#')) return root.line;
+    lineStart = previous;
+  }
+  return root.line;
+}
+
+/** Entry `index` of a list, with its line. In a flow list (`[a, b]`) each item is a node the loader
+ * composed. In a block list a `-` with nothing after it is a null item that has no node: there the
+ * items are the lines whose first character is a `-` in the list's column, and an item's node is the
+ * one that starts after its `-` and before the next. */
+function itemAt(
+  composed: Composed,
+  frame: Frame,
+  index: number,
+): { readonly line: number; readonly value: Frame | undefined } | undefined {
+  const { input } = composed;
+  const first = nodeStart(input, frame.start);
+  if (input.charCodeAt(first) !== 0x2d) {
+    const entry = entries(frame)[index];
+    return entry === undefined ? undefined : { line: entry.at.line, value: entry.value };
+  }
+  const column = first - (input.lastIndexOf('\n', first - 1) + 1);
+  let line = frame.line;
+  for (let p = frame.start; p < first; p++) if (input.charCodeAt(p) === 0x0a) line++;
+  let seen = 0;
+  let dash = first;
+  for (;;) {
+    if (seen === index) {
+      const next = nextDash(input, dash, column, frame.end);
+      const value = frame.children?.find(
+        (child) => child.start > dash && child.start < (next?.position ?? frame.end + 1),
+      );
+      return { line, value };
+    }
+    const next = nextDash(input, dash, column, frame.end);
+    if (next === undefined) return undefined;
+    line += next.breaks;
+    dash = next.position;
+    seen++;
+  }
+}
+
+/** The next line after `from`, before `end`, whose first character is a `-` entry indicator in
+ * `column`; with the line breaks passed. */
+function nextDash(
+  input: string,
+  from: number,
+  column: number,
+  end: number,
+): { readonly position: number; readonly breaks: number } | undefined {
+  let breaks = 0;
+  let lineStart = input.indexOf('\n', from);
+  while (lineStart !== -1 && lineStart < end) {
+    lineStart++;
+    breaks++;
+    let p = lineStart;
+    while (input.charCodeAt(p) === 0x20) p++;
+    const following = input.charCodeAt(p + 1);
+    if (
+      p - lineStart === column &&
+      input.charCodeAt(p) === 0x2d &&
+      (following === 0x20 || following === 0x09 || following === 0x0a || following === 0x0d)
+    ) {
+      return p < end ? { position: p, breaks } : undefined;
+    }
+    lineStart = input.indexOf('\n', lineStart);
+  }
+  return undefined;
+}
+
+/** The 0-based line of the first alias in a document, where a refused file is to be fixed. */
+function firstAliasLine(composed: Composed, index: number): number | undefined {
+  const root = composed.roots[index];
+  if (root === undefined) return undefined;
+  const stack: Frame[] = [root];
+  let first: Frame | undefined;
+  while (stack.length > 0) {
+    const frame = stack.pop()!;
+    if (frame.alias && (first === undefined || frame.start < first.start)) first = frame;
+    for (const child of frame.children ?? []) stack.push(child);
+  }
+  if (first === undefined) return undefined;
+  // A map value opens at the end of its key's line: count the breaks before its `*`.
+  const end = nodeStart(composed.input, first.start);
+  let line = first.line;
+  for (let p = first.start; p < end; p++) if (composed.input.charCodeAt(p) === 0x0a) line++;
+  return line;
+}
+
+// ---- Alias budget ---------------------------------------------------------------------------
+
+// go-yaml v3's rule (decode.go, `allowedAliasRatio` and `decoder.unmarshal`), which kustomize's kyaml
+// decodes with: every node decoded counts, and every node decoded inside an alias also counts as
+// aliased; once more than 100 aliased nodes and more than 1,000 nodes in all were decoded, the
+// document is refused when the aliased share is over 99% (up to 400,000 nodes), falling linearly to
+// 10% at 4,000,000 nodes and staying there ("document contains excessive aliasing"). The numbers are
+// go-yaml's: ~5 KB of dense declarations at 10,000% expansion, or ~100 MB of allocations at worst.
+// go-yaml also refuses an anchor whose value holds an alias of itself ("anchor '%s' value contains
+// itself"): js-yaml makes that a value that contains itself.
+const ALIAS_RATIO_RANGE_LOW = 400_000;
+const ALIAS_RATIO_RANGE_HIGH = 4_000_000;
+
+function allowedAliasRatio(decodeCount: number): number {
+  if (decodeCount <= ALIAS_RATIO_RANGE_LOW) return 0.99;
+  if (decodeCount >= ALIAS_RATIO_RANGE_HIGH) return 0.1;
+  return (
+    0.99 - (0.89 * (decodeCount - ALIAS_RATIO_RANGE_LOW)) / (ALIAS_RATIO_RANGE_HIGH - ALIAS_RATIO_RANGE_LOW)
+  );
+}
+
+const KEY = Symbol('key');
+
+function childrenOf(node: object): readonly unknown[] {
+  return Array.isArray(node) ? node : Object.values(node);
+}
+
+/** Nodes go-yaml would decode for `node` with every alias below it expanded (a key counts as a
+ * node), memoized by identity; undefined when the value contains itself. Iterative, as is the
+ * walk below: no input reaches the limit of the call stack. */
+function expandedSize(node: object, sizes: Map<object, number>): number | undefined {
+  const onPath = new Set<object>();
+  const stack: {
+    readonly node: object;
+    readonly children: readonly unknown[];
+    next: number;
+    size: number;
+  }[] = [];
+  const enter = (n: object): void => {
+    onPath.add(n);
+    stack.push({ node: n, children: childrenOf(n), next: 0, size: 1 });
+  };
+  enter(node);
+  let finished = 0;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next < top.children.length) {
+      const child = top.children[top.next++];
+      if (!Array.isArray(top.node)) top.size++;
+      if (child === null || typeof child !== 'object') {
+        top.size++;
+        continue;
+      }
+      const known = sizes.get(child);
+      if (known !== undefined) top.size += known;
+      else if (onPath.has(child)) return undefined;
+      else enter(child);
+      continue;
+    }
+    stack.pop();
+    onPath.delete(top.node);
+    sizes.set(top.node, top.size);
+    finished = top.size;
+    const parent = stack[stack.length - 1];
+    if (parent !== undefined) parent.size += top.size;
+  }
+  return finished;
+}
+
+/** Whether a value js-yaml loaded stays within go-yaml v3's alias budget. js-yaml does not expand
+ * aliases: an aliased map or list is the same object met again. So the walk visits each object once,
+ * and counts a second meeting as decoding its whole expanded subtree, which is what go-yaml would
+ * decode there. Linear in the file, whatever the expansion. */
+function aliasBudget(value: unknown): 'within' | 'excessive' | 'cycle' {
+  if (value === null || typeof value !== 'object') return 'within';
+  const sizes = new Map<object, number>();
+  const seen = new Set<object>();
+  let decodeCount = 0;
+  let aliasCount = 0;
+  // Pre-order, as go-yaml decodes: a map's key is counted just before its value.
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    decodeCount++;
+    if (node === KEY || node === null || typeof node !== 'object') continue;
+    if (seen.has(node)) {
+      // An alias: the alias node itself, then everything below its anchor, all of it aliased.
+      const size = expandedSize(node, sizes);
+      if (size === undefined) return 'cycle';
+      decodeCount += size;
+      aliasCount += size;
+      // Within one expansion the aliased share only grows and the allowed share only shrinks, so
+      // checking at its end is checking at every node of it, as go-yaml does.
+      if (
+        aliasCount > 100 &&
+        decodeCount > 1000 &&
+        aliasCount / decodeCount > allowedAliasRatio(decodeCount)
+      ) {
+        return 'excessive';
+      }
+      continue;
+    }
+    seen.add(node);
+    const children = childrenOf(node);
+    const map = !Array.isArray(node);
+    for (let i = children.length - 1; i >= 0; i--) {
+      stack.push(children[i]);
+      if (map) stack.push(KEY);
+    }
+  }
+  return 'within';
+}
