@@ -5,7 +5,7 @@
 // the path says (`containers[]` and `containers` are the same), as sigs.k8s.io/kustomize/api/
 // filters/fieldspec does. With `create`, missing maps on the way and the last field are created.
 // Pure, on JSON-like data.
-import { isJsonMap } from './resource';
+import { isJsonMap, ownValue, setOwn } from './resource';
 import type { JsonMap } from './resource';
 
 export interface FieldSpec {
@@ -84,11 +84,11 @@ function walk(
   if (!isJsonMap(node)) return;
   const { key, list } = keys[index]!;
   const last = index === keys.length - 1;
-  const value = node[key];
+  const value = ownValue(node, key);
   if (last) {
     if (value === undefined || value === null) {
       if (!create || list) return;
-      node[key] = createLast!();
+      setOwn(node, key, createLast!());
     }
     visit(node, key);
     return;
@@ -96,7 +96,7 @@ function walk(
   if (value === undefined || value === null) {
     // A list hint (`key[]`) never creates; kustomize creates only maps on the way.
     if (!create || list) return;
-    node[key] = {};
+    setOwn(node, key, {});
   }
-  walk(node[key], keys, index + 1, create, visit, createLast);
+  walk(ownValue(node, key), keys, index + 1, create, visit, createLast);
 }

@@ -6,7 +6,7 @@ import { OverlayError } from '../errors';
 import type { ImageOverride } from './images-transformer';
 import type { OverlayFiles } from './overlay-files';
 import { isWithinDirectory, joinRepoPath } from './repo-path';
-import { isJsonMap } from './resource';
+import { isJsonMap, setOwn } from './resource';
 import type { JsonMap } from './resource';
 import type { TargetSelector } from './select-resources';
 
@@ -175,7 +175,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
     if (!isJsonMap(value)) return fail([key], `${key} must be a map of strings`);
     const result: Record<string, string> = {};
     for (const [name, item] of Object.entries(value)) {
-      result[name] = optionalString([key, name], item) ?? '';
+      setOwn(result, name, optionalString([key, name], item) ?? '');
     }
     return result;
   };
@@ -304,7 +304,7 @@ export async function loadKustomization(files: OverlayFiles, file: string): Prom
       if (pairs === undefined || pairs === null) return;
       if (!isJsonMap(pairs)) fail(['labels', index, 'pairs'], `labels[${index}].pairs must be a map`);
       for (const [name, item2] of Object.entries(pairs)) {
-        labels[name] = optionalString(['labels', index, 'pairs', name], item2) ?? '';
+        setOwn(labels, name, optionalString(['labels', index, 'pairs', name], item2) ?? '');
       }
     });
   }
@@ -347,12 +347,12 @@ export function generatedResource(
   for (const literal of list('literals')) {
     if (typeof literal !== 'string') continue;
     const eq = literal.indexOf('=');
-    if (eq > 0) data[literal.slice(0, eq)] = literal.slice(eq + 1);
+    if (eq > 0) setOwn(data, literal.slice(0, eq), literal.slice(eq + 1));
   }
   for (const source of list('files')) {
     if (typeof source !== 'string') continue;
     const eq = source.indexOf('=');
-    data[eq > 0 ? source.slice(0, eq) : source.slice(source.lastIndexOf('/') + 1)] = '';
+    setOwn(data, eq > 0 ? source.slice(0, eq) : source.slice(source.lastIndexOf('/') + 1), '');
   }
   return namespace ? { kind, name, namespace, data } : { kind, name, data };
 }

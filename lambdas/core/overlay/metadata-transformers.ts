@@ -6,7 +6,16 @@
 // Pure; resources are mutated in place.
 import { fieldSpecSelects, visitFieldSpec } from './field-specs';
 import type { FieldSpec } from './field-specs';
-import { currentIdOf, describeId, isClusterScoped, isJsonMap, rememberCurrentId, sameId } from './resource';
+import {
+  assignOwn,
+  currentIdOf,
+  describeId,
+  isClusterScoped,
+  isJsonMap,
+  ownValue,
+  rememberCurrentId,
+  sameId,
+} from './resource';
 import type { JsonMap, Resource } from './resource';
 import type { NamespaceSubjects } from './transformer-configs';
 
@@ -175,8 +184,8 @@ export function addEntriesAt(
         resource.object,
         spec,
         (holder, key) => {
-          const map = holder[key];
-          if (isJsonMap(map)) Object.assign(map, entries);
+          const map = ownValue(holder, key);
+          if (isJsonMap(map)) assignOwn(map, entries);
         },
         () => ({}),
       );
@@ -195,7 +204,7 @@ export function addMetadataEntries(
     const metadata = metadataFor(resource.object);
     const existing = metadata[field];
     const target: JsonMap = isJsonMap(existing) ? existing : {};
-    Object.assign(target, entries);
+    assignOwn(target, entries);
     metadata[field] = target;
   }
 }

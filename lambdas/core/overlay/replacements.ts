@@ -24,7 +24,7 @@
 // configureBuiltinTransformers) and a ReplacementTransformer config in `transformers:` order. A
 // source number is taken as JavaScript prints it (`1.10` written unquoted reads as `1.1`; kustomize
 // keeps the text): quote such values. Pure; throws a plain Error the caller places.
-import { allIdsOf, copyJson, isJsonMap, metadataOf, sameNamespace } from './resource';
+import { allIdsOf, copyJson, isJsonMap, metadataOf, ownValue, sameNamespace, setOwn } from './resource';
 import type { JsonMap, ResId, Resource } from './resource';
 import { parseLabelSelector } from './select-resources';
 
@@ -374,16 +374,16 @@ function findFields(object: JsonMap, fieldPath: string, created: unknown): Found
       found.push({ holder, key });
       return;
     }
-    const node = (holder as Record<string | number, unknown>)[key];
+    const node = slotValue(holder, key);
     const part = parts[index]!;
     const next = parts[index + 1];
     switch (part.kind) {
       case 'field': {
         if (node === undefined || node === null) return;
         if (!isJsonMap(node)) return wrongKind('a map');
-        if (node[part.key] === undefined) {
+        if (ownValue(node, part.key) === undefined) {
           if (!create) return;
-          node[part.key] = newNode(next);
+          setOwn(node, part.key, newNode(next));
         }
         walk(node, part.key, index + 1);
         return;
@@ -422,9 +422,18 @@ function findFields(object: JsonMap, fieldPath: string, created: unknown): Found
   return found;
 }
 
+/** The value in a list's position or a map's own key. */
+function slotValue(holder: JsonMap | unknown[], key: string | number): unknown {
+  return Array.isArray(holder) ? holder[key as number] : ownValue(holder, String(key));
+}
+
 function setField(field: FoundField, value: unknown, options: FieldOptions): void {
-  const slot = field.holder as Record<string | number, unknown>;
-  const current = slot[field.key];
+  const { holder, key } = field;
+  const set = (value: unknown): void => {
+    if (Array.isArray(holder)) holder[key as number] = value;
+    else setOwn(holder, String(key), value);
+  };
+  const current = slotValue(holder, key);
   let text = scalarText(value);
   let replacement: unknown = value;
   if (options.delimiter !== '') {
@@ -439,15 +448,15 @@ function setField(field: FoundField, value: unknown, options: FieldOptions): voi
     replacement = text;
   }
   if (isJsonMap(current) || Array.isArray(current)) {
-    slot[field.key] = copyJson(replacement);
+    set(copyJson(replacement));
     return;
   }
   // A scalar keeps its type and takes the value's text (a map or list value has none: "").
   if (typeof current === 'number' && text.trim() !== '' && Number.isFinite(Number(text))) {
-    slot[field.key] = Number(text);
+    set(Number(text));
   } else if (typeof current === 'boolean' && (text === 'true' || text === 'false')) {
-    slot[field.key] = text === 'true';
+    set(text === 'true');
   } else {
-    slot[field.key] = text;
+    set(text);
   }
 }

@@ -28,12 +28,38 @@ export function isJsonMap(value: unknown): value is JsonMap {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+// Keys come from overlay files and paths written in them, so a key may be `__proto__` (kustomize
+// keeps it as a literal key; the YAML reader makes it an own key). On a plain object `map[key]`
+// would read Object.prototype for it and `map[key] = v` would replace the map's prototype: a path
+// such as `spec.__proto__.x` would then write into every object of the process. Maps are read and
+// written by key only through these two.
+
+/** `map[key]` if it is the map's own key, else undefined (never Object.prototype's members). */
+export function ownValue(map: Readonly<JsonMap>, key: string): unknown {
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** Sets `map[key]` as an own key, `__proto__` included. */
+export function setOwn(map: JsonMap, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    map[key] = value;
+  }
+}
+
+/** Copies every own key of `from` into `to` (Object.assign would replace `to`'s prototype for a
+ * `__proto__` key). */
+export function assignOwn(to: JsonMap, from: Readonly<JsonMap>): void {
+  for (const [key, value] of Object.entries(from)) setOwn(to, key, value);
+}
+
 /** A deep copy of JSON-like data. */
 export function copyJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map((item: unknown) => copyJson(item)) as T;
   if (isJsonMap(value)) {
     const result: JsonMap = {};
-    for (const [key, item] of Object.entries(value)) result[key] = copyJson(item);
+    for (const [key, item] of Object.entries(value)) setOwn(result, key, copyJson(item));
     return result as T;
   }
   return value;

@@ -6,7 +6,7 @@
 // custom resources, removed versions such as apps/v1beta2, fields the schema lacks — the patch's
 // list replaces the target's verbatim, containers included (checked against kubectl kustomize).
 // Pure, on JSON-like data; the target is mutated in place.
-import { copyJson, isJsonMap } from './resource';
+import { assignOwn, copyJson, isJsonMap, ownValue, setOwn } from './resource';
 import type { JsonMap } from './resource';
 
 /** What a patch asked for at the top level. */
@@ -73,7 +73,7 @@ export function applyStrategicMergePatch(target: JsonMap, patch: JsonMap): Merge
   if (patch[DIRECTIVE] === 'delete') return 'deleted';
   if (patch[DIRECTIVE] === 'replace') {
     for (const key of Object.keys(target)) Reflect.deleteProperty(target, key);
-    Object.assign(target, withoutDirectives(patch));
+    assignOwn(target, withoutDirectives(patch));
     return 'merged';
   }
   mergeMap(target, patch, { podSpec, path: [] });
@@ -93,9 +93,12 @@ function mergeMap(target: JsonMap, patch: JsonMap, where: Where): void {
       Reflect.deleteProperty(target, key);
       continue;
     }
-    const merged = mergeValue(target[key], value, { podSpec: where.podSpec, path: [...where.path, key] });
+    const merged = mergeValue(ownValue(target, key), value, {
+      podSpec: where.podSpec,
+      path: [...where.path, key],
+    });
     if (merged === DELETE) Reflect.deleteProperty(target, key);
-    else target[key] = merged;
+    else setOwn(target, key, merged);
   }
 }
 
@@ -155,7 +158,7 @@ function withoutDirectives<T>(value: T): T {
   if (isJsonMap(value)) {
     const result: JsonMap = {};
     for (const [key, item] of Object.entries(value)) {
-      if (!key.startsWith('$') && item !== null) result[key] = withoutDirectives(item);
+      if (!key.startsWith('$') && item !== null) setOwn(result, key, withoutDirectives(item));
     }
     return result as T;
   }
