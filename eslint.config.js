@@ -46,19 +46,10 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [
-            ...['zod', 'zod/v4', 'zod/v3'].map((name) => ({
-              name,
-              message: "use `import * as z from 'zod/mini'` in lambdas/ (keeps Lambda bundles small)",
-            })),
-            {
-              // Its table of every REST endpoint is 83 KB of each Lambda bundle.
-              name: '@octokit/rest',
-              message:
-                "call GitHub through adapters/github.ts (@octokit/core's request() and GITHUB_ROUTES): " +
-                '@octokit/rest bundles every REST endpoint (~83 KB)',
-            },
-          ],
+          paths: ['zod', 'zod/v4', 'zod/v3'].map((name) => ({
+            name,
+            message: "use `import * as z from 'zod/mini'` in lambdas/ (keeps Lambda bundles small)",
+          })),
         },
       ],
     },

@@ -5,7 +5,7 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { ConfigError, GitHubError } from '../core/errors';
 import { createExpiringCache, type Expiring } from '../core/expiring-cache';
-import { createGitHubClient, GITHUB_ROUTES, splitRepository, toGitHubError } from './github';
+import { createGitHubClient, splitRepository, toGitHubError } from './github';
 
 export interface GitHubAppCredentials {
   readonly appId: string;
@@ -125,11 +125,10 @@ export function createInstallationTokenSource(options: InstallationTokenOptions)
     try {
       if (installationId === undefined) {
         calls++;
-        installationId = (await octokit.request(GITHUB_ROUTES['apps.getRepoInstallation'], { owner, repo }))
-          .data.id;
+        installationId = (await octokit.rest.apps.getRepoInstallation({ owner, repo })).data.id;
       }
       calls++;
-      const { data } = await octokit.request(GITHUB_ROUTES['apps.createInstallationAccessToken'], {
+      const { data } = await octokit.rest.apps.createInstallationAccessToken({
         installation_id: installationId,
         // Least privilege: the token reaches this one repository only.
         repositories: [repo],

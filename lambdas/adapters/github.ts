@@ -1,10 +1,11 @@
 // GitHub's REST API, the one way image-promoter talks to GitHub: a FileSource over the Git Trees and
 // Git Blobs APIs (what the webhook plans from) and a CommitStatusReporter (what users see on their
-// commits). Built on @octokit/core's request() with the few routes below; every failure leaves as a
-// GitHubError that says whether to retry.
+// commits). Built on @octokit/rest's typed methods; every failure leaves as a GitHubError that says
+// whether to retry. test/adapters/github-routes.test.ts checks the route of every method called here
+// and in github-app.ts against GitHub's published OpenAPI description.
 // Never logs or returns the token; never writes to the repository (statuses are not content).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Octokit } from '@octokit/core';
+import { Octokit } from '@octokit/rest';
 import { renderCheckOutput } from '../core/check-output';
 import {
   statusContext,
@@ -20,25 +21,7 @@ import { createLimiter, type Limiter } from '../core/limiter';
 
 export const DEFAULT_GITHUB_API_URL = 'https://api.github.com';
 
-/** Every REST route image-promoter calls, in @octokit/core's `METHOD /path` form, named as
- * @octokit/rest names its methods. Routes rather than @octokit/rest: its table of every endpoint
- * (plugin-rest-endpoint-methods) was 83 KB of each minified Lambda bundle, for these ten.
- * test/adapters/github-routes.test.ts checks each against that table (generated from GitHub's
- * OpenAPI description). */
-export const GITHUB_ROUTES = {
-  'repos.getCommit': 'GET /repos/{owner}/{repo}/commits/{ref}',
-  'repos.createCommitStatus': 'POST /repos/{owner}/{repo}/statuses/{sha}',
-  'repos.compareCommitsWithBasehead': 'GET /repos/{owner}/{repo}/compare/{basehead}',
-  'git.getBlob': 'GET /repos/{owner}/{repo}/git/blobs/{file_sha}',
-  'git.getTree': 'GET /repos/{owner}/{repo}/git/trees/{tree_sha}',
-  'checks.listForRef': 'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
-  'checks.create': 'POST /repos/{owner}/{repo}/check-runs',
-  'checks.update': 'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
-  'apps.getRepoInstallation': 'GET /repos/{owner}/{repo}/installation',
-  'apps.createInstallationAccessToken': 'POST /app/installations/{installation_id}/access_tokens',
-} as const;
-
-/** The GitHub client every function here takes: @octokit/core, requests by route. */
+/** The GitHub client every function here takes: @octokit/rest's Octokit. */
 export type GitHubClient = Octokit;
 
 export interface GitHubClientOptions {
@@ -206,7 +189,7 @@ export function createGitHubStatusReporter(
         `commit status for ${status.repository}@${status.commit.slice(0, 12)}`,
         options,
         () =>
-          octokit.request(GITHUB_ROUTES['repos.createCommitStatus'], {
+          octokit.rest.repos.createCommitStatus({
             owner,
             repo,
             sha: status.commit,
@@ -231,7 +214,7 @@ export async function resolveGitHubCommit(
 ): Promise<string> {
   const { owner, repo } = splitRepository(repository);
   const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
-    octokit.request(GITHUB_ROUTES['repos.getCommit'], { owner, repo, ref, per_page: 1 }),
+    octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
   );
   return data.sha;
 }
@@ -252,7 +235,7 @@ export async function listGitHubFirstParents(
   while (commits.length < max) {
     const ref = current;
     const { data } = await callWithRetries(`read commit ${ref} in ${repository}`, options, () =>
-      octokit.request(GITHUB_ROUTES['repos.getCommit'], { owner, repo, ref, per_page: 1 }),
+      octokit.rest.repos.getCommit({ owner, repo, ref, per_page: 1 }),
     );
     const parent = data.parents[0]?.sha;
     if (parent === undefined) break;
@@ -287,15 +270,16 @@ export async function listGitHubFirstParents(
 /** Started runs a reporter remembers (one per job in flight in this process: a worker runs a few). */
 const MAX_STARTED_RUNS = 1000;
 
-type CheckRunId = number | bigint;
+/** A check run's id as @octokit/rest types it. @octokit/request parses an integer past 2^53 as a
+ * BigInt (json-with-bigint), so at run time it may be one: it is only kept and sent back, never
+ * computed with, and a BigInt renders in the URL as its digits. */
+type CheckRunId = number;
 
 export function createGitHubCheckReporter(
   octokit: Octokit,
   options: StatusReporterOptions = {},
 ): CommitStatusReporter {
   /** Runs this process moved to in_progress, by `<commit> <name> <jobId>`; dropped when completed. */
-  // A run id is `number | bigint`: @octokit/request parses integers past 2^53 as BigInt (its
-  // json-with-bigint), and @octokit/core's types say so; kept and sent back as received.
   const started = new Map<string, CheckRunId>();
   const key = (commit: string, name: string, jobId: string | undefined): string =>
     `${commit} ${name} ${jobId ?? ''}`;
@@ -309,7 +293,7 @@ export function createGitHubCheckReporter(
   ): Promise<CheckRunId | undefined> => {
     const { owner, repo } = splitRepository(repository);
     const { data } = await callWithRetries(what, options, () =>
-      octokit.request(GITHUB_ROUTES['checks.listForRef'], {
+      octokit.rest.checks.listForRef({
         owner,
         repo,
         ref: commit,
@@ -339,7 +323,7 @@ export function createGitHubCheckReporter(
       const { data } =
         id === undefined
           ? await callWithRetries(what, options, () =>
-              octokit.request(GITHUB_ROUTES['checks.create'], {
+              octokit.rest.checks.create({
                 owner,
                 repo,
                 name,
@@ -348,7 +332,7 @@ export function createGitHubCheckReporter(
               }),
             )
           : await callWithRetries(what, options, () =>
-              octokit.request(GITHUB_ROUTES['checks.update'], { owner, repo, check_run_id: id, ...fields }),
+              octokit.rest.checks.update({ owner, repo, check_run_id: id, ...fields }),
             );
       // Bounded: a job retried in another container never completes its entry here.
       if (started.size >= MAX_STARTED_RUNS) started.delete(started.keys().next().value!);
@@ -365,7 +349,7 @@ export function createGitHubCheckReporter(
       };
       if (status.state === 'pending') {
         await callWithRetries(what, options, () =>
-          octokit.request(GITHUB_ROUTES['checks.create'], {
+          octokit.rest.checks.create({
             owner,
             repo,
             name,
@@ -394,7 +378,7 @@ export function createGitHubCheckReporter(
           : await findRun(status.repository, status.commit, name, status.jobId, what));
       if (id === undefined) {
         await callWithRetries(what, options, () =>
-          octokit.request(GITHUB_ROUTES['checks.create'], {
+          octokit.rest.checks.create({
             owner,
             repo,
             name,
@@ -404,7 +388,7 @@ export function createGitHubCheckReporter(
         );
       } else {
         await callWithRetries(what, options, () =>
-          octokit.request(GITHUB_ROUTES['checks.update'], { owner, repo, check_run_id: id, ...final }),
+          octokit.rest.checks.update({ owner, repo, check_run_id: id, ...final }),
         );
       }
       started.delete(runKey);
@@ -530,7 +514,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
    * commit list of the answer to one entry: only the merge base is read. */
   async mergeBase(base: string, head: string): Promise<string> {
     const { data } = await this.request(`compare ${base.slice(0, 12)}...${head.slice(0, 12)}`, (request) =>
-      this.octokit.request(GITHUB_ROUTES['repos.compareCommitsWithBasehead'], {
+      this.octokit.rest.repos.compareCommitsWithBasehead({
         owner: this.owner,
         repo: this.repo,
         basehead: `${base}...${head}`,
@@ -573,7 +557,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     const { data } = await this.request(
       `read blob ${sha.slice(0, 12)}`,
       (request) =>
-        this.octokit.request(GITHUB_ROUTES['git.getBlob'], {
+        this.octokit.rest.git.getBlob({
           owner: this.owner,
           repo: this.repo,
           file_sha: sha,
@@ -595,7 +579,7 @@ export class GitHubFileSource implements FileSource, MergeBaseSource {
     recursive: boolean,
   ): Promise<{ truncated: boolean; tree: RawEntry[] }> {
     const { data } = await this.request(`read tree ${treeish.slice(0, 12)}`, (request) =>
-      this.octokit.request(GITHUB_ROUTES['git.getTree'], {
+      this.octokit.rest.git.getTree({
         owner: this.owner,
         repo: this.repo,
         tree_sha: treeish,

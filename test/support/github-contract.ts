@@ -434,6 +434,15 @@ export function checkGitHubExchange(exchange: GitHubExchange): readonly string[]
   return problems;
 }
 
+/** GitHub's operationId for `METHOD /path/{template}` (as @octokit/rest's table spells routes), or
+ * undefined when GitHub's REST description has no such operation. */
+export function restOperationId(route: string): string | undefined {
+  const [method = '', template = ''] = route.split(' ');
+  const lower = method.toLowerCase();
+  if (!(restIndex()[template]?.methods ?? []).includes(lower)) return undefined;
+  return restOperation(lower, template).operationId;
+}
+
 /**
  * Reads (and on a cold cache cuts out) the contracts of `operations` (`GET /repos/{owner}/{repo}/...`,
  * templates as GitHub's description spells them) and compiles their validators now, so the first
