@@ -52,6 +52,16 @@ const EXCESSIVE_ALIASING =
 const SELF_ALIAS =
   'excessive aliasing: an anchor holds an alias of itself, which expands without end; write the values out';
 
+// Nesting: js-yaml refuses a text nested deeper than 100 levels (its `maxDepth`), but an alias
+// nests its anchor's whole value where it stands, so a chain of anchors, each nesting the previous
+// one 99 levels down, builds values thousands of levels deep from a few kilobytes within the alias
+// budget. The resolver's walks recurse (copies, merges, the image walk): at ~4,000 levels one of
+// them overflowed the call stack. 1,000 levels is ten times js-yaml's own limit.
+const MAX_EXPANDED_DEPTH = 1000;
+const TOO_DEEP =
+  `nesting too deep: with its aliases expanded the YAML nests more than ${MAX_EXPANDED_DEPTH} levels; ` +
+  'write the values out';
+
 /** Reads every document of a (multi-document) YAML text. Empty documents are `null` values. */
 export function readYaml(text: string, options: YamlOptions): YamlRead {
   const loadOptions: LoadOptions = {
@@ -70,12 +80,13 @@ export function readYaml(text: string, options: YamlOptions): YamlRead {
   // CRDs included.
   if (text.includes('*')) {
     for (let index = 0; index < values.length; index++) {
-      const verdict = aliasBudget(values[index]);
+      let verdict: ReturnType<typeof aliasBudget> | 'deep' = aliasBudget(values[index]);
+      if (verdict === 'within' && expandedDepth(values[index]) > MAX_EXPANDED_DEPTH) verdict = 'deep';
       if (verdict !== 'within') {
         const line = firstAliasLine(composed(), index);
         return {
           ok: false,
-          reason: verdict === 'cycle' ? SELF_ALIAS : EXCESSIVE_ALIASING,
+          reason: verdict === 'cycle' ? SELF_ALIAS : verdict === 'deep' ? TOO_DEEP : EXCESSIVE_ALIASING,
           line: line === undefined ? undefined : line + 1,
         };
       }
@@ -523,4 +534,35 @@ function aliasBudget(value: unknown): 'within' | 'excessive' | 'cycle' {
     }
   }
   return 'within';
+}
+
+/** Levels of nesting of a value whose aliases do not contain themselves (a scalar is 0, an empty
+ * map or list 1), every alias expanded. Iterative and memoized by identity: linear in the file. */
+function expandedDepth(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  const depths = new Map<object, number>();
+  const stack: {
+    readonly node: object;
+    readonly children: readonly unknown[];
+    next: number;
+    depth: number;
+  }[] = [{ node: value, children: childrenOf(value), next: 0, depth: 1 }];
+  let finished = 0;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next < top.children.length) {
+      const child = top.children[top.next++];
+      if (child === null || typeof child !== 'object') continue;
+      const known = depths.get(child);
+      if (known !== undefined) top.depth = Math.max(top.depth, known + 1);
+      else stack.push({ node: child, children: childrenOf(child), next: 0, depth: 1 });
+      continue;
+    }
+    stack.pop();
+    depths.set(top.node, top.depth);
+    finished = top.depth;
+    const parent = stack[stack.length - 1];
+    if (parent !== undefined) parent.depth = Math.max(parent.depth, top.depth + 1);
+  }
+  return finished;
 }
