@@ -2,7 +2,7 @@
 // (bin/image-promoter.cjs over dist/cli/, rebuilt first, as a whole process) - against `skopeo copy
 // --all --preserve-digests`, in the same run, alternating, each copy in its own process into a
 // fresh destination registry (so neither tool finds blobs from an earlier run, and skopeo's blob
-// cache cannot mount from one); beside them the engine alone (a bundled child calling copyImage, and
+// cache cannot mount from one), after a sync(1) so no copy waits on write-back it did not cause; beside them the engine alone (a bundled child calling copyImage, and
 // in-process), and `image-promoter --help` against `node -e 0`. Two shapes (5 x 64 MiB, 100 x 256 KiB), a no-op re-copy and a
 // 2 GiB single layer. For the large-blob shapes also a curl pipe per blob (C, no verification; not
 // a floor: its processes and pipes cost more CPU than the CLI). Prints a Markdown table (median
@@ -14,6 +14,7 @@
 // to the modelled physical limit of each copy.
 // A benchmark, not a test: it asserts nothing, it reports figures
 // next to the targets. Loopback registries only.
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -280,6 +281,11 @@ const TOOLS: readonly Tool[] = [
   'engine (in-process)',
 ];
 
+/** sync(1): every dirty page of the machine written back. */
+function syncDisks(): void {
+  execFileSync('sync', { stdio: 'ignore' });
+}
+
 /** Cold copies of one shape, the tools rotating which goes first, a fresh registry for each copy. */
 async function benchShape(source: RegistryServer, shape: Shape, repository: string): Promise<Row[]> {
   const image = await pushImage(source, repository, shape);
@@ -290,6 +296,10 @@ async function benchShape(source: RegistryServer, shape: Shape, repository: stri
     const order = [...tools.slice(run % tools.length), ...tools.slice(0, run % tools.length)];
     for (const tool of order) {
       const destination = await startRegistry();
+      // Untimed: write back what is dirty (the registry just stopped and removed, anything else on
+      // the machine), so that a copy's own fsyncs wait for its own bytes only, whichever tool ran
+      // before it.
+      if (!inMemory) syncDisks();
       let sample: Sample;
       const before = {
         source: processCpuMs(source.pid),
