@@ -154,6 +154,10 @@ interface Frame {
   /** Whether it was an alias (`*name`): js-yaml gives an alias no kind, only its value. */
   alias: boolean;
   children: Frame[] | undefined;
+  /** A map's entries by key (the last of a repeated key), built on the first lookup. */
+  byKey?: ReadonlyMap<string, Entry>;
+  /** A list's items, built on the first lookup. */
+  items?: readonly Item[];
 }
 
 interface Composed {
@@ -291,6 +295,17 @@ function entries(frame: Frame): Entry[] {
   return found;
 }
 
+/** A map frame's entries by js-yaml's key, the last of a repeated key kept (built once: a file may
+ * ask for the line of each of its many keys). */
+function entryByKey(frame: Frame): ReadonlyMap<string, Entry> {
+  if (frame.byKey === undefined) {
+    const byKey = new Map<string, Entry>();
+    for (const entry of entries(frame)) byKey.set(keyString(entry.at.result), entry);
+    frame.byKey = byKey;
+  }
+  return frame.byKey;
+}
+
 /** js-yaml's key of a map entry: its value as a string. */
 function keyString(key: unknown): string {
   return typeof key === 'object' && key !== null && !Array.isArray(key) ? '[object Object]' : String(key);
@@ -305,9 +320,9 @@ function lineOfPath(composed: Composed, root: Frame, path: readonly (string | nu
     let next: Entry | undefined;
     if (frame.kind === 'mapping' && !Array.isArray(value)) {
       // A repeated key (last-wins files): the value kept is the last one's.
-      next = entries(frame).findLast((entry) => keyString(entry.at.result) === String(segment));
+      next = entryByKey(frame).get(String(segment));
     } else if (frame.kind === 'sequence' && Array.isArray(value) && typeof segment === 'number') {
-      const item = segment < value.length ? itemAt(composed, frame, segment) : undefined;
+      const item = segment < value.length ? itemsOf(composed, frame)[segment] : undefined;
       if (item === undefined) break;
       line = item.line;
       if (item.value === undefined) break;
@@ -340,40 +355,47 @@ function emptyDocumentLine(composed: Composed, root: Frame): number {
   return root.line;
 }
 
-/** Entry `index` of a list, with its line. In a flow list (`[a, b]`) each item is a node the loader
- * composed. In a block list a `-` with nothing after it is a null item that has no node: there the
- * items are the lines whose first character is a `-` in the list's column, and an item's node is the
- * one that starts after its `-` and before the next. */
-function itemAt(
-  composed: Composed,
-  frame: Frame,
-  index: number,
-): { readonly line: number; readonly value: Frame | undefined } | undefined {
+interface Item {
+  readonly line: number;
+  readonly value: Frame | undefined;
+}
+
+/** A list's items, with their lines (built once per list: a file may ask for the line of each of
+ * its many items). In a flow list (`[a, b]`) each item is a node the loader composed. In a block list
+ * a `-` with nothing after it is a null item that has no node: there the items are the lines whose
+ * first character is a `-` in the list's column, and an item's node is the one that starts after its
+ * `-` and before the next. */
+function itemsOf(composed: Composed, frame: Frame): readonly Item[] {
+  if (frame.items !== undefined) return frame.items;
   const { input } = composed;
   const first = nodeStart(input, frame.start);
   if (input.charCodeAt(first) !== 0x2d) {
-    const entry = entries(frame)[index];
-    return entry === undefined ? undefined : { line: entry.at.line, value: entry.value };
+    frame.items = entries(frame).map((entry) => ({ line: entry.at.line, value: entry.value }));
+    return frame.items;
   }
   const column = first - (input.lastIndexOf('\n', first - 1) + 1);
   let line = frame.line;
   for (let p = frame.start; p < first; p++) if (input.charCodeAt(p) === 0x0a) line++;
-  let seen = 0;
-  let dash = first;
-  for (;;) {
-    if (seen === index) {
-      const next = nextDash(input, dash, column, frame.end);
-      const value = frame.children?.find(
-        (child) => child.start > dash && child.start < (next?.position ?? frame.end + 1),
-      );
-      return { line, value };
-    }
+  const dashes = [{ position: first, line }];
+  for (let dash = first; ;) {
     const next = nextDash(input, dash, column, frame.end);
-    if (next === undefined) return undefined;
+    if (next === undefined) break;
     line += next.breaks;
     dash = next.position;
-    seen++;
+    dashes.push({ position: dash, line });
   }
+  const children = frame.children ?? [];
+  let child = 0;
+  frame.items = dashes.map((dash, index) => {
+    const limit = dashes[index + 1]?.position ?? frame.end + 1;
+    while (child < children.length && children[child]!.start <= dash.position) child++;
+    const candidate = children[child];
+    return {
+      line: dash.line,
+      value: candidate !== undefined && candidate.start < limit ? candidate : undefined,
+    };
+  });
+  return frame.items;
 }
 
 /** The next line after `from`, before `end`, whose first character is a `-` entry indicator in

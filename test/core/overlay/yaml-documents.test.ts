@@ -139,6 +139,26 @@ describe('parseYamlDocuments lines', () => {
   }
 });
 
+describe('parseYamlDocuments lines of many nodes', () => {
+  // Each map's keys and each list's items are indexed on the first lookup (a kustomization with
+  // thousands of unknown keys asks for the line of every one: this was quadratic in the file).
+  it('every key of a large map and item of a large block list, asked last first', () => {
+    // Prepare
+    const keys = Array.from({ length: 300 }, (_, i) => `  k${i}: v\n`).join('');
+    const items = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? '-\n' : `- {i: ${i}}\n`)).join('');
+    const text = `m:\n${keys}  k7: again\nl:\n${items}`;
+
+    // Act
+    const [document] = parseYamlDocuments('f.yaml', text, { duplicateKeys: 'last-wins' });
+
+    // Assess
+    for (let i = 299; i >= 0; i--) {
+      assert.equal(document!.lineOf(['l', i, 'i']), 304 + i, `l[${i}]`);
+      assert.equal(document!.lineOf(['m', `k${i}`]), i === 7 ? 302 : 2 + i, `m.k${i}`);
+    }
+  });
+});
+
 describe('parseYamlDocuments values', () => {
   it('merges `<<` keys as kustomize (yaml.v3) does: one map, a list of maps, explicit keys winning', () => {
     // Act
