@@ -1,5 +1,5 @@
-// `npm run bench:bundle [-- --runs N]`: the four Lambda bundles exactly as the CDK app deploys them
-// (synthesized in-process with bundling, read from the cloud assembly), next to the same app
+// `npm run bench:bundle [-- --runs N] [--baseline-ref <git-ref> [--baseline-install]]`: the four
+// Lambda bundles exactly as the CDK app deploys them (synthesized in-process with bundling, read from the cloud assembly), next to the same app
 // synthesized with `bundleAwsSdk` (the AWS SDK bundled: the alternative), and their module-init time: each
 // bundle imported in a fresh node process with the function's environment, several runs, median,
 // next to a baseline (importing an empty module) in the same run. A benchmark, not a test: it
@@ -7,14 +7,27 @@
 // reconcile and prune <= 700 KB, init <= 150 ms). The example config is synthesized with
 // `prune.scheduled: true` (it is off by default), so the prune function is in the assembly too and writes them to bench/results/. Never calls AWS: every endpoint points at a
 // closed loopback port.
+//
+// With `--baseline-ref <git-ref>`: before → after instead. The ref is checked out into a temporary git
+// worktree (bench/support/baseline-ref.ts; always removed again), its bundles are built by its own
+// synth path (its test/infra/synth-app.ts and infra/, so its own esbuild settings and its functions'
+// environments, from its own example config), and both sets are imported alternately in fresh
+// processes with the empty module, same runs, medians.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { dump, load } from 'js-yaml';
 import { NODE_OPTIONS, PROJECT_ROOT, type LambdaName } from '../infra/constructs/lambda-bundling';
+import {
+  BaselineRefError,
+  commitSubject,
+  parseBundleBenchArgs,
+  withRefWorktree,
+  type BundleBenchArgs,
+  type RefWorktree,
+} from './support/baseline-ref';
 import { assetDirOf, lambdaEnvironmentOf, scratchDirectory, synthesizeApp } from '../test/infra/synth-app';
 
 const KB = 1000;
@@ -138,21 +151,175 @@ function formatRow(m: Measured, baseline: Measured): string {
   );
 }
 
+/**
+ * Run inside the baseline ref's worktree (through tsx, the ref's own tsconfig): synthesizes the app
+ * with bundling by the ref's own test/infra/synth-app.ts, the way this file does for this checkout,
+ * and writes each function's bundle and environment as JSON. The assembly stays in the worktree's
+ * .tmp/ and goes with the worktree.
+ */
+const REF_SYNTH_DRIVER = `
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assetDirOf, lambdaEnvironmentOf, synthesizeApp } from '../test/infra/synth-app';
+const [configFile, outFile, prefixesJson] = process.argv.slice(2);
+const prefixes = JSON.parse(prefixesJson);
+const synth = synthesizeApp(readFileSync(configFile, 'utf8'), { bundle: true, nag: false });
+const template = synth.templates.get(synth.stacks.destinations[0].stackName);
+const functions = {};
+for (const [name, prefix] of Object.entries(prefixes)) {
+  const found = Object.keys(template.findResources('AWS::Lambda::Function')).some((id) => id.startsWith(prefix));
+  if (!found) continue;
+  functions[name] = {
+    file: join(assetDirOf(synth.outdir, template, prefix), 'index.mjs'),
+    env: lambdaEnvironmentOf(template, prefix),
+  };
+}
+writeFileSync(outFile, JSON.stringify(functions));
+`;
+
+type BundleSet = Partial<Record<LambdaName, { readonly file: string; readonly env: NodeJS.ProcessEnv }>>;
+
+/** The baseline ref's bundles, built by its own synth path in its worktree. */
+function refBundles(worktree: RefWorktree, ref: string): { bundles: BundleSet; synthMs: number } {
+  const dir = join(worktree.dir, '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const driver = join(dir, 'bench-baseline-synth.ts');
+  const configFile = join(dir, 'bench-baseline-config.yaml');
+  const outFile = join(dir, 'bench-baseline-bundles.json');
+  writeFileSync(driver, REF_SYNTH_DRIVER);
+  writeFileSync(
+    configFile,
+    exampleWithPruneScheduled(readFileSync(join(worktree.dir, 'image-promoter.example.yaml'), 'utf8')),
+  );
+  const started = performance.now();
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', driver, configFile, outFile, JSON.stringify(LOGICAL_ID_PREFIX)],
+    { cwd: worktree.dir, encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  const synthMs = performance.now() - started;
+  if (result.status !== 0) {
+    const last = (result.stderr || result.stdout || String(result.signal))
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join(' | ');
+    throw new Error(
+      `synthesizing ${ref} (${worktree.commit.slice(0, 12)}) with its own test/infra/synth-app.ts failed: ${last}`,
+    );
+  }
+  return { bundles: JSON.parse(readFileSync(outFile, 'utf8')) as BundleSet, synthMs };
+}
+
+function beforeAfter(before: number | undefined, after: number, digits: number): string {
+  if (before === undefined) return `— → ${after.toFixed(digits)}`;
+  const delta = after - before;
+  const sign = delta >= 0 ? '+' : '−';
+  return `${before.toFixed(digits)} → ${after.toFixed(digits)} (${sign}${Math.abs(delta).toFixed(digits)})`;
+}
+
+/** `--baseline-ref`: the ref's bundles and this checkout's, alternately, with the empty module. */
+async function mainAgainstRef(
+  args: BundleBenchArgs & { baselineRef: string },
+  configText: string,
+  emptyModule: string,
+): Promise<string> {
+  return withRefWorktree(PROJECT_ROOT, args.baselineRef, { install: args.baselineInstall }, (worktree) => {
+    const before = refBundles(worktree, args.baselineRef);
+    const started = performance.now();
+    const current = synthesizeApp(configText, { bundle: true, nag: false });
+    const synthMs = performance.now() - started;
+    try {
+      const template = current.templates.get(current.stacks.destinations[0]!.stackName)!;
+      const variants: Variant[] = [
+        { lambda: 'baseline', label: 'baseline: empty module', file: emptyModule, env: process.env },
+      ];
+      const names = ['webhook', 'worker', 'reconcile', 'prune'] as const;
+      for (const name of names) {
+        const ref = before.bundles[name];
+        if (ref !== undefined) variants.push({ lambda: name, label: `${name} before`, ...ref });
+        const prefix = LOGICAL_ID_PREFIX[name];
+        variants.push({
+          lambda: name,
+          label: `${name} after`,
+          file: join(assetDirOf(current.outdir, template, prefix), 'index.mjs'),
+          env: lambdaEnvironmentOf(template, prefix),
+        });
+      }
+      const measured = measureAll(variants, args.runs);
+      const wall = (m: Measured | undefined): number | undefined => m && median(m.plain.map((x) => x.wallMs));
+      const cpu = (m: Measured | undefined): number | undefined => m && median(m.plain.map((x) => x.cpuMs));
+      const maps = (m: Measured | undefined): number | undefined =>
+        m && median(m.withMaps.map((x) => x.wallMs));
+      const kb = (m: Measured | undefined): number | undefined => m && m.bytes / KB;
+      const baseline = measured[0]!;
+      const rows = names.map((name) => {
+        const b = measured.find((m) => m.label === `${name} before`);
+        const a = measured.find((m) => m.label === `${name} after`)!;
+        return (
+          `| ${name} | ${beforeAfter(kb(b), kb(a)!, 1)} | ${beforeAfter(b && b.gzipBytes / KB, a.gzipBytes / KB, 1)} | ` +
+          `${beforeAfter(wall(b), wall(a)!, 1)} | ${beforeAfter(cpu(b), cpu(a)!, 1)} | ` +
+          `${beforeAfter(maps(b), maps(a)!, 1)} | ${TARGET_KB[name]} KB / ${TARGET_INIT_MS} ms |`
+        );
+      });
+      return [
+        `bench:bundle --baseline-ref ${args.baselineRef} — ${new Date().toISOString()} — node ${process.version}, ` +
+          `${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, ${args.runs} runs per row (round-robin, ` +
+          `before and after alternately), synth with bundling ${(before.synthMs / 1000).toFixed(1)} s (before, ` +
+          `its own synth path, node_modules: ${worktree.nodeModules}) / ${(synthMs / 1000).toFixed(1)} s (after)`,
+        '',
+        `before: ${args.baselineRef} = ${worktree.commit.slice(0, 12)} "${commitSubject(PROJECT_ROOT, worktree.commit).slice(0, 100)}"; ` +
+          `after: this checkout (${gitDescribeHead()})`,
+        '',
+        '| function | size KB, before → after | gzip KB | init wall ms, median | init CPU ms, median | ' +
+          'init wall ms, --enable-source-maps | target |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+        `| baseline: empty module | 0.0 | 0.0 | ${wall(baseline)!.toFixed(1)} | ${cpu(baseline)!.toFixed(1)} | ` +
+          `${maps(baseline)!.toFixed(1)} |  |`,
+        ...rows,
+      ].join('\n');
+    } finally {
+      current.cleanup();
+    }
+  });
+}
+
+function gitDescribeHead(): string {
+  const head = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+  });
+  return `${head.stdout.trim()}${dirty.stdout.trim() === '' ? '' : ' with uncommitted changes'}`;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
-  const runs = Number(values.runs);
+  const args = parseBundleBenchArgs(process.argv.slice(2));
+  const runs = args.runs;
   const scratch = scratchDirectory('bench-bundle-');
   try {
     const configText = exampleWithPruneScheduled(
       readFileSync(join(PROJECT_ROOT, 'image-promoter.example.yaml'), 'utf8'),
     );
+    const emptyModule = join(scratch, 'empty.mjs');
+    writeFileSync(emptyModule, 'export {};\n');
+    if (args.baselineRef !== undefined) {
+      const report = await mainAgainstRef(
+        { ...args, baselineRef: args.baselineRef },
+        configText,
+        emptyModule,
+      );
+      console.log(report);
+      const resultsDir = join(PROJECT_ROOT, 'bench', 'results');
+      mkdirSync(resultsDir, { recursive: true });
+      writeFileSync(join(resultsDir, 'bundle-baseline-ref.md'), `${report}\n`);
+      return;
+    }
     const started = performance.now();
     const deployed = synthesizeApp(configText, { bundle: true, nag: false });
     const synthMs = performance.now() - started;
     const withSdk = synthesizeApp(configText, { bundle: true, nag: false, bundleAwsSdk: true });
     try {
-      const emptyModule = join(scratch, 'empty.mjs');
-      writeFileSync(emptyModule, 'export {};\n');
       const variants: Variant[] = [
         { lambda: 'baseline', label: 'baseline: empty module', file: emptyModule, env: process.env },
       ];
@@ -198,4 +365,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof BaselineRefError)) throw error;
+  console.error(error.message);
+  process.exitCode = 2;
+}
