@@ -192,6 +192,13 @@ describe('parseYamlDocuments errors', () => {
     ],
     ['a repeated quoted key', '"a b": 1\n"a b": 2\n', 2, /duplicated mapping key "a b"$/],
     [
+      'a repeated key of 20,000 blanks, cut to 80 characters',
+      `a${' '.repeat(20_000)}b: 1\na${' '.repeat(20_000)}b: 2\n`,
+      2,
+      /^malformed YAML: duplicated mapping key "a {79}\.\.\."$/,
+    ],
+    ['a repeated key holding a colon', 'a:b: 1\na:b: 2\n', 2, /duplicated mapping key "a:b"$/],
+    [
       'a tab as indentation',
       'a:\n\tb: 1\n',
       2,
