@@ -29,7 +29,13 @@ export interface YamlOptions {
 }
 
 export type YamlRead =
-  | { readonly ok: true; readonly documents: readonly YamlDocument[] }
+  | {
+      readonly ok: true;
+      readonly documents: readonly YamlDocument[];
+      /** Nodes the documents' aliases stand for, expanded (go-yaml's aliased decodes): what a deep
+       * copy of the values materializes beyond the text. 0 without aliases. */
+      readonly aliasedNodes: number;
+    }
   | {
       readonly ok: false;
       /** One line, without the file: what is wrong. */
@@ -97,9 +103,10 @@ export function readYaml(text: string, options: YamlOptions): YamlRead {
   }
   // No `*` in the text, no alias: the budget walk is skipped for the usual file, multi-megabyte
   // CRDs included.
+  const totals = { aliased: 0 };
   if (text.includes('*')) {
     for (let index = 0; index < values.length; index++) {
-      let verdict: ReturnType<typeof aliasBudget> | 'deep' = aliasBudget(values[index]);
+      let verdict: ReturnType<typeof aliasBudget> | 'deep' = aliasBudget(values[index], totals);
       if (verdict === 'within' && expandedDepth(values[index]) > MAX_EXPANDED_DEPTH) verdict = 'deep';
       if (verdict !== 'within') {
         const line = firstAliasLine(composed(), index);
@@ -113,6 +120,7 @@ export function readYaml(text: string, options: YamlOptions): YamlRead {
   }
   return {
     ok: true,
+    aliasedNodes: totals.aliased,
     documents: values.map((value, index) => ({
       value: value === undefined ? null : value,
       lineOf: (path) => {
@@ -567,7 +575,7 @@ function expandedSize(node: object, sizes: Map<object, number>): number | undefi
  * aliases: an aliased map or list is the same object met again. So the walk visits each object once,
  * and counts a second meeting as decoding its whole expanded subtree, which is what go-yaml would
  * decode there. Linear in the file, whatever the expansion. */
-function aliasBudget(value: unknown): 'within' | 'excessive' | 'cycle' {
+function aliasBudget(value: unknown, totals: { aliased: number }): 'within' | 'excessive' | 'cycle' {
   if (value === null || typeof value !== 'object') return 'within';
   const sizes = new Map<object, number>();
   const seen = new Set<object>();
@@ -604,6 +612,7 @@ function aliasBudget(value: unknown): 'within' | 'excessive' | 'cycle' {
       if (map) stack.push(KEY);
     }
   }
+  totals.aliased += aliasCount;
   return 'within';
 }
 

@@ -650,10 +650,11 @@ async function loadPatch(
     // Lines inside an inline patch are relative to the patch text; errors point at the entry.
     requireStrictJsonList(entry.inline ?? '', kustomization.file, entry);
     try {
-      values = parseYamlDocuments(kustomization.file, entry.inline ?? '')
+      values = parseYamlDocuments(kustomization.file, entry.inline ?? '', undefined, context.files.aliases)
         .map((d) => d.value)
         .filter((v) => v !== null && v !== undefined);
     } catch (e: unknown) {
+      if (e instanceof PlanningLimitError) throw e;
       const reason = e instanceof OverlayError ? e.reason : String(e);
       throw new OverlayError(kustomization.file, `inline patch: ${reason}`, entry.line);
     }

@@ -6,7 +6,7 @@ import type { PlanningLimits } from '../config';
 import { DEFAULT_PLANNING_LIMITS } from '../planning-limits';
 import { PlanningLimitError } from '../errors';
 import type { DirectoryEntry, EntryKind, FileSource } from '../file-source';
-import { parseYamlDocuments } from './yaml-documents';
+import { AliasBudget, parseYamlDocuments } from './yaml-documents';
 import type { ParseOptions, YamlDocument } from './yaml-documents';
 
 export type FileLimits = Pick<PlanningLimits, 'maxFiles' | 'maxBytes' | 'maxFileBytes'>;
@@ -17,6 +17,8 @@ export class OverlayFiles {
   private readonly documents = new Map<string, Promise<readonly YamlDocument[]>>();
   private readonly listings = new Map<string, Promise<readonly DirectoryEntry[]>>();
   private readonly taken = new Set<string>();
+  /** Aliased YAML nodes, every file and inline patch of the resolution together. */
+  readonly aliases = new AliasBudget();
 
   private filesRead = 0;
   private bytesRead = 0;
@@ -84,7 +86,7 @@ export class OverlayFiles {
     // A YAML alias (`*name`) makes two places one object: only a copy separates them.
     if (!this.taken.has(path) && !this.documents.has(`error:${path}`) && !text.includes('*')) {
       this.taken.add(path);
-      return { documents: parseYamlDocuments(path, text), owned: true };
+      return { documents: parseYamlDocuments(path, text, undefined, this.aliases), owned: true };
     }
     return { documents: await this.readYaml(path), owned: false };
   }
@@ -93,7 +95,7 @@ export class OverlayFiles {
    * before mutating. */
   readYaml(path: string, options?: ParseOptions): Promise<readonly YamlDocument[]> {
     return memoize(this.documents, `${options?.duplicateKeys ?? 'error'}:${path}`, async () =>
-      parseYamlDocuments(path, await this.readText(path), options),
+      parseYamlDocuments(path, await this.readText(path), options, this.aliases),
     );
   }
 }
