@@ -32,6 +32,9 @@ export interface ResolveOptions {
 /** Throws OverlayError (file, reason, line) for malformed YAML, a path leaving the repo, a resource
  * cycle, a missing kustomization or resource; PlanningLimitError (file, limit) when the overlay
  * needs more than its limits. */
+/** Warnings listed per resolution; the rest are counted in one last line. */
+export const MAX_WARNINGS = 100;
+
 export async function resolveOverlayImages(
   source: FileSource,
   revision: string,
@@ -67,5 +70,10 @@ export async function resolveOverlayImages(
   }
   // Bases are read concurrently, so the order warnings arrive in varies: sort them (file, then line).
   const sorted = [...new Set(warnings)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  // A kustomization of 100,000 unknown keys made 100,000 warnings, each a log line of the webhook.
+  if (sorted.length > MAX_WARNINGS) {
+    const more = sorted.length - MAX_WARNINGS;
+    return { images, warnings: [...sorted.slice(0, MAX_WARNINGS), `... and ${more} more warnings`] };
+  }
   return { images, warnings: sorted };
 }

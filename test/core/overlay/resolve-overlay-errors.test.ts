@@ -639,6 +639,23 @@ describe('resolveOverlayImages warnings', () => {
     });
   }
 
+  it('lists 100 warnings and counts the rest in one line', async () => {
+    // Prepare
+    const unknown = Array.from({ length: 150 }, (_, i) => `u${i}: 1\n`).join('');
+    const source = new MemoryFileSource({
+      'o/kustomization.yaml': `resources: [d.yaml]\n${unknown}`,
+      'o/d.yaml': DEPLOYMENT,
+    });
+
+    // Act
+    const result = await resolveOverlayImages(source, 'rev', 'o');
+
+    // Assess
+    assert.equal(result.warnings.length, 101);
+    assert.equal(result.warnings[0], 'o/kustomization.yaml:2: unknown kustomization field "u0" is ignored');
+    assert.equal(result.warnings[100], '... and 50 more warnings');
+  });
+
   it('reports a warning of a shared base once', async () => {
     // Prepare
     const source = new MemoryFileSource({
