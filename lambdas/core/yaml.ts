@@ -24,7 +24,8 @@ export interface YamlOptions {
   /** `last-wins`: a repeated key replaces the earlier one (kustomize reads kustomization files so);
    * `error`: it is a fault (resources, patches, the config). */
   readonly duplicateKeys: 'last-wins' | 'error';
-  /** Merge keys (`<<`), which kustomize's yaml.v3 honours in overlays; the config takes `<<` literally. */
+  /** Merge keys (`<<`), which kustomize's yaml.v3 honours in overlays, and any tag read as the plain
+   * node it tags; the config takes `<<` literally and refuses tags it does not know. */
   readonly mergeKeys: boolean;
 }
 
@@ -48,8 +49,18 @@ export type YamlRead =
 // The merge type must be an implicit one: it resolves the plain scalar `<<`. (`extend([type])`
 // adds explicit types only, which left `<<` a literal key; `types` exists at run time but is
 // missing from @types/js-yaml.)
+// Overlays: any other tag (`!!binary`, `!!set`, `!!omap`, `!!timestamp`, `!custom`, `!!js/...`)
+// leaves its node the plain scalar, list or map it is written as. kubectl kustomize builds such files
+// and keeps the tags; js-yaml alone refused them ("unknown tag"), and the `yaml` package read before
+// took them as plain values too. Nothing is ever constructed from a tag. (A `multi` type matches
+// every tag starting with its own, here the empty string; exact types such as `!!str` come first.)
+const ANY_TAG: readonly Type[] = (['scalar', 'sequence', 'mapping'] as const).map(
+  (kind) => new jsYaml.Type('', { kind, multi: true, construct: (data: unknown) => data }),
+);
+
 const MERGE_SCHEMA = CORE_SCHEMA.extend({
   implicit: [(jsYaml as unknown as { readonly types: { readonly merge: Type } }).types.merge],
+  explicit: [...ANY_TAG],
 });
 
 const EXCESSIVE_ALIASING =
