@@ -229,11 +229,17 @@ interface Frame {
 }
 
 interface Composed {
-  /** One frame per document. */
+  /** One frame per document. Past MAX_LINE_FRAMES nodes, only these (see composeFrames). */
   readonly roots: readonly Frame[];
   /** The text as the loader read it (a BOM dropped, a final break added): frames' positions are in it. */
   readonly input: string;
 }
+
+// Lines: a frame is kept for every node of the file, ~170 bytes each. An 8 MiB map of short keys
+// (524,000 of them: over a million nodes, within planning.maxFileBytes) took ~180 MB more RSS for its
+// first line than for its values, beside the webhook's 512 MB. Past this many nodes only each
+// document's own frame is kept, and a line asked for in such a file is its document's.
+export const MAX_LINE_FRAMES = 200_000;
 
 /** Loads the text again with a listener. Only called for text that has loaded once already, so it
  * cannot fail. */
@@ -241,10 +247,38 @@ function composeFrames(text: string, options: LoadOptions): Composed {
   const roots: Frame[] = [];
   let input = '';
   const open: Frame[] = [];
+  let frames = 0;
+  // Past MAX_LINE_FRAMES: the depth of the node being read, and only documents get frames.
+  let depth: number | undefined;
   loadAll(text, undefined, {
     ...options,
     listener: (event: 'open' | 'close', state: State) => {
       input = state.input;
+      if (depth === undefined && event === 'open' && ++frames > MAX_LINE_FRAMES) {
+        for (const root of roots) root.children = undefined;
+        depth = open.length;
+      }
+      if (depth !== undefined) {
+        if (event === 'open' && depth++ === 0) {
+          roots.push({
+            line: state.line,
+            start: state.position,
+            end: state.position,
+            result: null,
+            kind: null,
+            key: false,
+            alias: false,
+            children: undefined,
+          });
+        } else if (event === 'close' && --depth === 0) {
+          const root = roots[roots.length - 1]!;
+          root.end = state.position;
+          root.kind = (state as { kind: string | null }).kind;
+          // Kept only to tell an empty document (its line is its `---`); never the document's value.
+          root.result = state.result === null || state.result === undefined ? null : true;
+        }
+        return;
+      }
       if (event === 'open') {
         const parent = open[open.length - 1];
         const frame: Frame = {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OverlayError } from '../../../lambdas/core/errors';
 import { parseYamlDocuments, type ParseOptions } from '../../../lambdas/core/overlay/yaml-documents';
+import { MAX_LINE_FRAMES } from '../../../lambdas/core/yaml';
 
 interface LineCase {
   readonly name: string;
@@ -156,6 +157,29 @@ describe('parseYamlDocuments lines of many nodes', () => {
       assert.equal(document!.lineOf(['l', i, 'i']), 304 + i, `l[${i}]`);
       assert.equal(document!.lineOf(['m', `k${i}`]), i === 7 ? 302 : 2 + i, `m.k${i}`);
     }
+  });
+});
+
+describe('parseYamlDocuments lines past the frame bound', () => {
+  // A line costs a frame per node of the file; past MAX_LINE_FRAMES nodes (an 8 MiB map of short
+  // keys has a million) only documents keep one, so a line asked for there is its document's.
+  it('names the line of the document, not of the node, in a file of more nodes', () => {
+    // Prepare: a small document, one of MAX_LINE_FRAMES / 2 keys (each key and value a node), a
+    // small one after it.
+    const keys = Array.from({ length: MAX_LINE_FRAMES / 2 }, (_, i) => `k${i}: ${i}\n`).join('');
+    const text = `a:\n  b: 1\n---\n${keys}---\nc:\n  d: 1\n`;
+    const lastDocument = 3 + MAX_LINE_FRAMES / 2 + 2;
+
+    // Act
+    const documents = parseYamlDocuments('f.yaml', text, { duplicateKeys: 'last-wins' });
+
+    // Assess: values are whole; lines are the documents' own.
+    assert.equal(documents.length, 3);
+    assert.equal((documents[1]!.value as Record<string, number>)['k99'], 99);
+    assert.equal(documents[0]!.lineOf(['a', 'b']), 1);
+    assert.equal(documents[1]!.lineOf(['k99']), 4);
+    assert.equal(documents[2]!.lineOf(['c', 'd']), lastDocument);
+    assert.equal(documents[2]!.lineOf([]), lastDocument);
   });
 });
 
