@@ -1,6 +1,6 @@
 // The default planning budgets (config `planning`), as plain constants: the overlay resolver and the
 // file sources import them from here, not from config.ts, so that `image-promoter images` does not
-// load the config schema (zod), the `yaml` config parser and node:crypto just for five numbers.
+// load the config schema (zod), the config reader and node:crypto just for five numbers.
 /** What planning one push may cost, so that whoever can push to the overlays repository cannot make
  * the webhook spend unbounded memory, time or GitHub quota (`planning` in the config). Files, bytes
  * and resources count per overlay at one revision; GitHub calls per delivery (both revisions, every
