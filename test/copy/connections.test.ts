@@ -35,6 +35,16 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 const idleOpen = (connections: readonly ProxyConnection[]): number =>
   connections.filter((c) => c.open && c.requests === 0).length;
 
+/** Holds every blob check (HEAD) at `proxy` until the returned function is called. */
+function holdBlobChecks(proxy: FaultProxy): () => void {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  proxy.setRules([
+    { name: 'checks', methods: ['HEAD'], path: BLOB_HEAD, action: { kind: 'hold', until: released } },
+  ]);
+  return release;
+}
+
 describe('copy engine connections', () => {
   let src: RegistryServer;
   let dst: RegistryServer;
@@ -84,11 +94,7 @@ describe('copy engine connections', () => {
   it('opens the first transfers’ connections while the checks run, at most checks + slots', async () => {
     // Prepare: every blob check at the destination held until the test has counted.
     const { srcProxy, dstProxy } = await proxied();
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    dstProxy.setRules([
-      { name: 'checks', methods: ['HEAD'], path: BLOB_HEAD, action: { kind: 'hold', until: released } },
-    ]);
+    const release = holdBlobChecks(dstProxy);
     // Act
     const copying = copy(srcProxy, dstProxy, 'conn/cold');
     try {
@@ -158,11 +164,7 @@ describe('copy engine connections', () => {
     // Prepare: the checks held; the copy is ended (as a deadline ends it) once the connections
     // for its transfers are open.
     const { srcProxy, dstProxy } = await proxied();
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    dstProxy.setRules([
-      { name: 'checks', methods: ['HEAD'], path: BLOB_HEAD, action: { kind: 'hold', until: released } },
-    ]);
+    const release = holdBlobChecks(dstProxy);
     const deadline = new AbortController();
     const copying = copy(srcProxy, dstProxy, 'conn/failed', { signal: deadline.signal });
     await until(() => srcProxy.connections().length >= JOBS.smallBlobJobs, 'source connections opened ahead');
