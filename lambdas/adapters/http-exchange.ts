@@ -167,14 +167,13 @@ const httpAgent = new HttpAgent({ keepAlive: true });
 const httpWarm = new WarmSockets(httpAgent);
 /** node:https (and node:tls beneath it) loads once a URL needs it: ~10 ms of every CLI start
  * otherwise, before the first request, also for registries spoken to over plain HTTP. */
-let https:
-  | Promise<{ readonly request: typeof httpsRequest; readonly agent: HttpsAgent; readonly warm: WarmSockets }>
-  | undefined;
-function loadHttps(): Promise<{
+interface HttpsPool {
   readonly request: typeof httpsRequest;
   readonly agent: HttpsAgent;
   readonly warm: WarmSockets;
-}> {
+}
+let https: Promise<HttpsPool> | undefined;
+function loadHttps(): Promise<HttpsPool> {
   https ??= import('node:https').then((m) => {
     const agent = new m.Agent({ keepAlive: true });
     return { request: m.request, agent, warm: new WarmSockets(agent) };
