@@ -801,7 +801,8 @@ async function applyReplacementEntry(
 ): Promise<void> {
   let value: unknown = entry.inline;
   let file = kustomization.file;
-  let line: number | undefined = entry.line;
+  // The file's line only on a fault: asking a document for a line loads its text a second time.
+  let line = (): number | undefined => entry.line;
   if (entry.path !== undefined) {
     if ((await context.files.kindOf(entry.path)) !== 'file') {
       throw new OverlayError(kustomization.file, `replacement file ${entry.path} not found`, entry.line);
@@ -809,15 +810,16 @@ async function applyReplacementEntry(
     const documents = (await context.files.readYaml(entry.path)).filter(
       (d) => d.value !== null && d.value !== undefined,
     );
-    value = documents[0]?.value;
+    const document = documents[0];
+    value = document?.value;
     file = entry.path;
-    line = documents[0]?.lineOf([]);
+    line = () => document?.lineOf([]);
   }
   let replacements: Replacement[];
   try {
     replacements = readReplacements(value);
   } catch (e: unknown) {
-    throw new OverlayError(file, errorText(e), line);
+    throw new OverlayError(file, errorText(e), line());
   }
   try {
     applyReplacements(accumulated, replacements);

@@ -445,6 +445,17 @@ const errorCases: readonly ErrorCase[] = [
     line: 1,
     reason: /resource has no kind/,
   },
+  {
+    name: 'a replacement file that is not a replacement',
+    files: {
+      'o/kustomization.yaml': 'resources: [d.yaml]\nreplacements:\n  - path: r.yaml\n',
+      'o/r.yaml': '# a comment\n\nsource: 3\n',
+      'o/d.yaml': DEPLOYMENT,
+    },
+    file: 'o/r.yaml',
+    line: 3,
+    reason: /replacements must specify a source and at least one target/,
+  },
 ];
 
 const run = promisify(execFile);
